@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Sets up what the tests need on a fresh Debian machine, then runs lint, types and the tests
+# on SQLite and PostgreSQL. Extra arguments go to pytest (e.g. `bash scripts/test.sh -k flow`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=
+apt_install() {
+  [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+# Debian's Chromium drives the browser tests (never a downloaded browser).
+[ -x /usr/bin/chromium ] || { echo "installing chromium"; apt_install chromium; }
+
+# PostgreSQL must answer on 127.0.0.1:5432: start it if it is installed but down, install it if absent.
+pg_up() { python3 - <<'PY'
+import socket, sys
+s = socket.socket(); s.settimeout(1)
+sys.exit(0 if s.connect_ex(("127.0.0.1", 5432)) == 0 else 1)
+PY
+}
+if ! pg_up; then
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    echo "installing postgresql"; apt_install postgresql
+    conf=$(ls -d /etc/postgresql/*/main | head -n1)
+    as_root sed -i -E 's/^(host\s+all\s+all\s+127\.0\.0\.1\/32\s+)\S+/\1trust/' "$conf/pg_hba.conf"
+  fi
+  for v in $(ls /etc/postgresql); do
+    as_root pg_ctlcluster --skip-systemctl-redirect "$v" main start || true
+  done
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  pg_up || { echo "PostgreSQL does not answer on 127.0.0.1:5432" >&2; exit 1; }
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+exec .venv/bin/pytest "$@"

@@ -1,0 +1,3 @@
+"""pitcrew: connects drivers with remote mechanics."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,139 @@
+"""Passwords, sign-in tokens and accounts.
+
+A token is random, shown to the client once and stored only as its SHA-256, so the same
+token serves as the browser's HttpOnly cookie and as an API client's bearer token, and
+signing out deletes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as DbSession
+
+from pitcrew.db import Database
+from pitcrew.errors import Conflict, Invalid, Unauthenticated
+from pitcrew.flow import Actor
+from pitcrew.models import AuthToken, Role, User, utcnow
+
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("pitcrew-no-such-user")
+
+MIN_PASSWORD = 8
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise Invalid(f"A password needs at least {MIN_PASSWORD} characters.", code="weak_password")
+    return _hasher.hash(password)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(id=user.id, role=Role(user.role), name=user.name)
+
+
+def create_user(
+    db: Database,
+    *,
+    email: str,
+    name: str,
+    role: Role,
+    password: str | None,
+    on_duty: bool = False,
+    user_id: uuid.UUID | None = None,
+) -> User:
+    """Create an account; a clear 409 when the email (in any case) is taken."""
+    password_hash = hash_password(password) if password is not None else None
+    email = email.strip().lower()
+    if "@" not in email:
+        raise Invalid("That does not look like an email address.", code="invalid_email")
+
+    def work(s: DbSession) -> User:
+        user = User(
+            id=user_id or uuid.uuid4(),
+            email=email,
+            name=name.strip(),
+            role=role.value,
+            password_hash=password_hash,
+            on_duty=on_duty,
+            created_at=utcnow(),
+        )
+        s.add(user)
+        s.flush()
+        return user
+
+    try:
+        return db.run(work)
+    except IntegrityError:
+        raise Conflict("An account with that email already exists.", code="email_taken") from None
+
+
+def set_password(db: Database, email: str, password: str) -> None:
+    password_hash = hash_password(password)
+
+    def work(s: DbSession) -> None:
+        user = s.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+        if user is None:
+            raise Invalid(f"No account with the email {email}.", code="unknown_email")
+        user.password_hash = password_hash
+        s.execute(delete(AuthToken).where(AuthToken.user_id == user.id))
+
+    db.run(work)
+
+
+def login(db: Database, email: str, password: str, ttl: timedelta) -> tuple[str, User]:
+    """Check the password and issue a token; the same answer for unknown email or bad password."""
+    with db.read() as s:
+        user = s.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    try:
+        _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+        ok = user is not None and user.password_hash is not None
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok or user is None:
+        raise Unauthenticated("Wrong email or password.", code="bad_credentials")
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+
+    def work(s: DbSession) -> None:
+        s.add(
+            AuthToken(
+                token_hash=_token_hash(token), user_id=user.id, created_at=now, expires_at=now + ttl
+            )
+        )
+
+    db.run(work)
+    return token, user
+
+
+def user_for_token(s: DbSession, token: str) -> User | None:
+    stmt = (
+        select(User)
+        .join(AuthToken, AuthToken.user_id == User.id)
+        .where(AuthToken.token_hash == _token_hash(token), AuthToken.expires_at > utcnow())
+    )
+    return s.scalar(stmt)
+
+
+def logout(db: Database, token: str) -> None:
+    db.run(lambda s: s.execute(delete(AuthToken).where(AuthToken.token_hash == _token_hash(token))))
+
+
+def load_user(db: Database, user_id: uuid.UUID) -> User:
+    with db.read() as s:
+        user = s.get(User, user_id)
+    if user is None:
+        raise Unauthenticated("This account no longer exists.")
+    return user

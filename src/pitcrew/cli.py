@@ -1,0 +1,128 @@
+"""The command line: serve, migrate, demo, users, doctor."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from pitcrew import auth
+from pitcrew import migrate as schema
+from pitcrew.config import get_settings
+from pitcrew.db import Database
+from pitcrew.errors import DomainError
+from pitcrew.models import Role
+
+app = typer.Typer(help="pitcrew: connects drivers with remote mechanics.", no_args_is_help=True)
+users = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+app.add_typer(users, name="users")
+
+
+def _database() -> Database:
+    return Database(get_settings().database_url)
+
+
+def _where(db: Database) -> str:
+    return db.engine.url.render_as_string(hide_password=True)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database (DATABASE_URL) to the current schema."""
+    db = _database()
+    schema.upgrade(db.engine)
+    typer.echo(f"Database is up to date: {_where(db)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Server processes (PostgreSQL for more than 1).")
+    ] = 1,
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply migrations before serving.")
+    ] = True,
+) -> None:
+    """Serve the API and the pages."""
+    import uvicorn
+
+    settings = get_settings()
+    if workers > 1 and not settings.is_postgres:
+        typer.echo("Several workers need PostgreSQL; SQLite serves with one.", err=True)
+        raise typer.Exit(2)
+    if migrate_first:
+        db = _database()
+        schema.upgrade(db.engine)
+        db.dispose()
+    typer.echo(
+        f"pitcrew on http://{host}:{port}  (database: {settings.database_url.split('@')[-1]})"
+    )
+    uvicorn.run(
+        "pitcrew.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+    )
+
+
+@app.command()
+def demo() -> None:
+    """Create demo accounts and sessions in every state, and print how to sign in."""
+    from pitcrew import demo as demo_data
+
+    db = _database()
+    schema.upgrade(db.engine)
+    accounts = demo_data.load(db)
+    typer.echo("Demo accounts (password for all: " + demo_data.PASSWORD + "):")
+    for email, role, name in accounts:
+        typer.echo(f"  {role:<9} {email:<28} {name}")
+    typer.echo(
+        "Sign in at http://127.0.0.1:8000/login, or: "
+        "curl -X POST localhost:8000/api/auth/login -H 'content-type: application/json' "
+        f'-d \'{{"email": "{accounts[1][0]}", "password": "{demo_data.PASSWORD}"}}\''
+    )
+
+
+@users.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Sign-in email.")],
+    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    name: Annotated[str, typer.Option(help="Shown to the other party.")],
+    role: Annotated[Role, typer.Option(help="customer, mechanic or admin.")] = Role.CUSTOMER,
+    on_duty: Annotated[bool, typer.Option(help="Mechanics: start on duty.")] = False,
+) -> None:
+    """Create an account."""
+    db = _database()
+    try:
+        user = auth.create_user(
+            db, email=email, name=name, role=role, password=password, on_duty=on_duty
+        )
+    except DomainError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Created {user.role} {user.email} ({user.id})")
+
+
+@users.command("set-password")
+def users_set_password(
+    email: Annotated[str, typer.Option(help="The account's email.")],
+    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+) -> None:
+    """Set (or reset) an account's password; signs it out everywhere."""
+    db = _database()
+    try:
+        auth.set_password(db, email, password)
+    except DomainError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Password set for {email}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,133 @@
+"""The engine, one-transaction units of work, and the few places the two databases differ.
+
+Every state change in pitcrew runs through :meth:`Database.run`: one transaction, retried
+as a whole when PostgreSQL reports a serialization failure or deadlock, and followed by a
+wake-up of the live event stream when it wrote events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RETRYABLE_SQLSTATES = {"40001", "40P01"}
+MAX_ATTEMPTS = 8
+EVENTS_WRITTEN = "pitcrew.events_written"
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Build an engine with the settings each database needs to keep our promises."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
+        _make_sqlite_transactional(engine)
+        return engine
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def _make_sqlite_transactional(engine: Engine) -> None:
+    """Make SQLite take the write lock at BEGIN, so two writers never deadlock mid-transaction.
+
+    pysqlite's own transaction handling starts transactions lazily and as DEFERRED; we turn
+    it off and issue BEGIN IMMEDIATE ourselves (the SQLAlchemy-documented recipe).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA busy_timeout = 30000")
+        with contextlib.suppress(sqlite3.OperationalError):  # in-memory databases have no WAL
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Serialization failures and deadlocks mean "try the whole transaction again"."""
+    if isinstance(error, DBAPIError):
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        if sqlstate in RETRYABLE_SQLSTATES:
+            return True
+        if isinstance(error, OperationalError) and "database is locked" in str(error.orig):
+            return True
+    return False
+
+
+class Database:
+    """One per process: the engine and the transactions every module runs in."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._after_commit: list[Callable[[], None]] = []
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def on_events_committed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after every commit that wrote to ``events`` (wakes live streams)."""
+        self._after_commit.append(callback)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A short read-only unit of work."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction; retry the whole of it on serialization failures.
+
+        ``work`` must do nothing outside the database that cannot be repeated, since a retry
+        runs it again from the start.
+        """
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            session = self.sessions()
+            try:
+                with session.begin():
+                    result = work(session)
+                wrote_events = bool(session.info.get(EVENTS_WRITTEN))
+            except Exception as error:
+                if attempt < MAX_ATTEMPTS and is_retryable(error):
+                    log.info("retrying transaction after %s (attempt %d)", error, attempt)
+                    time.sleep(random.uniform(0, 0.005 * 2**attempt))
+                    continue
+                raise
+            finally:
+                session.close()
+            if wrote_events:
+                for callback in self._after_commit:
+                    callback()
+            return result
+        raise AssertionError("unreachable")
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,360 @@
+"""The tables, with the names of the system pitcrew replaces so its SQL and data carry over.
+
+Statuses live here as enums because the schema's CHECK constraints are built from them;
+the rules for moving between them live in ``flow``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    MECHANIC = "mechanic"
+    ADMIN = "admin"
+
+
+class SessionType(StrEnum):
+    CHAT = "chat"
+    VIDEO = "video"
+
+
+class SessionStatus(StrEnum):
+    PENDING = "pending"
+    WAITING = "waiting"
+    LIVE = "live"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on both databases (SQLite keeps no zone, so we put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use pitcrew.models.utcnow()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+EventId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _in(column: str, values: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        Index("uq_users_email_lower", func.lower(text("email")), unique=True),
+        CheckConstraint(_in("role", Role), name="role"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    notify_by_email: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Intake(Base):
+    __tablename__ = "intakes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    vehicle_info: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    issue_description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Session(Base):
+    __tablename__ = "sessions"
+    __table_args__ = (
+        CheckConstraint(_in("status", SessionStatus), name="status"),
+        CheckConstraint(_in("type", SessionType), name="type"),
+        CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating"),
+        CheckConstraint(
+            "status NOT IN ('waiting', 'live', 'completed') OR mechanic_id IS NOT NULL",
+            name="held_has_mechanic",
+        ),
+        CheckConstraint("status <> 'pending' OR mechanic_id IS NULL", name="pending_unassigned"),
+        # The target of session_requests' (parent_session_id, mechanic_id) foreign key.
+        UniqueConstraint("id", "mechanic_id", name="uq_sessions_id_mechanic"),
+        Index("ix_sessions_mechanic_status_ended", "mechanic_id", "status", text("ended_at DESC")),
+        Index("ix_sessions_customer_created", "customer_user_id", text("created_at DESC")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    customer_user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    mechanic_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    type: Mapped[str] = mapped_column(String(16))
+    plan_code: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=SessionStatus.PENDING.value)
+    intake_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("intakes.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    summary: Mapped[str | None] = mapped_column(Text)
+    rating: Mapped[int | None] = mapped_column(SmallInteger)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+
+
+class SessionRequest(Base):
+    __tablename__ = "session_requests"
+    __table_args__ = (
+        CheckConstraint(_in("status", RequestStatus), name="status"),
+        CheckConstraint(_in("session_type", SessionType), name="session_type"),
+        CheckConstraint("status <> 'pending' OR mechanic_id IS NULL", name="pending_unassigned"),
+        CheckConstraint(
+            "status <> 'accepted' OR mechanic_id IS NOT NULL", name="accepted_has_mechanic"
+        ),
+        # A request that names a mechanic must point at a session naming the same one,
+        # checked at commit so accept can update both rows in one transaction.
+        ForeignKeyConstraint(
+            ["parent_session_id", "mechanic_id"],
+            ["sessions.id", "sessions.mechanic_id"],
+            name="fk_session_requests_same_mechanic",
+            deferrable=True,
+            initially="DEFERRED",
+        ),
+        Index(
+            "ix_session_requests_pending",
+            "created_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_session_requests_mechanic_status_accepted",
+            "mechanic_id",
+            "status",
+            text("accepted_at DESC"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    customer_name: Mapped[str] = mapped_column(String(200))
+    session_type: Mapped[str] = mapped_column(String(16))
+    plan_code: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING.value)
+    mechanic_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    parent_session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sessions.id"), unique=True, nullable=False
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SessionMessage(Base):
+    __tablename__ = "session_messages"
+    __table_args__ = (Index("ix_session_messages_session_created", "session_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sessions.id"))
+    sender_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_created", "user_id", text("created_at DESC")),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Event(Base):
+    """Append-only log of every state change: the audit trail and what live pages replay."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_session_id", "session_id", "id"),)
+
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    kind: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class AuthToken(Base):
+    """Sign-in tokens, stored hashed so a leaked table signs nobody in; deleting one signs out."""
+
+    __tablename__ = "auth_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdempotencyKey(Base):
+    """The first answer to an intake, replayed when a client retries with the same key."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+OVERVIEW_VIEW = "mechanic_session_overview"
+
+OVERVIEW_SQL = """
+CREATE VIEW mechanic_session_overview AS
+SELECT
+    r.id AS request_id,
+    r.status AS request_status,
+    r.mechanic_id AS mechanic_id,
+    r.customer_id AS customer_id,
+    r.customer_name AS customer_name,
+    r.session_type AS session_type,
+    r.plan_code AS plan_code,
+    r.created_at AS request_created_at,
+    r.accepted_at AS accepted_at,
+    r.parent_session_id AS parent_session_id,
+    s.id AS session_id,
+    s.status AS session_status,
+    s.started_at AS started_at,
+    s.ended_at AS ended_at,
+    s.rating AS rating,
+    s.intake_id AS intake_id,
+    i.vehicle_info AS vehicle_info,
+    i.issue_description AS issue_description
+FROM session_requests r
+LEFT JOIN sessions s ON s.id = r.parent_session_id
+LEFT JOIN intakes i ON i.id = s.intake_id
+WHERE r.mechanic_id IS NOT NULL
+"""
+
+OVERVIEW_COLUMNS = (
+    "request_id",
+    "request_status",
+    "mechanic_id",
+    "customer_id",
+    "customer_name",
+    "session_type",
+    "plan_code",
+    "request_created_at",
+    "accepted_at",
+    "parent_session_id",
+    "session_id",
+    "session_status",
+    "started_at",
+    "ended_at",
+    "rating",
+    "intake_id",
+    "vehicle_info",
+    "issue_description",
+)
+
+
+# The view as a typed table, for reads only; kept out of Base.metadata so that neither
+# create_all nor autogenerate ever treats it as a table.
+overview = Table(
+    OVERVIEW_VIEW,
+    MetaData(),
+    Column("request_id", Uuid),
+    Column("request_status", String),
+    Column("mechanic_id", Uuid),
+    Column("customer_id", Uuid),
+    Column("customer_name", String),
+    Column("session_type", String),
+    Column("plan_code", String),
+    Column("request_created_at", UTCDateTime),
+    Column("accepted_at", UTCDateTime),
+    Column("parent_session_id", Uuid),
+    Column("session_id", Uuid),
+    Column("session_status", String),
+    Column("started_at", UTCDateTime),
+    Column("ended_at", UTCDateTime),
+    Column("rating", SmallInteger),
+    Column("intake_id", Uuid),
+    Column("vehicle_info", JSONType),
+    Column("issue_description", Text),
+)

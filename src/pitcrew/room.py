@@ -1,0 +1,164 @@
+"""What a session's two parties may read: the session, its request and intake, chat, timeline.
+
+The access rule lives in one place (:func:`_open`): a session is readable by its customer,
+by the mechanic who holds it, and by an admin; nobody else, not even other mechanics.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import aliased
+
+from pitcrew import events
+from pitcrew.db import Database
+from pitcrew.errors import Forbidden, Invalid, NotFound
+from pitcrew.flow import Actor
+from pitcrew.models import Intake, Role, Session, SessionMessage, SessionRequest, User
+from pitcrew.schemas import (
+    IntakeView,
+    MessageOut,
+    RequestOut,
+    SessionDetail,
+    SessionOut,
+    TimelineEntry,
+)
+
+
+def _parse(session_id: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(session_id, uuid.UUID):
+        return session_id
+    try:
+        return uuid.UUID(session_id)
+    except ValueError:
+        raise Invalid("session_id must be a UUID.", code="invalid_id") from None
+
+
+def _open(s: DbSession, actor: Actor, session_id: uuid.UUID | str) -> Session:
+    session = s.get(Session, _parse(session_id))
+    if session is None:
+        raise NotFound("No such session.")
+    if actor.role == Role.ADMIN or actor.id in (session.customer_user_id, session.mechanic_id):
+        return session
+    raise Forbidden("This session is not yours.")
+
+
+def may_see(db: Database, actor: Actor, session_id: uuid.UUID | str) -> bool:
+    try:
+        with db.read() as s:
+            _open(s, actor, session_id)
+        return True
+    except (NotFound, Forbidden, Invalid):
+        return False
+
+
+def _names(s: DbSession, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = s.execute(select(User.id, User.name).where(User.id.in_(wanted)))
+    return {row.id: row.name for row in rows}
+
+
+def detail(db: Database, actor: Actor, session_id: uuid.UUID | str) -> SessionDetail:
+    with db.read() as s:
+        session = _open(s, actor, session_id)
+        request = s.scalar(
+            select(SessionRequest).where(SessionRequest.parent_session_id == session.id)
+        )
+        if request is None:
+            raise NotFound("This session has no request.")
+        intake = s.get(Intake, session.intake_id) if session.intake_id else None
+        names = _names(s, {session.customer_user_id, session.mechanic_id})
+        return SessionDetail(
+            session=_session_out(
+                session,
+                names.get(session.customer_user_id, request.customer_name),
+                names.get(session.mechanic_id) if session.mechanic_id else None,
+            ),
+            request=RequestOut.model_validate(request, from_attributes=True),
+            intake=IntakeView.model_validate(intake, from_attributes=True) if intake else None,
+        )
+
+
+def messages(db: Database, actor: Actor, session_id: uuid.UUID | str) -> list[MessageOut]:
+    with db.read() as s:
+        session = _open(s, actor, session_id)
+        sender = aliased(User)
+        rows = s.execute(
+            select(SessionMessage, sender.name)
+            .join(sender, sender.id == SessionMessage.sender_id)
+            .where(SessionMessage.session_id == session.id)
+            .order_by(SessionMessage.created_at, SessionMessage.id)
+        ).all()
+        return [
+            MessageOut(
+                id=m.id,
+                session_id=m.session_id,
+                sender_id=m.sender_id,
+                sender_name=name,
+                body=m.body,
+                created_at=m.created_at,
+            )
+            for m, name in rows
+        ]
+
+
+def timeline(db: Database, actor: Actor, session_id: uuid.UUID | str) -> list[TimelineEntry]:
+    """Who did what when, from the events log (notifications left out)."""
+    with db.read() as s:
+        session = _open(s, actor, session_id)
+        rows = [
+            e
+            for e in events.session_timeline(s, session.id)
+            if e.kind != events.Kind.NOTIFICATION_CREATED
+        ]
+        names = _names(s, {e.actor_id for e in rows})
+        return [
+            TimelineEntry(
+                id=e.id,
+                at=e.at,
+                kind=e.kind,
+                actor_id=e.actor_id,
+                actor_name=names.get(e.actor_id) if e.actor_id else None,
+                payload={k: v for k, v in e.payload.items() if k != "audience"},
+            )
+            for e in rows
+        ]
+
+
+def customer_sessions(db: Database, actor: Actor, *, limit: int = 50) -> list[SessionOut]:
+    """A customer's own sessions, newest first (their home page)."""
+    with db.read() as s:
+        rows = s.scalars(
+            select(Session)
+            .where(Session.customer_user_id == actor.id)
+            .order_by(Session.created_at.desc())
+            .limit(limit)
+        ).all()
+        names = _names(s, {r.mechanic_id for r in rows})
+        return [
+            _session_out(r, actor.name, names.get(r.mechanic_id) if r.mechanic_id else None)
+            for r in rows
+        ]
+
+
+def _session_out(row: Session, customer_name: str, mechanic_name: str | None) -> SessionOut:
+    return SessionOut(
+        id=row.id,
+        status=row.status,
+        type=row.type,
+        plan_code=row.plan_code,
+        customer_user_id=row.customer_user_id,
+        customer_name=customer_name,
+        mechanic_id=row.mechanic_id,
+        mechanic_name=mechanic_name,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        summary=row.summary,
+        rating=row.rating,
+        rating_comment=row.rating_comment,
+    )

@@ -1,0 +1,178 @@
+"""The shapes clients rely on (DESIGN.md), validated once at the edge of the domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from pitcrew.models import Role, SessionType
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error, so a typo in a client never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Vehicle(Strict):
+    year: int = Field(ge=1900, le=2100)
+    make: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    model: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    vin: Annotated[
+        str | None,
+        StringConstraints(
+            strip_whitespace=True, to_upper=True, pattern=r"^[A-HJ-NPR-Z0-9]{11,17}$"
+        ),
+    ] = None
+    mileage: int | None = Field(default=None, ge=0, le=2_000_000)
+
+
+class IntakeIn(Strict):
+    vehicle: Vehicle
+    issue_description: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=4000)
+    ]
+    session_type: SessionType
+    plan_code: Annotated[
+        str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9_-]{1,64}$")
+    ] = "standard"
+
+
+class IntakeOut(BaseModel):
+    session_id: uuid.UUID
+    request_id: uuid.UUID
+    session_status: str
+    request_status: str
+
+
+class AcceptIn(Strict):
+    request_id: uuid.UUID
+
+
+class AcceptOut(BaseModel):
+    session_id: uuid.UUID
+    request_id: uuid.UUID
+    mechanic_id: uuid.UUID
+    session_status: str
+    request_status: str
+
+
+class CompleteIn(Strict):
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8000)]
+
+
+class CancelIn(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+
+
+class RatingIn(Strict):
+    rating: int = Field(ge=1, le=5)
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+
+
+class MessageIn(Strict):
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class RegisterIn(Strict):
+    email: EmailStr
+    password: str = Field(min_length=8, max_length=256)
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class LoginIn(Strict):
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+    password: str = Field(min_length=1, max_length=256)
+
+
+class DutyIn(Strict):
+    on_duty: bool
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    on_duty: bool = False
+
+
+class LoginOut(BaseModel):
+    token: str
+    user: UserOut
+
+
+class MessageOut(BaseModel):
+    id: uuid.UUID
+    session_id: uuid.UUID
+    sender_id: uuid.UUID
+    sender_name: str
+    body: str
+    created_at: datetime
+
+
+class SessionOut(BaseModel):
+    id: uuid.UUID
+    status: str
+    type: str
+    plan_code: str
+    customer_user_id: uuid.UUID
+    customer_name: str
+    mechanic_id: uuid.UUID | None
+    mechanic_name: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    summary: str | None
+    rating: int | None
+    rating_comment: str | None
+
+
+class RequestOut(BaseModel):
+    id: uuid.UUID
+    status: str
+    customer_name: str
+    session_type: str
+    plan_code: str
+    mechanic_id: uuid.UUID | None
+    created_at: datetime
+    accepted_at: datetime | None
+    closed_at: datetime | None
+
+
+class IntakeView(BaseModel):
+    id: uuid.UUID
+    vehicle_info: dict[str, Any]
+    issue_description: str
+    created_at: datetime
+
+
+class SessionDetail(BaseModel):
+    session: SessionOut
+    request: RequestOut
+    intake: IntakeView | None
+
+
+class NotificationOut(BaseModel):
+    id: uuid.UUID
+    kind: str
+    title: str
+    body: str
+    session_id: uuid.UUID | None
+    request_id: uuid.UUID | None
+    created_at: datetime
+    read_at: datetime | None
+
+
+class TimelineEntry(BaseModel):
+    id: int
+    at: datetime
+    kind: str
+    actor_id: uuid.UUID | None
+    actor_name: str | None
+    payload: dict[str, Any]

@@ -1,0 +1,306 @@
+"""The JSON API of DESIGN.md. Each route reads the request, calls one domain function and
+returns its answer; rules live in ``flow``, reads in ``dashboard`` and ``room``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Response, status
+
+from pitcrew import auth, dashboard, flow, notify, room
+from pitcrew.errors import NotFound
+from pitcrew.models import Role
+from pitcrew.schemas import (
+    AcceptIn,
+    AcceptOut,
+    CancelIn,
+    CompleteIn,
+    DutyIn,
+    IntakeIn,
+    IntakeOut,
+    LoginIn,
+    LoginOut,
+    MessageIn,
+    MessageOut,
+    NotificationOut,
+    RatingIn,
+    RegisterIn,
+    SessionDetail,
+    SessionOut,
+    TimelineEntry,
+    UserOut,
+)
+from pitcrew.web import cookies
+from pitcrew.web.deps import DB, CurrentActor, Customer, Mechanic, SettingsDep
+from pitcrew.web.errors import COMMON, ON_SESSION, _responses
+
+router = APIRouter(prefix="/api")
+
+
+def _user_out(user: Any) -> UserOut:
+    return UserOut(
+        id=user.id, email=user.email, name=user.name, role=user.role, on_duty=user.on_duty
+    )
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+@router.post(
+    "/auth/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=LoginOut,
+    responses=_responses(409, 413, 422),
+    tags=["auth"],
+)
+def register(body: RegisterIn, response: Response, db: DB, settings: SettingsDep) -> LoginOut:
+    """Create a customer account and sign it in."""
+    auth.create_user(
+        db, email=body.email, name=body.name, role=Role.CUSTOMER, password=body.password
+    )
+    token, user = auth.login(db, body.email, body.password, settings.token_ttl)
+    cookies.sign_in(response, token, settings)
+    return LoginOut(token=token, user=_user_out(user))
+
+
+@router.post(
+    "/auth/login", response_model=LoginOut, responses=_responses(401, 413, 422), tags=["auth"]
+)
+def login(body: LoginIn, response: Response, db: DB, settings: SettingsDep) -> LoginOut:
+    """Sign in: sets the browser cookie and returns a bearer token for API clients."""
+    token, user = auth.login(db, body.email, body.password, settings.token_ttl)
+    cookies.sign_in(response, token, settings)
+    return LoginOut(token=token, user=_user_out(user))
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
+def logout(response: Response, db: DB, actor: CurrentActor, token: cookies.Token) -> Response:
+    if token:
+        auth.logout(db, token)
+    cookies.sign_out(response)
+    response.status_code = status.HTTP_204_NO_CONTENT
+    return response
+
+
+@router.get("/auth/me", response_model=UserOut, responses=_responses(401), tags=["auth"])
+def me(db: DB, actor: CurrentActor) -> UserOut:
+    return _user_out(auth.load_user(db, actor.id))
+
+
+# --- customer ---------------------------------------------------------------------------
+
+
+@router.post(
+    "/intake/start",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IntakeOut,
+    responses=_responses(401, 403, 409, 413, 422),
+    tags=["customer"],
+)
+def start_intake(
+    body: IntakeIn,
+    db: DB,
+    customer: Customer,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> IntakeOut:
+    """Intake, session and request in one transaction; safe to retry with an Idempotency-Key."""
+    answer, _created = flow.start_intake(db, customer, body, idempotency_key=idempotency_key)
+    return answer
+
+
+@router.get("/sessions", response_model=list[SessionOut], responses=COMMON, tags=["customer"])
+def my_sessions(db: DB, customer: Customer) -> list[SessionOut]:
+    return room.customer_sessions(db, customer)
+
+
+# --- mechanic ---------------------------------------------------------------------------
+
+
+@router.get("/mechanic/requests", responses=COMMON, tags=["mechanic"])
+def pending_requests(db: DB, mechanic: Mechanic, cursor: str | None = None) -> dict[str, Any]:
+    """Pending requests, longest-waiting first."""
+    with db.read() as s:
+        page = dashboard.incoming(s, cursor=cursor)
+    return {"requests": page.rows, "next_cursor": page.next_cursor}
+
+
+@router.post(
+    "/mechanic/accept",
+    response_model=AcceptOut,
+    responses=_responses(401, 403, 404, 409, 413, 422),
+    tags=["mechanic"],
+)
+def accept(body: AcceptIn, db: DB, mechanic: Mechanic) -> AcceptOut:
+    """First mechanic wins; the others get 409 request_taken."""
+    return flow.accept(db, mechanic, body.request_id)
+
+
+@router.post("/mechanic/duty", responses=COMMON, tags=["mechanic"])
+def duty(body: DutyIn, db: DB, mechanic: Mechanic) -> dict[str, bool]:
+    return {"on_duty": flow.set_on_duty(db, mechanic, body.on_duty)}
+
+
+@router.get("/mechanic/dashboard", responses=COMMON, tags=["mechanic"])
+def mechanic_dashboard(db: DB, mechanic: Mechanic) -> dict[str, Any]:
+    """The four tabs' first pages; ``next`` holds each tab's cursor for the next page."""
+    with db.read() as s:
+        pages = dashboard.whole(s, mechanic.id)
+    out: dict[str, Any] = {tab: page.rows for tab, page in pages.items()}
+    out["next"] = {tab: page.next_cursor for tab, page in pages.items()}
+    return out
+
+
+@router.get(
+    "/mechanic/dashboard/{tab}", responses=_responses(401, 403, 404, 422), tags=["mechanic"]
+)
+def dashboard_tab(
+    tab: str, db: DB, mechanic: Mechanic, cursor: str | None = None
+) -> dict[str, Any]:
+    """One tab, one page at a time (keyset cursor from the previous page)."""
+    with db.read() as s:
+        if tab == "incoming":
+            page = dashboard.incoming(s, cursor=cursor)
+        elif tab in ("active", "completed", "history"):
+            page = getattr(dashboard, tab)(s, mechanic.id, cursor=cursor)
+        else:
+            raise NotFound(f"No tab named {tab!r}.")
+    return {"rows": page.rows, "next_cursor": page.next_cursor}
+
+
+# --- a session --------------------------------------------------------------------------
+
+
+@router.get(
+    "/sessions/{session_id}", response_model=SessionDetail, responses=ON_SESSION, tags=["session"]
+)
+def get_session(session_id: uuid.UUID, db: DB, actor: CurrentActor) -> SessionDetail:
+    return room.detail(db, actor, session_id)
+
+
+def _state(db: Any, actor: Any, session_id: uuid.UUID) -> SessionDetail:
+    return room.detail(db, actor, session_id)
+
+
+@router.post(
+    "/sessions/{session_id}/join",
+    response_model=SessionDetail,
+    responses=ON_SESSION,
+    tags=["session"],
+)
+def join(session_id: uuid.UUID, db: DB, mechanic: Mechanic) -> SessionDetail:
+    flow.join(db, mechanic, session_id)
+    return _state(db, mechanic, session_id)
+
+
+@router.post(
+    "/sessions/{session_id}/complete",
+    response_model=SessionDetail,
+    responses=ON_SESSION,
+    tags=["session"],
+)
+def complete(session_id: uuid.UUID, body: CompleteIn, db: DB, mechanic: Mechanic) -> SessionDetail:
+    flow.complete(db, mechanic, session_id, body.summary)
+    return _state(db, mechanic, session_id)
+
+
+@router.post(
+    "/sessions/{session_id}/cancel",
+    response_model=SessionDetail,
+    responses=ON_SESSION,
+    tags=["session"],
+)
+def cancel(
+    session_id: uuid.UUID, db: DB, actor: CurrentActor, body: CancelIn | None = None
+) -> SessionDetail:
+    flow.cancel(db, actor, session_id, body.reason if body else "")
+    return _state(db, actor, session_id)
+
+
+@router.post(
+    "/sessions/{session_id}/release",
+    response_model=SessionDetail,
+    responses=ON_SESSION,
+    tags=["session"],
+)
+def release(session_id: uuid.UUID, db: DB, mechanic: Mechanic) -> SessionDetail:
+    """Hand the session back before joining: it is offered to every mechanic again."""
+    flow.release(db, mechanic, session_id)
+    return _state(db, mechanic, session_id)
+
+
+@router.post(
+    "/sessions/{session_id}/rating",
+    response_model=SessionDetail,
+    responses=ON_SESSION,
+    tags=["session"],
+)
+def rate(session_id: uuid.UUID, body: RatingIn, db: DB, customer: Customer) -> SessionDetail:
+    flow.rate(db, customer, session_id, body.rating, body.comment)
+    return _state(db, customer, session_id)
+
+
+@router.post(
+    "/sessions/{session_id}/request-again",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IntakeOut,
+    responses=ON_SESSION,
+    tags=["session"],
+)
+def request_again(session_id: uuid.UUID, db: DB, customer: Customer) -> IntakeOut:
+    return flow.request_again(db, customer, session_id)
+
+
+@router.get(
+    "/sessions/{session_id}/messages",
+    response_model=list[MessageOut],
+    responses=ON_SESSION,
+    tags=["session"],
+)
+def list_messages(session_id: uuid.UUID, db: DB, actor: CurrentActor) -> list[MessageOut]:
+    return room.messages(db, actor, session_id)
+
+
+@router.post(
+    "/sessions/{session_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageOut,
+    responses=ON_SESSION,
+    tags=["session"],
+)
+def post_message(session_id: uuid.UUID, body: MessageIn, db: DB, actor: CurrentActor) -> MessageOut:
+    return flow.post_message(db, actor, session_id, body.body)
+
+
+@router.get(
+    "/sessions/{session_id}/timeline",
+    response_model=list[TimelineEntry],
+    responses=ON_SESSION,
+    tags=["session"],
+)
+def timeline(session_id: uuid.UUID, db: DB, actor: CurrentActor) -> list[TimelineEntry]:
+    return room.timeline(db, actor, session_id)
+
+
+# --- notifications ----------------------------------------------------------------------
+
+
+@router.get("/notifications", responses=COMMON, tags=["notifications"])
+def notifications(db: DB, actor: CurrentActor) -> dict[str, Any]:
+    with db.read() as s:
+        rows = notify.list_for(s, actor.id)
+        unread = notify.unread_count(s, actor.id)
+    items = [NotificationOut.model_validate(r, from_attributes=True) for r in rows]
+    return {"unread": unread, "notifications": [i.model_dump(mode="json") for i in items]}
+
+
+@router.post(
+    "/notifications/{notification_id}/read",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_responses(401, 403, 404, 422),
+    tags=["notifications"],
+)
+def mark_read(notification_id: uuid.UUID, db: DB, actor: CurrentActor) -> Response:
+    if not db.run(lambda s: notify.mark_read(s, actor.id, notification_id)):
+        raise NotFound("No such notification.")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,89 @@
+"""What every route needs: the database, the settings, and who is asking."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from pitcrew import auth
+from pitcrew.config import Settings
+from pitcrew.db import Database
+from pitcrew.errors import Forbidden, Unauthenticated
+from pitcrew.flow import Actor
+from pitcrew.models import Role
+
+COOKIE = "pitcrew_session"
+CSRF_COOKIE = "pitcrew_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def request_token(request: Request) -> tuple[str | None, bool]:
+    """The sign-in token and whether it came from the cookie (which then needs CSRF)."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None, False
+    cookie = request.cookies.get(COOKIE)
+    return (cookie, True) if cookie else (None, False)
+
+
+def check_csrf(request: Request) -> None:
+    """Double-submit check for cookie-signed unsafe requests: header or form field = cookie."""
+    expected = request.cookies.get(CSRF_COOKIE)
+    given = request.headers.get(CSRF_HEADER) or getattr(request.state, "csrf_form_token", None)
+    if not expected or not given or not secrets.compare_digest(expected, given):
+        raise Forbidden("Missing or wrong CSRF token; reload the page.", code="csrf")
+
+
+def optional_actor(request: Request, db: Annotated[Database, Depends(get_db)]) -> Actor | None:
+    cached: Actor | None = getattr(request.state, "actor", None)
+    if cached is not None:
+        return cached
+    token, from_cookie = request_token(request)
+    if token is None:
+        return None
+    with db.read() as s:
+        user = auth.user_for_token(s, token)
+        actor = auth.actor_of(user) if user is not None else None
+    if actor is not None and from_cookie and request.method not in SAFE_METHODS:
+        check_csrf(request)
+    request.state.actor = actor
+    return actor
+
+
+def current_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
+    if actor is None:
+        raise Unauthenticated("Sign in first.")
+    return actor
+
+
+def mechanic_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+    if actor.role != Role.MECHANIC:
+        raise Forbidden("Only mechanics can do this.")
+    return actor
+
+
+def customer_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+    if actor.role != Role.CUSTOMER:
+        raise Forbidden("Only customers can do this.")
+    return actor
+
+
+DB = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+MaybeActor = Annotated[Actor | None, Depends(optional_actor)]
+Mechanic = Annotated[Actor, Depends(mechanic_actor)]
+Customer = Annotated[Actor, Depends(customer_actor)]

@@ -1,0 +1,78 @@
+"""Every error leaves the server as DESIGN's JSON shape: {"error": {"code", "message"}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pitcrew.errors import DomainError
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    words = {
+        400: "Bad request",
+        401: "Not signed in",
+        403: "Not yours, or not your role",
+        404: "Unknown id",
+        409: "Conflicts with the current state",
+        413: "Request body too large",
+        422: "Invalid input",
+        429: "Too many attempts",
+    }
+    return {c: {"model": ErrorOut, "description": words[c]} for c in codes}
+
+
+COMMON = _responses(401, 403, 413, 422)
+ON_SESSION = _responses(401, 403, 404, 409, 413, 422)
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def _describe(errors: list[Any]) -> tuple[str, list[dict[str, Any]]]:
+    details = []
+    for e in errors:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",))
+        details.append({"field": where, "problem": e.get("msg", "")})
+    first = details[0] if details else {"field": "", "problem": "invalid input"}
+    message = f"{first['field']}: {first['problem']}" if first["field"] else first["problem"]
+    if first["problem"] == "Extra inputs are not permitted":
+        message = f"Unknown field: {first['field']}"
+    return message, details
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, details = _describe(list(exc.errors()))
+        return error_response(422, "invalid", message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        return error_response(
+            exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
+        )
