@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -67,7 +67,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with AsyncExitStack() as stack:
+            for service in app.state.services:
+                await stack.enter_async_context(service(app))
+            yield
         if db is None:
             database.dispose()
 
@@ -79,6 +82,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = database
+    # Background work that lives as long as the server (live stream, sweeper, senders):
+    # each entry is a callable taking the app and returning an async context manager.
+    app.state.services = []
     errors.install(app)
     app.include_router(api.router)
 
