@@ -34,6 +34,9 @@ if ! pg_up; then
   pg_up || { echo "PostgreSQL does not answer on 127.0.0.1:5432" >&2; exit 1; }
 fi
 
+# The bench's smoke test runs pgbench (Debian ships it with the server or the client package).
+ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1 || { echo "installing pgbench"; apt_install postgresql-contrib; }
+
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 

@@ -32,7 +32,9 @@ PASSWORD = "correct horse battery"
 
 TABLES = (
     "auth_tokens",
+    "email_outbox",
     "idempotency_keys",
+    "login_failures",
     "notifications",
     "session_messages",
     "session_requests",
@@ -110,6 +112,29 @@ def pg_db(pg_url: str) -> Iterator[Database]:
         database.dispose()
 
 
+LEGACY_SCHEMA = Path(__file__).parent / "legacy_schema.sql"
+
+
+@pytest.fixture
+def legacy_url() -> Iterator[str]:
+    """PostgreSQL only: a fresh database of the replaced system (tests/legacy_schema.sql)."""
+    name = f"pitcrew_legacy_{os.getpid()}"
+    admin = _admin_engine()
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_engine(f"{PG_SERVER}/{name}")
+    with engine.begin() as c:
+        c.exec_driver_sql(LEGACY_SCHEMA.read_text())
+    engine.dispose()
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @dataclass
 class Person:
     actor: Actor
@@ -135,6 +160,14 @@ def app(db: Database, settings: Settings) -> Any:
 def anonymous(app: Any) -> Iterator[TestClient]:
     with TestClient(app) as client:
         yield client
+
+
+@pytest.fixture
+def quick_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap Argon2 parameters, for tests that sign many people in and test no password."""
+    from argon2 import PasswordHasher
+
+    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pitcrew import auth
+from pitcrew import adopt, auth, doctor
 from pitcrew import migrate as schema
 from pitcrew.config import get_settings
 from pitcrew.db import Database
@@ -29,10 +29,53 @@ def _where(db: Database) -> str:
 
 @app.command()
 def migrate() -> None:
-    """Bring the database (DATABASE_URL) to the current schema."""
+    """Bring the database (DATABASE_URL) to the current schema; adopt one of the replaced system.
+
+    Adoption checks the data first and, if pitcrew's constraints would refuse any of it,
+    prints the doctor's report and changes nothing.
+    """
     db = _database()
-    schema.upgrade(db.engine)
+    if schema.is_legacy(db.engine):
+        try:
+            adopted = adopt.adopt(db)
+        except adopt.Refused as refused:
+            if refused.report is not None and not refused.report.clean:
+                typer.echo(doctor.render(refused.report))
+            for reason in refused.reasons:
+                typer.echo(f"error: {reason}", err=True)
+            typer.echo("Not adopted; nothing was changed.", err=True)
+            raise typer.Exit(1) from None
+        typer.echo("\n".join(adopt.describe(adopted)))
+    else:
+        schema.upgrade(db.engine)
     typer.echo(f"Database is up to date: {_where(db)}")
+
+
+@app.command("doctor")
+def doctor_command(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Repair what is certain, in one transaction.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Check DESIGN's invariants (also on a database of the replaced system).
+
+    Exit code 0 when clean, 1 when problems remain.
+    """
+    db = _database()
+    try:
+        report = doctor.apply(db) if apply else doctor.check(db)
+        after = doctor.check(db) if apply else report
+    except (doctor.Unrecognized, doctor.RepairRaced) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(doctor.as_json(report, after if apply else None))
+    else:
+        typer.echo(doctor.render(report))
+        if apply:
+            typer.echo(f"After repair: {doctor.summary(after)}")
+    raise typer.Exit(0 if after.clean else 1)
 
 
 @app.command()
@@ -55,7 +98,11 @@ def serve(
         raise typer.Exit(2)
     if migrate_first:
         db = _database()
-        schema.upgrade(db.engine)
+        try:
+            schema.upgrade(db.engine)
+        except schema.NotAdopted as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
         db.dispose()
     typer.echo(
         f"pitcrew on http://{host}:{port}  (database: {settings.database_url.split('@')[-1]})"

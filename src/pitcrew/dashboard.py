@@ -12,15 +12,38 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import (
+    Select,
+    SmallInteger,
+    String,
+    Uuid,
+    cast,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew.errors import Invalid
-from pitcrew.models import RequestStatus, SessionRequest, SessionStatus, overview
+from pitcrew.errors import NotFound
+from pitcrew.events import Kind
+from pitcrew.models import (
+    Event,
+    RequestStatus,
+    Session,
+    SessionRequest,
+    SessionStatus,
+    UTCDateTime,
+    overview,
+)
 
 AnySelect = Select[*tuple[Any, ...]]
 Column = InstrumentedAttribute[Any] | Any
+
+# The History status of a request the mechanic handed back (not a request status).
+RELEASED = "released"
 
 TABS = ("incoming", "active", "completed", "history")
 PAGE_SIZE = 50
@@ -56,9 +79,13 @@ def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         at, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(at), uuid.UUID(row_id)
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:  # ours always carry UTC; a naive one was made by hand
+            raise ValueError(at)
+        return moment, uuid.UUID(row_id)
     except (ValueError, UnicodeDecodeError):
-        raise Invalid("That page cursor is not valid.", code="invalid_cursor") from None
+        # Like an unknown id: no page answers to a cursor we never gave out.
+        raise NotFound("No page has that cursor.", code="invalid_cursor") from None
 
 
 def _keyset(
@@ -71,10 +98,12 @@ def _keyset(
 ) -> AnySelect:
     if cursor:
         c_at, c_id = decode_cursor(cursor)
+        # "(at, id) after the cursor", with the bound on ``at`` spelt out on its own so that
+        # an index on the time starts the scan at the cursor instead of filtering up to it.
         if newest_first:
-            stmt = stmt.where(or_(at < c_at, and_(at == c_at, row_id < c_id)))
+            stmt = stmt.where(at <= c_at, or_(at < c_at, row_id < c_id))
         else:
-            stmt = stmt.where(or_(at > c_at, and_(at == c_at, row_id > c_id)))
+            stmt = stmt.where(at >= c_at, or_(at > c_at, row_id > c_id))
     order = (at.desc(), row_id.desc()) if newest_first else (at.asc(), row_id.asc())
     return stmt.order_by(*order)
 
@@ -117,9 +146,7 @@ def active(
 ) -> Page:
     """Sessions the mechanic holds and has not finished: waiting to join, or live."""
     v = overview.c
-    stmt = _mine(mechanic_id).where(
-        v.session_status.in_([SessionStatus.WAITING.value, SessionStatus.LIVE.value])
-    )
+    stmt = _held(mechanic_id, SessionStatus.WAITING, SessionStatus.LIVE)
     return _page(s, _keyset(stmt, v.accepted_at, v.request_id, cursor), "accepted_at", limit)
 
 
@@ -127,19 +154,99 @@ def completed(
     s: DbSession, mechanic_id: uuid.UUID, *, cursor: str | None = None, limit: int = PAGE_SIZE
 ) -> Page:
     v = overview.c
-    stmt = _mine(mechanic_id).where(v.session_status == SessionStatus.COMPLETED.value)
-    return _page(s, _keyset(stmt, v.ended_at, v.request_id, cursor), "ended_at", limit)
+    stmt = _held(mechanic_id, SessionStatus.COMPLETED)
+    return _page(s, _keyset(stmt, Session.ended_at, v.request_id, cursor), "ended_at", limit)
+
+
+def _held(mechanic_id: uuid.UUID, *statuses: SessionStatus) -> AnySelect:
+    """The mechanic's rows of the view whose session is in one of ``statuses``.
+
+    The view names the mechanic through the request, and a busy mechanic has years of
+    requests; joining the session once more by id lets the planner start from the sessions
+    index on (mechanic_id, status, ended_at), so a tab costs what it shows. Request and
+    session always name the same mechanic (the schema's composite foreign key), so the
+    join leaves out nothing the view would show.
+    """
+    values = [status.value for status in statuses]
+    return (
+        _mine(mechanic_id)
+        .join_from(overview, Session, Session.id == overview.c.session_id)
+        .where(
+            overview.c.session_status.in_(values),
+            Session.mechanic_id == mechanic_id,
+            Session.status.in_(values),
+        )
+    )
 
 
 def history(
     s: DbSession, mechanic_id: uuid.UUID, *, cursor: str | None = None, limit: int = PAGE_SIZE
 ) -> Page:
-    """Every request the mechanic accepted, including those later cancelled."""
+    """Every request the mechanic accepted, including those later cancelled, and those they
+    handed back: a hand-back shows as ``request_status`` "released" at ``released_at``.
+
+    Held requests come from the view, hand-backs from the events log (its partial index of
+    releases by actor); each branch is cut to one page by the same keyset before they merge,
+    so a page costs the same for a mechanic with years of history as for a new one.
+    """
     v = overview.c
-    stmt = _mine(mechanic_id).where(
-        v.request_status.in_([RequestStatus.ACCEPTED.value, RequestStatus.CANCELLED.value])
+    # One branch per status, so each reads (mechanic_id, status, accepted_at) in index order.
+    held = [
+        _keyset(
+            _mine(mechanic_id)
+            .add_columns(
+                v.accepted_at.label("at"),
+                cast(null(), UTCDateTime).label("released_at"),
+                cast(null(), String).label("accepted_before"),
+            )
+            .where(v.request_status == status.value),
+            v.accepted_at,
+            v.request_id,
+            cursor,
+        ).limit(limit + 1)
+        for status in (RequestStatus.ACCEPTED, RequestStatus.CANCELLED)
+    ]
+    e, r = Event, SessionRequest
+    released = (
+        select(
+            e.request_id.label("request_id"),
+            literal(RELEASED, String).label("request_status"),
+            e.session_id.label("session_id"),
+            r.customer_id,
+            r.customer_name,
+            r.session_type,
+            r.plan_code,
+            literal(SessionStatus.PENDING.value, String).label("session_status"),
+            r.created_at.label("request_created_at"),
+            cast(null(), UTCDateTime).label("accepted_at"),
+            cast(null(), UTCDateTime).label("started_at"),
+            cast(null(), UTCDateTime).label("ended_at"),
+            cast(null(), SmallInteger).label("rating"),
+            cast(null(), Uuid).label("intake_id"),
+            e.at.label("at"),
+            e.at.label("released_at"),
+            e.payload["accepted_at"].as_string().label("accepted_before"),
+        )
+        .join(r, r.id == e.request_id)
+        .where(e.actor_id == mechanic_id, e.kind == Kind.REQUEST_RELEASED.value)
     )
-    return _page(s, _keyset(stmt, v.accepted_at, v.request_id, cursor), "accepted_at", limit)
+    released = _keyset(released, e.at, e.request_id, cursor).limit(limit + 1)
+    branches = [select(branch.subquery()) for branch in (*held, released)]
+    both = union_all(*branches).subquery()
+    stmt = select(both).order_by(both.c.at.desc(), both.c.request_id.desc()).limit(limit + 1)
+    rows = []
+    for found in s.execute(stmt):
+        row = dict(found._mapping)
+        before = row.pop("accepted_before")
+        if row["request_status"] == RELEASED and before:
+            row["accepted_at"] = datetime.fromisoformat(before)
+        rows.append(row)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["at"], rows[-1]["request_id"]) if more else None
+    for row in rows:
+        del row["at"]
+    return Page(rows=rows, next_cursor=next_cursor)
 
 
 def whole(s: DbSession, mechanic_id: uuid.UUID) -> dict[str, Page]:

@@ -38,13 +38,32 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         )
         _make_sqlite_transactional(engine)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         pool_pre_ping=True,
         pool_recycle=1800,
     )
+    _plan_for_the_values(engine)
+    return engine
+
+
+def _plan_for_the_values(engine: Engine) -> None:
+    """Plan each statement for the values it runs with, never with a generic plan.
+
+    psycopg prepares a statement once it has run a few times, and PostgreSQL may then switch
+    to a generic plan that ignores the values: it cannot use the partial index of pending
+    requests (the status is a parameter) nor see that one mechanic holds a tenth of all
+    sessions. On a long history that turned dashboard pages of a few milliseconds into
+    seconds (see bench/RESULTS.md); planning each time costs a fraction of a millisecond.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_connection.commit()
 
 
 def _make_sqlite_transactional(engine: Engine) -> None:

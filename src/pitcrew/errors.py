@@ -40,6 +40,11 @@ class Conflict(DomainError):
     default_code = "conflict"
 
 
+class TooLarge(DomainError):
+    status = 413
+    default_code = "too_large"
+
+
 class TooManyRequests(DomainError):
     status = 429
     default_code = "too_many_requests"

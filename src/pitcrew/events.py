@@ -2,11 +2,16 @@
 
 The log is the audit trail, the source of each session's timeline, and what live pages
 replay after a dropped connection (``Last-Event-ID``). Each row says who may see it, so the
-stream never shows a user anything about a session that is not theirs.
+stream never shows a user anything about a session that is not theirs. The
+:class:`EventBus` at the end carries committed rows to the live pages of one server process.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,10 +21,14 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from pitcrew.db import EVENTS_WRITTEN
+from pitcrew.db import EVENTS_WRITTEN, Database
 from pitcrew.models import Event, Role, utcnow
 
 NOTIFY_CHANNEL = "pitcrew_events"
+# In Session.info: the transaction that already holds the events lock and has notified.
+_ORDERED = "pitcrew.events_ordered"
+
+log = logging.getLogger(__name__)
 
 
 class Kind(StrEnum):
@@ -30,6 +39,7 @@ class Kind(StrEnum):
     REQUEST_RELEASED = "request.released"
     SESSION_UPDATED = "session.updated"
     MESSAGE_CREATED = "message.created"
+    CALL_SIGNAL = "call.signal"
     NOTIFICATION_CREATED = "notification.created"
     REPAIR = "doctor.repair"
 
@@ -58,11 +68,17 @@ def record(
     """Append an event inside the caller's transaction.
 
     On PostgreSQL the append takes a transaction-level advisory lock first, so events commit
-    in id order: a client that has seen event N never later misses an event below N.
+    in id order: a client that has seen event N never later misses an event below N. Lock
+    and NOTIFY go in one statement, once per transaction: both last until its end, and a
+    change that writes two events (accept and its notification) pays one round trip, not four.
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(7100)"))
-        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+        transaction = session.get_transaction()
+        if transaction is None or session.info.get(_ORDERED) is not transaction:
+            session.execute(
+                text(f"SELECT pg_advisory_xact_lock(7100), pg_notify('{NOTIFY_CHANNEL}', '')")
+            )
+            session.info[_ORDERED] = session.get_transaction()
     body = dict(payload or {})
     body["audience"] = audience.as_payload()
     event = Event(
@@ -128,3 +144,217 @@ def latest_id(session: Session) -> int:
 def session_timeline(session: Session, session_id: uuid.UUID) -> list[Event]:
     stmt = select(Event).where(Event.session_id == session_id).order_by(Event.id)
     return list(session.scalars(stmt))
+
+
+def to_sse(event: PublicEvent) -> bytes:
+    """The wire form live pages read: one Server-Sent Events message per event."""
+    data = json.dumps(event.as_json(), separators=(",", ":"), ensure_ascii=False)
+    return f"id: {event.id}\nevent: {event.kind}\ndata: {data}\n\n".encode()
+
+
+# --- the bus that carries committed events to live pages ---------------------------------
+
+
+@dataclass(frozen=True)
+class Live:
+    """A committed event on its way to subscribers, encoded once for all of them."""
+
+    id: int
+    payload: dict[str, Any]
+    message: bytes
+
+    @classmethod
+    def from_row(cls, row: Event) -> Live:
+        return cls(row.id, row.payload or {}, to_sse(PublicEvent.from_row(row)))
+
+
+class Subscription:
+    """One live page's bounded queue; ``None`` in it means "this stream is over".
+
+    A page that falls ``size`` events behind is dropped rather than buffered without bound:
+    it reconnects with ``Last-Event-ID`` and replays from the table, so it loses nothing.
+    """
+
+    def __init__(self, user_id: uuid.UUID, role: str, size: int) -> None:
+        self.user_id = user_id
+        self.role = role
+        self.ended = False
+        self._queue: asyncio.Queue[Live | None] = asyncio.Queue(size)
+
+    def offer(self, item: Live) -> None:
+        if self.ended or not visible_to(item.payload, self.user_id, self.role):
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            log.info("live stream of user %s fell behind; dropping it", self.user_id)
+            self.end()
+
+    def end(self) -> None:
+        """Stop the stream; what is still queued is dropped (the client replays it)."""
+        if self.ended:
+            return
+        self.ended = True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+
+    async def next(self, timeout: float) -> Live | None:
+        """The next event, or ``None`` when the stream is over; TimeoutError when idle."""
+        return await asyncio.wait_for(self._queue.get(), timeout)
+
+
+class EventBus:
+    """Carries committed events to this server process's live pages.
+
+    The events table is the source of truth: the bus remembers the last id it has seen and,
+    each time it is woken, runs one query for what is newer and hands each event to the
+    subscribers allowed to see it. Wake-ups come from PostgreSQL ``LISTEN`` (writes made by
+    any process), from this process's own commits (``Database.on_events_committed``) and
+    from a slow poll that covers anything both missed. Because events commit in id order,
+    "everything after the last id seen" never skips one.
+    """
+
+    PAGE = 500
+    LISTEN_BACKOFF_MAX = 30.0
+
+    def __init__(self, db: Database, *, poll_seconds: float, queue_size: int = 1000) -> None:
+        self.db = db
+        self.poll_seconds = poll_seconds
+        self.queue_size = queue_size
+        self.last_id = 0
+        self.closing = False
+        self.listening = False
+        self._subscribers: set[Subscription] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._woken: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # lifecycle
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._woken = asyncio.Event()
+        self.last_id = await asyncio.to_thread(self._latest)
+        self.db.on_events_committed(self.wake)
+        self._tasks.append(asyncio.create_task(self._pump(), name="pitcrew-events-pump"))
+        if self.db.is_postgres:
+            self._tasks.append(asyncio.create_task(self._listen(), name="pitcrew-events-listen"))
+
+    async def stop(self) -> None:
+        self.close_streams()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._loop = None
+
+    def close_streams(self) -> None:
+        """End every stream and refuse new ones: the server is shutting down."""
+        self.closing = True
+        for subscription in list(self._subscribers):
+            subscription.end()
+        self._subscribers.clear()
+
+    def close_streams_soon(self) -> None:
+        """:meth:`close_streams` from any thread, or from a signal handler."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed in between
+            loop.call_soon_threadsafe(self.close_streams)
+
+    # subscribers
+
+    def subscribe(self, user_id: uuid.UUID, role: str) -> Subscription:
+        """Receive every visible event newer than :attr:`last_id` at this moment."""
+        subscription = Subscription(user_id, role, self.queue_size)
+        if self.closing:
+            subscription.end()
+        else:
+            self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    # wake-ups
+
+    def wake(self) -> None:
+        """Something committed events: fetch them soon. Safe from any thread."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        woken = self._woken
+        assert woken is not None
+        with contextlib.suppress(RuntimeError):  # the loop closed in between
+            loop.call_soon_threadsafe(woken.set)
+
+    async def _pump(self) -> None:
+        assert self._woken is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), self.poll_seconds)
+            self._woken.clear()
+            try:
+                while await self._fetch_once():
+                    pass
+            except Exception:
+                log.exception("could not read new events; retrying")
+                await asyncio.sleep(min(self.poll_seconds, 1.0))
+                self._woken.set()
+
+    async def _fetch_once(self) -> bool:
+        """Fan out one page of new events; True when there may be more."""
+        rows = await asyncio.to_thread(self._page, self.last_id)
+        for item in rows:
+            for subscription in list(self._subscribers):
+                subscription.offer(item)
+                if subscription.ended:
+                    self._subscribers.discard(subscription)
+            self.last_id = item.id
+        return len(rows) == self.PAGE
+
+    def _page(self, after_id: int) -> list[Live]:
+        with self.db.read() as s:
+            return [Live.from_row(row) for row in events_after(s, after_id, limit=self.PAGE)]
+
+    def _latest(self) -> int:
+        with self.db.read() as s:
+            return latest_id(s)
+
+    async def _listen(self) -> None:
+        """Hold one LISTEN connection for the process; reconnect with backoff when it drops."""
+        import psycopg
+
+        conninfo = self.db.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    conninfo,
+                    autocommit=True,
+                    application_name="pitcrew-events",
+                    keepalives=1,
+                    keepalives_idle=30,
+                    keepalives_interval=10,
+                    keepalives_count=3,
+                ) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self.listening = True
+                    delay = 0.5
+                    self.wake()  # whatever committed while we were not listening
+                    async for _ in conn.notifies():
+                        self.wake()
+            except Exception as error:
+                log.warning("events LISTEN connection lost (%s); retrying in %.1fs", error, delay)
+            finally:
+                self.listening = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.LISTEN_BACKOFF_MAX)

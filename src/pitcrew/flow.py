@@ -9,6 +9,7 @@ of these; no other module writes a status.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,15 +17,16 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Exists, Row, Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
 from pitcrew import events, notify
 from pitcrew.db import Database
-from pitcrew.errors import Conflict, Forbidden, Invalid, NotFound
+from pitcrew.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
 from pitcrew.events import Audience, Kind
 from pitcrew.models import (
+    Event,
     IdempotencyKey,
     Intake,
     RequestStatus,
@@ -33,10 +35,11 @@ from pitcrew.models import (
     SessionMessage,
     SessionRequest,
     SessionStatus,
+    SessionType,
     User,
     utcnow,
 )
-from pitcrew.schemas import AcceptOut, IntakeIn, IntakeOut, MessageOut
+from pitcrew.schemas import AcceptOut, IntakeIn, IntakeOut, MessageOut, PhotoOut, SignalKind
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,11 @@ def allowed_actions(status: SessionStatus) -> list[Action]:
     return [a for a, (sources, _) in SESSION_FLOW.items() if status in sources]
 
 
+def can_request_again(status: SessionStatus) -> bool:
+    """A session that ended without help (cancelled or expired) may be requested again."""
+    return status == S.CANCELLED
+
+
 def _refuse(action: Action, status: str) -> Conflict:
     current = SessionStatus(status)
     possible = [a.value for a in allowed_actions(current) if a is not Action.EXPIRE]
@@ -131,9 +139,10 @@ def start_intake(
     replayed an earlier answer). The same key with a different body is refused.
     """
     _require_role(customer, Role.CUSTOMER)
-    if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
+    if idempotency_key is not None and not (0 < len(idempotency_key.strip()) <= 200):
         raise Invalid(
-            "Idempotency-Key must be 1 to 200 characters.", code="invalid_idempotency_key"
+            "Idempotency-Key must be 1 to 200 characters, not all blank.",
+            code="invalid_idempotency_key",
         )
     body_hash = hashlib.sha256(intake.model_dump_json().encode()).hexdigest()
 
@@ -233,7 +242,7 @@ def request_again(db: Database, customer: Actor, session_id: uuid.UUID | str) ->
             raise NotFound("No such session.")
         if old.customer_user_id != customer.id:
             raise Forbidden("This session is not yours.")
-        if old.status != S.CANCELLED or old.intake_id is None:
+        if not can_request_again(SessionStatus(old.status)) or old.intake_id is None:
             raise Conflict("Only a cancelled session can be requested again.", code="not_cancelled")
         previous = s.get(Intake, old.intake_id)
         assert previous is not None
@@ -315,14 +324,18 @@ def accept(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> Accept
 def _accept_refused(s: DbSession, mechanic: Actor, rid: uuid.UUID) -> AcceptOut:
     current = s.execute(
         select(
-            SessionRequest.status, SessionRequest.mechanic_id, SessionRequest.parent_session_id
-        ).where(SessionRequest.id == rid)
+            SessionRequest.status,
+            SessionRequest.mechanic_id,
+            SessionRequest.parent_session_id,
+            Session.status,
+        )
+        .join(Session, Session.id == SessionRequest.parent_session_id)
+        .where(SessionRequest.id == rid)
     ).first()
     if current is None:
         raise NotFound("No such request.")
-    status, holder, session_id = current
+    status, holder, session_id, session_status = current
     if status == R.ACCEPTED.value and holder == mechanic.id:
-        session_status = s.scalar(select(Session.status).where(Session.id == session_id))
         return AcceptOut(
             session_id=session_id,
             request_id=rid,
@@ -330,10 +343,13 @@ def _accept_refused(s: DbSession, mechanic: Actor, rid: uuid.UUID) -> AcceptOut:
             session_status=str(session_status),
             request_status=status,
         )
+    now = f"this session is {STATUS_WORDS[SessionStatus(session_status)]}"
     if status == R.ACCEPTED.value:
-        raise Conflict("Another mechanic accepted this request first.", code="request_taken")
+        raise Conflict(
+            f"Another mechanic accepted this request first; {now}.", code="request_taken"
+        )
     raise Conflict(
-        f"This request is {status} and can no longer be accepted.", code="request_closed"
+        f"This request is {status} and can no longer be accepted; {now}.", code="request_closed"
     )
 
 
@@ -373,6 +389,11 @@ def _check_party(actor: Actor, pair: _Pair, *, customer: bool, mechanic: bool) -
     is_customer = pair.session.customer_user_id == actor.id
     is_mechanic = pair.session.mechanic_id is not None and pair.session.mechanic_id == actor.id
     if (customer and is_customer) or (mechanic and is_mechanic):
+        return
+    unheld = pair.session.mechanic_id is None
+    if mechanic and not customer and actor.role == Role.MECHANIC and unheld:
+        # Nobody holds it, so its state is why no mechanic can do this: the flow table
+        # refuses it with a 409 that says so (every held status has its mechanic).
         return
     if is_customer or is_mechanic:
         who = "its customer" if customer and not mechanic else "its mechanic"
@@ -493,6 +514,10 @@ def release(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> Sessi
     def work(s: DbSession) -> SessionStatus:
         pair = _lock_pair(s, sid)
         _check_party(mechanic, pair, customer=False, mechanic=True)
+        request = s.scalar(select(SessionRequest).where(SessionRequest.parent_session_id == sid))
+        # What it was before the hand-back: the offer mechanics see again, and when it was taken.
+        offer = _request_payload(request) if request is not None else {}
+        accepted_at = request.accepted_at if request is not None else None
         status, _ = _move(
             s,
             Action.RELEASE,
@@ -509,8 +534,10 @@ def release(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> Sessi
             session_id=sid,
             request_id=pair.request.id,
             payload={
+                **offer,
                 "mechanic_id": str(mechanic.id),
                 "mechanic_name": mechanic.name,
+                "accepted_at": accepted_at.isoformat() if accepted_at else None,
                 "request_status": R.PENDING.value,
                 "session_status": status.value,
             },
@@ -539,7 +566,9 @@ def rate(
             .values(rating=rating, rating_comment=comment or None)
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict("This session has already been rated.", code="already_rated")
+            raise Conflict(
+                "This session is completed and has already been rated.", code="already_rated"
+            )
         _emit_session(s, customer, pair, S.COMPLETED, rating=rating, comment=comment)
 
     db.run(work)
@@ -583,6 +612,181 @@ def post_message(db: Database, actor: Actor, session_id: uuid.UUID | str, body: 
     return db.run(work)
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A photo already safely on disk (paths relative to MEDIA_DIR), waiting for its message."""
+
+    path: str
+    content_type: str
+    width: int
+    height: int
+    size: int
+    thumbnail_path: str
+
+
+def message_photo(message: SessionMessage) -> PhotoOut | None:
+    """The photo a message carries, as clients see it (URLs, never disk paths)."""
+    if message.attachment_path is None:
+        return None
+    url = f"/api/sessions/{message.session_id}/photos/{message.id}"
+    return PhotoOut(
+        url=url,
+        thumbnail_url=f"{url}/thumb",
+        content_type=message.attachment_type or "",
+        width=message.attachment_width or 0,
+        height=message.attachment_height or 0,
+        bytes=message.attachment_bytes or 0,
+    )
+
+
+def check_may_post(db: Database, actor: Actor, session_id: uuid.UUID | str) -> None:
+    """Refuse now what :func:`post_photo` would refuse, so a refused photo is never stored."""
+    sid = _parse_id(session_id, "session_id")
+    with db.read() as s:
+        row = s.execute(
+            select(
+                Session.id,
+                Session.status,
+                Session.customer_user_id,
+                Session.mechanic_id,
+                Session.rating,
+            ).where(Session.id == sid)
+        ).first()
+        if row is None:
+            raise NotFound("No such session.")
+        _check_party(actor, _Pair(session=row, request=None), customer=True, mechanic=True)
+        if row.status not in SESSION_FLOW[Action.MESSAGE][0]:
+            raise _refuse(Action.MESSAGE, row.status)
+
+
+def post_photo(
+    db: Database,
+    actor: Actor,
+    session_id: uuid.UUID | str,
+    attachment: Attachment,
+    caption: str = "",
+) -> MessageOut:
+    """A photo in the chat of a live session: the message row for files already on disk.
+
+    The caller writes the files first; this commits the row and its event together, so a
+    message never names a file that is not there.
+    """
+    sid = _parse_id(session_id, "session_id")
+    caption = caption.strip()
+
+    def work(s: DbSession) -> MessageOut:
+        pair = _lock_pair(s, sid)
+        _check_party(actor, pair, customer=True, mechanic=True)
+        if pair.session.status not in SESSION_FLOW[Action.MESSAGE][0]:
+            raise _refuse(Action.MESSAGE, pair.session.status)
+        message = SessionMessage(
+            id=uuid.uuid4(),
+            session_id=sid,
+            sender_id=actor.id,
+            body=caption,
+            created_at=utcnow(),
+            attachment_path=attachment.path,
+            attachment_type=attachment.content_type,
+            attachment_width=attachment.width,
+            attachment_height=attachment.height,
+            attachment_bytes=attachment.size,
+            thumbnail_path=attachment.thumbnail_path,
+        )
+        s.add(message)
+        s.flush()
+        out = MessageOut(
+            id=message.id,
+            session_id=sid,
+            sender_id=actor.id,
+            sender_name=actor.name,
+            body=caption,
+            created_at=message.created_at,
+            photo=message_photo(message),
+        )
+        events.record(
+            s,
+            Kind.MESSAGE_CREATED,
+            actor_id=actor.id,
+            audience=_session_audience(pair),
+            session_id=sid,
+            payload={"message": out.model_dump(mode="json")},
+        )
+        return out
+
+    return db.run(work)
+
+
+# --- video calls ------------------------------------------------------------------------
+
+# A call runs only while its session is live: it cannot start before the mechanic joins
+# nor outlive completion or cancellation.
+CALL_STATUSES = frozenset({S.LIVE})
+MAX_SIGNAL_BYTES = 32 * 1024
+_SIGNAL_NEEDS: dict[SignalKind, tuple[str, type]] = {
+    SignalKind.OFFER: ("sdp", str),
+    SignalKind.ANSWER: ("sdp", str),
+    SignalKind.ICE: ("candidates", list),
+}
+
+
+def signal(
+    db: Database,
+    actor: Actor,
+    session_id: uuid.UUID | str,
+    kind: SignalKind,
+    call_id: str,
+    data: dict[str, Any] | None = None,
+) -> int:
+    """Pass one WebRTC signalling message to the other party of a live video session.
+
+    It is recorded like every change, so a page that lost its stream replays what it missed,
+    but only the other party ever sees it. Returns the event id.
+    """
+    sid = _parse_id(session_id, "session_id")
+    data = dict(data or {})
+    if len(json.dumps(data, separators=(",", ":"))) > MAX_SIGNAL_BYTES:
+        raise TooLarge(
+            f"A call signal can be at most {MAX_SIGNAL_BYTES // 1024} KiB.", code="signal_too_large"
+        )
+    needed = _SIGNAL_NEEDS.get(kind)
+    if needed is not None and not isinstance(data.get(needed[0]), needed[1]):
+        raise Invalid(f"A {kind.value} signal needs data.{needed[0]}.", code="invalid_signal")
+
+    def work(s: DbSession) -> int:
+        pair = _lock_pair(s, sid)
+        _check_party(actor, pair, customer=True, mechanic=True)
+        status = pair.session.status
+        if status not in CALL_STATUSES:
+            raise Conflict(
+                f"No call now: this session is {STATUS_WORDS[SessionStatus(status)]}."
+                " Calls run while it is live.",
+                code="call_closed",
+            )
+        if s.scalar(select(Session.type).where(Session.id == sid)) != SessionType.VIDEO:
+            raise Conflict(
+                "This is a chat session; calls are for video sessions.", code="not_video"
+            )
+        is_customer = actor.id == pair.session.customer_user_id
+        other = pair.session.mechanic_id if is_customer else pair.session.customer_user_id
+        assert other is not None  # a live session has its mechanic
+        event = events.record(
+            s,
+            Kind.CALL_SIGNAL,
+            actor_id=actor.id,
+            audience=Audience(users=(other,)),
+            session_id=sid,
+            payload={
+                "signal": kind.value,
+                "call_id": call_id,
+                "from_role": (Role.CUSTOMER if is_customer else Role.MECHANIC).value,
+                "data": data,
+            },
+        )
+        return event.id
+
+    return db.run(work)
+
+
 # --- expiry -----------------------------------------------------------------------------
 
 
@@ -593,23 +797,48 @@ def expire_due(
 
     One indexed query finds candidates; each is then expired in its own guarded transaction,
     so a mechanic accepting at the same moment either wins (and the expiry skips it) or loses
-    with a 409. Safe to run in several processes at once.
+    with a 409. Safe to run in several processes at once. A request handed back by its
+    mechanic waits a whole ``ttl`` again from the hand-back, so it is really offered anew.
     """
     cutoff = (now or utcnow()) - ttl
     with db.read() as s:
-        due = list(
-            s.scalars(
-                select(SessionRequest.parent_session_id)
-                .where(SessionRequest.status == R.PENDING.value, SessionRequest.created_at < cutoff)
-                .order_by(SessionRequest.created_at)
-                .limit(batch)
-            )
-        )
+        due = list(s.scalars(due_for_expiry(cutoff, batch)))
     expired = 0
     for sid in due:
         if db.run(partial(_expire_one, sid=sid, cutoff=cutoff)):
             expired += 1
     return expired
+
+
+def due_for_expiry(cutoff: datetime, batch: int = 100) -> Select[uuid.UUID]:
+    """The sessions of pending requests waiting since before ``cutoff``, oldest first.
+
+    Served by the partial index of pending requests, so its cost follows the few pending
+    requests, not the whole history.
+    """
+    return (
+        select(SessionRequest.parent_session_id)
+        .where(
+            SessionRequest.status == R.PENDING.value,
+            SessionRequest.created_at < cutoff,
+            ~_released_since(SessionRequest.parent_session_id, cutoff),
+        )
+        .order_by(SessionRequest.created_at)
+        .limit(batch)
+    )
+
+
+def _released_since(session_id: Any, cutoff: datetime) -> Exists:
+    """Whether the session's request was handed back at or after ``cutoff``."""
+    return (
+        select(Event.id)
+        .where(
+            Event.session_id == session_id,
+            Event.kind == Kind.REQUEST_RELEASED.value,
+            Event.at >= cutoff,
+        )
+        .exists()
+    )
 
 
 def _expire_one(s: DbSession, *, sid: uuid.UUID, cutoff: datetime) -> bool:
@@ -620,6 +849,8 @@ def _expire_one(s: DbSession, *, sid: uuid.UUID, cutoff: datetime) -> bool:
         select(SessionRequest.created_at).where(SessionRequest.id == pair.request.id)
     )
     if created is None or created >= cutoff:
+        return False
+    if s.scalar(select(_released_since(sid, cutoff))):
         return False
     now = utcnow()
     status, request_status = _move(s, Action.EXPIRE, pair, {"ended_at": now}, {"closed_at": now})
@@ -649,6 +880,17 @@ def set_on_duty(db: Database, mechanic: Actor, on_duty: bool) -> bool:
     def work(s: DbSession) -> bool:
         s.execute(update(User).where(User.id == mechanic.id).values(on_duty=on_duty))
         return on_duty
+
+    return db.run(work)
+
+
+def set_email_notifications(db: Database, mechanic: Actor, enabled: bool) -> bool:
+    """Opt in to an email for every new request while on duty (customers always get theirs)."""
+    _require_role(mechanic, Role.MECHANIC)
+
+    def work(s: DbSession) -> bool:
+        s.execute(update(User).where(User.id == mechanic.id).values(notify_by_email=enabled))
+        return enabled
 
     return db.run(work)
 

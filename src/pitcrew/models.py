@@ -202,6 +202,13 @@ class SessionRequest(Base):
             "status",
             text("accepted_at DESC"),
         ),
+        # The History tab's order (accepted and cancelled together), page by page.
+        Index(
+            "ix_session_requests_mechanic_accepted",
+            "mechanic_id",
+            text("accepted_at DESC"),
+            text("id DESC"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -219,15 +226,43 @@ class SessionRequest(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
+
+
 class SessionMessage(Base):
+    """A chat line; a photo is a message whose attachment is an image under MEDIA_DIR.
+
+    Paths are relative to MEDIA_DIR. The files are on disk before the row commits, so a
+    row never names a file that is missing.
+    """
+
     __tablename__ = "session_messages"
-    __table_args__ = (Index("ix_session_messages_session_created", "session_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_session_messages_session_created", "session_id", "created_at"),
+        CheckConstraint(
+            "attachment_type IS NULL OR attachment_type IN "
+            f"({', '.join(repr(t) for t in PHOTO_TYPES)})",
+            name="attachment_type",
+        ),
+        CheckConstraint(
+            "attachment_path IS NULL OR (attachment_type IS NOT NULL"
+            " AND thumbnail_path IS NOT NULL AND attachment_width > 0"
+            " AND attachment_height > 0 AND attachment_bytes > 0)",
+            name="attachment_complete",
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sessions.id"))
     sender_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attachment_path: Mapped[str | None] = mapped_column(String(255))
+    attachment_type: Mapped[str | None] = mapped_column(String(32))
+    attachment_width: Mapped[int | None] = mapped_column(Integer)
+    attachment_height: Mapped[int | None] = mapped_column(Integer)
+    attachment_bytes: Mapped[int | None] = mapped_column(Integer)
+    thumbnail_path: Mapped[str | None] = mapped_column(String(255))
 
 
 class Notification(Base):
@@ -249,7 +284,17 @@ class Event(Base):
     """Append-only log of every state change: the audit trail and what live pages replay."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_session_id", "session_id", "id"),)
+    __table_args__ = (
+        Index("ix_events_session_id", "session_id", "id"),
+        # A mechanic's hand-backs, for their History tab.
+        Index(
+            "ix_events_released_by",
+            "actor_id",
+            "at",
+            sqlite_where=text("kind = 'request.released'"),
+            postgresql_where=text("kind = 'request.released'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -258,6 +303,35 @@ class Event(Base):
     session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class EmailOutbox(Base):
+    """An email waiting to be sent, written in the transaction of the change it tells of.
+
+    The sender claims a row, sends it and marks it sent; ``next_attempt_at`` is when it may
+    be tried (again), NULL once it has been given up on.
+    """
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (
+        Index(
+            "ix_email_outbox_due",
+            "next_attempt_at",
+            sqlite_where=text("sent_at IS NULL"),
+            postgresql_where=text("sent_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(200))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class AuthToken(Base):
@@ -281,6 +355,25 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoginFailure(Base):
+    """A sign-in attempt not (yet) known to have succeeded, kept for the throttle window.
+
+    In the database rather than in memory so that every worker counts the same attempts.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_account_at", "account", "at"),
+        Index("ix_login_failures_address_at", "address", "at"),
+        Index("ix_login_failures_at", "at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    account: Mapped[str] = mapped_column(String(320))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 OVERVIEW_VIEW = "mechanic_session_overview"

@@ -1,27 +1,52 @@
-"""Notifications that follow from events, written in the event's own transaction.
+"""Notifications and emails that follow from events, written in the event's own transaction.
 
 Nothing here is called by a route: ``flow`` records an event and hands it to :func:`follow`,
-so a notification exists exactly when the change it tells of was committed.
+so a notification (and the email outbox row, when email is on) exists exactly when the change
+it tells of was committed. ``mailer`` sends the outbox later, outside any request.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from pitcrew import events
+from pitcrew.db import Database
+from pitcrew.errors import Forbidden
 from pitcrew.events import Audience, Kind
-from pitcrew.models import Event, Notification, Role, User, utcnow
+from pitcrew.models import (
+    EmailOutbox,
+    Event,
+    Intake,
+    Notification,
+    Role,
+    Session,
+    User,
+    utcnow,
+)
+
+# Set on a Database's sessions while an email sender serves it: only then are emails queued,
+# so a server without SMTP_URL never fills an outbox nobody empties.
+EMAIL_ON = "pitcrew.email_on"
 
 
 @dataclass(frozen=True)
 class Message:
     title: str
     body: str = ""
+    email: str | None = None  # the email template when the moment is worth an email
+
+
+@dataclass(frozen=True)
+class Notice:
+    users: list[uuid.UUID]
+    message: Message
 
 
 def _on_duty_mechanics(s: DbSession) -> list[uuid.UUID]:
@@ -33,60 +58,89 @@ def _uuid(value: Any) -> uuid.UUID | None:
     return uuid.UUID(str(value)) if value else None
 
 
-def recipients_and_message(s: DbSession, event: Event) -> tuple[list[uuid.UUID], Message] | None:
-    """Who hears of an event, and what they are told; None when nobody needs telling."""
+def notices(s: DbSession, event: Event) -> list[Notice]:
+    """Who hears of an event and what they are told; empty when nobody needs telling."""
     p = event.payload
     customer = _uuid(p.get("customer_id"))
     mechanic = _uuid(p.get("mechanic_id"))
     kind = event.kind
+    offer = f"{p.get('session_type')} session, {p.get('plan_code')} plan"
     if kind == Kind.REQUEST_CREATED:
-        return _on_duty_mechanics(s), Message(
-            f"New request from {p.get('customer_name')}",
-            f"{p.get('session_type')} session, {p.get('plan_code')} plan",
-        )
+        title = f"New request from {p.get('customer_name')}"
+        return [Notice(_on_duty_mechanics(s), Message(title, offer, "new_request"))]
     if kind == Kind.REQUEST_ACCEPTED and customer:
-        return [customer], Message(
-            f"{p.get('mechanic_name')} accepted your request", "They will join shortly."
-        )
+        title = f"{p.get('mechanic_name')} accepted your request"
+        return [Notice([customer], Message(title, "They will join shortly.", "request_accepted"))]
     if kind == Kind.REQUEST_EXPIRED and customer:
-        return [customer], Message(
-            "No mechanic was free in time",
-            "Your request expired. You can request again with one click.",
-        )
-    if kind == Kind.REQUEST_RELEASED and customer:
-        return [customer], Message(
-            f"{p.get('mechanic_name')} handed your request back",
-            "It is open again for every mechanic on duty.",
-        )
-    if kind != Kind.SESSION_UPDATED:
-        return None
+        body = "Your request expired. You can request again with one click."
+        title = "No mechanic was free in time"
+        return [Notice([customer], Message(title, body, "request_expired"))]
+    if kind == Kind.REQUEST_RELEASED:
+        told = [Notice(_on_duty_mechanics(s), Message(_open_again(p), offer, "new_request"))]
+        if customer:
+            title = f"{p.get('mechanic_name')} handed your request back"
+            body = "It is open again for every mechanic on duty."
+            told.append(Notice([customer], Message(title, body)))
+        return told
+    if kind == Kind.SESSION_UPDATED:
+        return _session_notices(p, customer, mechanic)
+    return []
+
+
+def _open_again(p: dict[str, Any]) -> str:
+    return f"Request from {p.get('customer_name')} is open again"
+
+
+def _session_notices(
+    p: dict[str, Any], customer: uuid.UUID | None, mechanic: uuid.UUID | None
+) -> list[Notice]:
     status = p.get("session_status")
     actor_role = p.get("actor_role")
-    if "rating" in p and mechanic:
-        return [mechanic], Message(
-            f"Your session was rated {p['rating']}/5", p.get("comment") or ""
-        )
+    if "rating" in p:
+        title = f"Your session was rated {p['rating']}/5"
+        return [Notice([mechanic], Message(title, p.get("comment") or ""))] if mechanic else []
     if status == "live" and customer:
-        return [customer], Message(f"{p.get('actor_name')} joined: your session is live")
+        title = f"{p.get('actor_name')} joined: your session is live"
+        return [Notice([customer], Message(title, email="session_live"))]
     if status == "completed" and customer:
-        return [customer], Message("Your session is complete", "The mechanic's summary is ready.")
-    if status == "cancelled":
-        if actor_role == Role.CUSTOMER.value and mechanic:
-            return [mechanic], Message("The customer cancelled the session", p.get("reason") or "")
-        if actor_role == Role.MECHANIC.value and customer:
-            return [customer], Message("The mechanic cancelled the session", p.get("reason") or "")
-    return None
+        body = "The mechanic's summary is ready."
+        return [Notice([customer], Message("Your session is complete", body, "session_completed"))]
+    if status != "cancelled":
+        return []
+    reason = p.get("reason") or ""
+    told = []
+    if customer and actor_role != Role.CUSTOMER.value:
+        title = (
+            "The mechanic cancelled the session"
+            if actor_role == Role.MECHANIC.value
+            else "Your session was cancelled"
+        )
+        told.append(Notice([customer], Message(title, reason, "session_cancelled")))
+    if mechanic and actor_role != Role.MECHANIC.value:
+        title = (
+            "The customer cancelled the session"
+            if actor_role == Role.CUSTOMER.value
+            else "The session was cancelled"
+        )
+        told.append(Notice([mechanic], Message(title, reason)))
+    return told
 
 
 def follow(s: DbSession, event: Event) -> None:
-    """Write the notifications an event calls for, and one event that pushes them live."""
-    told = recipients_and_message(s, event)
-    if told is None:
-        return
-    users, message = told
-    users = [u for u in users if u != event.actor_id]
-    if not users:
-        return
+    """Write the notifications (and emails) an event calls for, and the events that push them.
+
+    The one who made the change is never told of it.
+    """
+    for notice in notices(s, event):
+        users = [u for u in dict.fromkeys(notice.users) if u != event.actor_id]
+        if not users:
+            continue
+        _notify(s, event, users, notice.message)
+        if notice.message.email is not None and s.info.get(EMAIL_ON):
+            _queue_emails(s, event, users, notice.message)
+
+
+def _notify(s: DbSession, event: Event, users: list[uuid.UUID], message: Message) -> None:
     now = utcnow()
     rows = [
         {
@@ -113,6 +167,114 @@ def follow(s: DbSession, event: Event) -> None:
     )
 
 
+# --- email ------------------------------------------------------------------------------
+
+
+def send_email_through(db: Database, on: bool) -> None:
+    """Queue emails for changes committed through ``db`` from now on, or stop queueing them."""
+    info = dict(db.sessions.kw.get("info") or {})
+    if on:
+        info[EMAIL_ON] = True
+    else:
+        info.pop(EMAIL_ON, None)
+    db.sessions.configure(info=info)
+
+
+@lru_cache(maxsize=1)
+def _templates() -> Environment:
+    return Environment(
+        loader=PackageLoader("pitcrew", "templates_email"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass(frozen=True)
+class Email:
+    subject: str
+    text: str
+    html: str
+
+
+def render_email(template: str, subject: str, context: dict[str, Any]) -> Email:
+    """Both bodies of one email; user text is escaped in the HTML one by autoescape."""
+    env = _templates()
+    context = {**context, "subject": subject}
+    return Email(
+        subject=" ".join(subject.split())[:200],
+        text=env.get_template(f"{template}.txt").render(context),
+        html=env.get_template(f"{template}.html").render(context),
+    )
+
+
+def _wants_email(role: str, opted_in: bool) -> bool:
+    """Customers hear of their own request's key moments; mechanics only when opted in."""
+    return role == Role.CUSTOMER.value or (role == Role.MECHANIC.value and opted_in)
+
+
+def _queue_emails(s: DbSession, event: Event, users: list[uuid.UUID], message: Message) -> None:
+    assert message.email is not None
+    people = s.execute(
+        select(User.email, User.name, User.role, User.notify_by_email).where(User.id.in_(users))
+    ).all()
+    people = [p for p in people if _wants_email(p.role, p.notify_by_email)]
+    if not people:
+        return
+    context = _email_context(s, event, message)
+    now = utcnow()
+    rows = []
+    for person in people:
+        email = render_email(message.email, message.title, {**context, "name": person.name})
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "to_address": person.email,
+                "subject": email.subject,
+                "text_body": email.text,
+                "html_body": email.html,
+                "created_at": now,
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+        )
+    s.execute(insert(EmailOutbox), rows)
+
+
+def _email_context(s: DbSession, event: Event, message: Message) -> dict[str, Any]:
+    p = {k: v for k, v in event.payload.items() if k != "audience"}
+    found = s.execute(
+        select(Session.type, Session.plan_code, Intake.vehicle_info, Intake.issue_description)
+        .outerjoin(Intake, Intake.id == Session.intake_id)
+        .where(Session.id == event.session_id)
+    ).first()
+    vehicle_info: dict[str, Any] = (found.vehicle_info if found else None) or {}
+    vehicle = " ".join(
+        str(vehicle_info[k]) for k in ("year", "make", "model") if vehicle_info.get(k)
+    )
+    return {
+        "title": message.title,
+        "body": message.body,
+        "kind": event.kind,
+        "again": event.kind == Kind.REQUEST_RELEASED,
+        "customer_name": p.get("customer_name") or "",
+        "mechanic_name": p.get("mechanic_name") or p.get("actor_name") or "",
+        "actor_name": p.get("actor_name") or "",
+        "session_type": found.type if found else p.get("session_type", ""),
+        "plan_code": found.plan_code if found else p.get("plan_code", ""),
+        "vehicle": vehicle,
+        "mileage": vehicle_info.get("mileage"),
+        "issue": (found.issue_description if found else None) or "",
+        "summary": p.get("summary") or "",
+        "reason": p.get("reason") or "",
+    }
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
 def list_for(s: DbSession, user_id: uuid.UUID, *, limit: int = 50) -> list[Notification]:
     stmt = (
         select(Notification)
@@ -131,10 +293,12 @@ def unread_count(s: DbSession, user_id: uuid.UUID) -> int:
 
 
 def mark_read(s: DbSession, user_id: uuid.UUID, notification_id: uuid.UUID) -> bool:
-    """Mark one of the user's notifications read; False when it is not theirs or unknown."""
+    """Mark one of the user's notifications read; False when there is no such notification."""
     owner = s.scalar(select(Notification.user_id).where(Notification.id == notification_id))
-    if owner != user_id:
+    if owner is None:
         return False
+    if owner != user_id:
+        raise Forbidden("This notification is not yours.")
     s.execute(
         update(Notification)
         .where(Notification.id == notification_id, Notification.read_at.is_(None))

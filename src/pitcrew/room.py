@@ -7,6 +7,7 @@ by the mechanic who holds it, and by an admin; nobody else, not even other mecha
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
@@ -15,8 +16,17 @@ from sqlalchemy.orm import aliased
 from pitcrew import events
 from pitcrew.db import Database
 from pitcrew.errors import Forbidden, Invalid, NotFound
-from pitcrew.flow import Actor
-from pitcrew.models import Intake, Role, Session, SessionMessage, SessionRequest, User
+from pitcrew.events import Kind
+from pitcrew.flow import Actor, message_photo
+from pitcrew.models import (
+    Intake,
+    Role,
+    Session,
+    SessionMessage,
+    SessionRequest,
+    SessionStatus,
+    User,
+)
 from pitcrew.schemas import (
     IntakeView,
     MessageOut,
@@ -101,32 +111,73 @@ def messages(db: Database, actor: Actor, session_id: uuid.UUID | str) -> list[Me
                 sender_name=name,
                 body=m.body,
                 created_at=m.created_at,
+                photo=message_photo(m),
             )
             for m, name in rows
         ]
 
 
 def timeline(db: Database, actor: Actor, session_id: uuid.UUID | str) -> list[TimelineEntry]:
-    """Who did what when, from the events log (notifications left out)."""
+    """Who did what when, from the events log (notifications and call signalling left out)."""
     with db.read() as s:
         session = _open(s, actor, session_id)
         rows = [
             e
             for e in events.session_timeline(s, session.id)
-            if e.kind != events.Kind.NOTIFICATION_CREATED
+            if e.kind not in (events.Kind.NOTIFICATION_CREATED, events.Kind.CALL_SIGNAL)
         ]
         names = _names(s, {e.actor_id for e in rows})
-        return [
-            TimelineEntry(
-                id=e.id,
-                at=e.at,
-                kind=e.kind,
-                actor_id=e.actor_id,
-                actor_name=names.get(e.actor_id) if e.actor_id else None,
-                payload={k: v for k, v in e.payload.items() if k != "audience"},
+        entries = []
+        for e in rows:
+            payload = {k: v for k, v in e.payload.items() if k != "audience"}
+            name = names.get(e.actor_id) if e.actor_id else None
+            entries.append(
+                TimelineEntry(
+                    id=e.id,
+                    at=e.at,
+                    kind=e.kind,
+                    actor_id=e.actor_id,
+                    actor_name=name,
+                    text=tell(e.kind, payload, name),
+                    payload=payload,
+                )
             )
-            for e in rows
-        ]
+        return entries
+
+
+def tell(kind: str, p: dict[str, Any], actor_name: str | None) -> str:
+    """One event as a sentence a customer or mechanic reads in the session's timeline."""
+    who = actor_name or p.get("actor_name") or p.get("mechanic_name") or "Someone"
+    reason = f" ({p['reason']})" if p.get("reason") else ""
+    if kind == Kind.REQUEST_CREATED:
+        name = actor_name or p.get("customer_name") or "The customer"
+        return f"{name} asked for a {p.get('session_type')} session ({p.get('plan_code')} plan)."
+    if kind == Kind.REQUEST_ACCEPTED:
+        return f"{p.get('mechanic_name') or who} accepted the request."
+    if kind == Kind.REQUEST_RELEASED:
+        return f"{p.get('mechanic_name') or who} handed the request back; it was offered again."
+    if kind == Kind.REQUEST_EXPIRED:
+        return "The request expired: no mechanic accepted it in time."
+    if kind == Kind.REQUEST_CANCELLED:
+        return "The request was cancelled with the session."
+    if kind == Kind.MESSAGE_CREATED:
+        sent = (p.get("message") or {}).get("photo")
+        return f"{who} sent a photo." if sent else f"{who} wrote in the chat."
+    if kind == Kind.REPAIR:
+        return "pitcrew doctor repaired this session's records."
+    if kind != Kind.SESSION_UPDATED:
+        return kind
+    if "rating" in p:
+        comment = f": \u201c{p['comment']}\u201d" if p.get("comment") else "."
+        return f"{who} rated the session {p['rating']}/5{comment}"
+    status = p.get("session_status")
+    if status == SessionStatus.LIVE:
+        return f"{who} joined: the session is live."
+    if status == SessionStatus.COMPLETED:
+        return f"{who} completed the session."
+    if status == SessionStatus.CANCELLED:
+        return f"{who} cancelled the session{reason}."
+    return f"{who} moved the session to {status}."
 
 
 def customer_sessions(db: Database, actor: Actor, *, limit: int = 50) -> list[SessionOut]:
@@ -162,3 +213,18 @@ def _session_out(row: Session, customer_name: str, mechanic_name: str | None) ->
         rating=row.rating,
         rating_comment=row.rating_comment,
     )
+
+
+def customer_intakes(
+    db: Database, actor: Actor, session_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, IntakeView]:
+    """The intake behind each of the customer's own sessions, so their list names the vehicle."""
+    if not session_ids:
+        return {}
+    with db.read() as s:
+        rows = s.execute(
+            select(Session.id, Intake)
+            .join(Intake, Intake.id == Session.intake_id)
+            .where(Session.customer_user_id == actor.id, Session.id.in_(session_ids))
+        ).all()
+        return {sid: IntakeView.model_validate(i, from_attributes=True) for sid, i in rows}

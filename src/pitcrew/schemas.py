@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
 
 from pitcrew.models import Role, SessionType
 
@@ -50,6 +51,11 @@ class IntakeOut(BaseModel):
     request_status: str
 
 
+class ReleasedOut(BaseModel):
+    session_id: uuid.UUID
+    session_status: str
+
+
 class AcceptIn(Strict):
     request_id: uuid.UUID
 
@@ -70,8 +76,16 @@ class CancelIn(Strict):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON has one number type, and its schema counts 4.0 as the integer 4; true and "4" are
+    still not numbers (checked strictly after this)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 class RatingIn(Strict):
-    rating: int = Field(ge=1, le=5)
+    rating: Annotated[int, Field(ge=1, le=5, strict=True), BeforeValidator(_whole_number)]
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
 
 
@@ -94,12 +108,17 @@ class DutyIn(Strict):
     on_duty: bool
 
 
+class EmailNotificationsIn(Strict):
+    enabled: bool
+
+
 class UserOut(BaseModel):
     id: uuid.UUID
     email: str
     name: str
     role: Role
     on_duty: bool = False
+    notify_by_email: bool = False
 
 
 class LoginOut(BaseModel):
@@ -107,13 +126,79 @@ class LoginOut(BaseModel):
     user: UserOut
 
 
+class PhotoOut(BaseModel):
+    """A photo in the chat; ``url`` is the full image, ``thumbnail_url`` the small one."""
+
+    url: str
+    thumbnail_url: str
+    content_type: str
+    width: int
+    height: int
+    bytes: int
+
+
 class MessageOut(BaseModel):
     id: uuid.UUID
     session_id: uuid.UUID
     sender_id: uuid.UUID
     sender_name: str
-    body: str
+    body: str  # for a photo, its caption (may be empty)
     created_at: datetime
+    photo: PhotoOut | None = None
+
+
+class SignalKind(StrEnum):
+    """The WebRTC signalling messages a call is set up and ended with."""
+
+    READY = "ready"  # my camera is on and I can take a call now
+    OFFER = "offer"
+    ANSWER = "answer"
+    ICE = "ice"
+    HANGUP = "hangup"
+
+
+def _needs(kinds: list[str], field: str, kind: str) -> dict[str, Any]:
+    return {
+        "if": {"properties": {"kind": {"enum": kinds}}, "required": ["kind"]},
+        "then": {
+            "required": ["data"],
+            "properties": {
+                "data": {
+                    "type": "object",
+                    "required": [field],
+                    "properties": {field: {"type": kind}},
+                }
+            },
+        },
+    }
+
+
+class SignalIn(Strict):
+    # What each kind needs in ``data`` (checked in ``flow.signal``), told to clients too.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "allOf": [
+                _needs(["offer", "answer"], "sdp", "string"),
+                _needs(["ice"], "candidates", "array"),
+            ]
+        },
+    )
+
+    kind: SignalKind
+    call_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CallOut(BaseModel):
+    """What a party's browser needs to place a call in a session."""
+
+    session_id: uuid.UUID
+    session_type: str
+    session_status: str
+    role: Role  # the viewer's part in the session
+    ice_servers: list[dict[str, Any]]
+    max_signal_bytes: int
 
 
 class SessionOut(BaseModel):
@@ -175,4 +260,5 @@ class TimelineEntry(BaseModel):
     kind: str
     actor_id: uuid.UUID | None
     actor_name: str | None
+    text: str = ""  # what happened, as a sentence
     payload: dict[str, Any]

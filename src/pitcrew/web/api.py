@@ -6,17 +6,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 
-from pitcrew import auth, dashboard, flow, notify, room
+from pitcrew import auth, dashboard, flow, notify, room, throttle
 from pitcrew.errors import NotFound
-from pitcrew.models import Role
 from pitcrew.schemas import (
     AcceptIn,
     AcceptOut,
     CancelIn,
     CompleteIn,
     DutyIn,
+    EmailNotificationsIn,
     IntakeIn,
     IntakeOut,
     LoginIn,
@@ -26,6 +26,7 @@ from pitcrew.schemas import (
     NotificationOut,
     RatingIn,
     RegisterIn,
+    ReleasedOut,
     SessionDetail,
     SessionOut,
     TimelineEntry,
@@ -40,41 +41,82 @@ router = APIRouter(prefix="/api")
 
 def _user_out(user: Any) -> UserOut:
     return UserOut(
-        id=user.id, email=user.email, name=user.name, role=user.role, on_duty=user.on_duty
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        on_duty=user.on_duty,
+        notify_by_email=user.notify_by_email,
     )
 
 
 # --- accounts ---------------------------------------------------------------------------
 
 
+def _address(request: Request) -> str:
+    """The client's address (the proxy's forwarded one when the server trusts the proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
 @router.post(
     "/auth/register",
     status_code=status.HTTP_201_CREATED,
     response_model=LoginOut,
-    responses=_responses(409, 413, 422),
+    responses=_responses(413, 422, 429),
     tags=["auth"],
 )
-def register(body: RegisterIn, response: Response, db: DB, settings: SettingsDep) -> LoginOut:
-    """Create a customer account and sign it in."""
-    auth.create_user(
-        db, email=body.email, name=body.name, role=Role.CUSTOMER, password=body.password
+def register(
+    body: RegisterIn, request: Request, response: Response, db: DB, settings: SettingsDep
+) -> LoginOut:
+    """Create a customer account and sign it in.
+
+    An address that already has an account gets the same answer, and is signed in only with
+    that account's password (see ``throttle.register``).
+    """
+    token, user = throttle.register(
+        db,
+        email=body.email,
+        name=body.name,
+        password=body.password,
+        address=_address(request),
+        ttl=settings.token_ttl,
+        policy=throttle.Policy.from_settings(settings),
     )
-    token, user = auth.login(db, body.email, body.password, settings.token_ttl)
     cookies.sign_in(response, token, settings)
     return LoginOut(token=token, user=_user_out(user))
 
 
 @router.post(
-    "/auth/login", response_model=LoginOut, responses=_responses(401, 413, 422), tags=["auth"]
+    "/auth/login",
+    response_model=LoginOut,
+    responses=_responses(401, 413, 422, 429),
+    tags=["auth"],
 )
-def login(body: LoginIn, response: Response, db: DB, settings: SettingsDep) -> LoginOut:
-    """Sign in: sets the browser cookie and returns a bearer token for API clients."""
-    token, user = auth.login(db, body.email, body.password, settings.token_ttl)
+def login(
+    body: LoginIn, request: Request, response: Response, db: DB, settings: SettingsDep
+) -> LoginOut:
+    """Sign in: sets the browser cookie and returns a bearer token for API clients.
+
+    Ten failures in 15 minutes for one email or from one address answer 429 with Retry-After.
+    """
+    token, user = throttle.login(
+        db,
+        body.email,
+        body.password,
+        address=_address(request),
+        ttl=settings.token_ttl,
+        policy=throttle.Policy.from_settings(settings),
+    )
     cookies.sign_in(response, token, settings)
     return LoginOut(token=token, user=_user_out(user))
 
 
-@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["auth"])
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_responses(401, 403),
+    tags=["auth"],
+)
 def logout(response: Response, db: DB, actor: CurrentActor, token: cookies.Token) -> Response:
     if token:
         auth.logout(db, token)
@@ -117,7 +159,7 @@ def my_sessions(db: DB, customer: Customer) -> list[SessionOut]:
 # --- mechanic ---------------------------------------------------------------------------
 
 
-@router.get("/mechanic/requests", responses=COMMON, tags=["mechanic"])
+@router.get("/mechanic/requests", responses=_responses(401, 403, 404, 422), tags=["mechanic"])
 def pending_requests(db: DB, mechanic: Mechanic, cursor: str | None = None) -> dict[str, Any]:
     """Pending requests, longest-waiting first."""
     with db.read() as s:
@@ -139,6 +181,22 @@ def accept(body: AcceptIn, db: DB, mechanic: Mechanic) -> AcceptOut:
 @router.post("/mechanic/duty", responses=COMMON, tags=["mechanic"])
 def duty(body: DutyIn, db: DB, mechanic: Mechanic) -> dict[str, bool]:
     return {"on_duty": flow.set_on_duty(db, mechanic, body.on_duty)}
+
+
+@router.get("/me/email-notifications", responses=COMMON, tags=["mechanic"])
+def email_notifications(db: DB, mechanic: Mechanic, settings: SettingsDep) -> dict[str, bool]:
+    """Whether I get an email for each new request while on duty, and whether email is set up."""
+    user = auth.load_user(db, mechanic.id)
+    return {"enabled": user.notify_by_email, "available": bool(settings.smtp_url)}
+
+
+@router.post("/me/email-notifications", responses=COMMON, tags=["mechanic"])
+def set_email_notifications(
+    body: EmailNotificationsIn, db: DB, mechanic: Mechanic, settings: SettingsDep
+) -> dict[str, bool]:
+    """Opt in or out of an email for each new request while on duty."""
+    enabled = flow.set_email_notifications(db, mechanic, body.enabled)
+    return {"enabled": enabled, "available": bool(settings.smtp_url)}
 
 
 @router.get("/mechanic/dashboard", responses=COMMON, tags=["mechanic"])
@@ -219,14 +277,17 @@ def cancel(
 
 @router.post(
     "/sessions/{session_id}/release",
-    response_model=SessionDetail,
+    response_model=ReleasedOut,
     responses=ON_SESSION,
     tags=["session"],
 )
-def release(session_id: uuid.UUID, db: DB, mechanic: Mechanic) -> SessionDetail:
-    """Hand the session back before joining: it is offered to every mechanic again."""
-    flow.release(db, mechanic, session_id)
-    return _state(db, mechanic, session_id)
+def release(session_id: uuid.UUID, db: DB, mechanic: Mechanic) -> ReleasedOut:
+    """Hand the session back before joining: it is offered to every mechanic again.
+
+    The answer is not the session's detail: once handed back, it is no longer theirs to read.
+    """
+    status = flow.release(db, mechanic, session_id)
+    return ReleasedOut(session_id=session_id, session_status=status.value)
 
 
 @router.post(

@@ -2,33 +2,52 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pitcrew import __version__
+from pitcrew import __version__, mailer, metrics, sweeper
 from pitcrew.config import Settings, get_settings
 from pitcrew.db import Database
-from pitcrew.web import api, errors
+from pitcrew.web import api, errors, media_routes, pages, stream
+from pitcrew.web.security import SecurityHeaders
 
 
 class BodyLimit:
     """Refuse bodies over the limit with 413 before a route reads them (declared or streamed)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        uploads: tuple[re.Pattern[str], int, str] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # POSTs to paths matching the pattern (photo uploads) may be larger, up to the
+        # given size, and a refused one is told the given message.
+        self.uploads = uploads
+
+    def _limit(self, scope: Scope) -> tuple[int, str | None]:
+        if self.uploads and scope.get("method") == "POST":
+            pattern, max_bytes, message = self.uploads
+            if pattern.fullmatch(scope.get("path", "")):
+                return max_bytes, message
+        return self.max_bytes, None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes, words = self._limit(scope)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await self._refuse(send, max_bytes, words)
             return
         seen = 0
 
@@ -37,24 +56,26 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
+                if seen > max_bytes:
+                    raise _TooLarge(max_bytes, words)
             return message
 
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await self._refuse(send)
+            await self._refuse(send, max_bytes, words)
 
-    async def _refuse(self, send: Send) -> None:
-        response = errors.error_response(
-            413, "too_large", f"The request body is over {self.max_bytes} bytes."
-        )
+    async def _refuse(self, send: Send, max_bytes: int, words: str | None) -> None:
+        response = errors.error_response(413, "too_large", _TooLarge(max_bytes, words).detail)
         await response({"type": "http"}, _nothing, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(StarletteHTTPException):
+    """An HTTP error, not a bare exception: FastAPI turns any other error raised while it
+    reads a body into "400 There was an error parsing the body"."""
+
+    def __init__(self, max_bytes: int, words: str | None = None) -> None:
+        super().__init__(413, words or f"The request body is over {max_bytes} bytes.")
 
 
 async def _nothing() -> Message:
@@ -86,11 +107,26 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # each entry is a callable taking the app and returning an async context manager.
     app.state.services = []
     errors.install(app)
+    metrics.install(app)  # /metrics, request latency, invariant gauges
     app.include_router(api.router)
+    app.include_router(stream.router)
+    app.include_router(pages.router)
+    app.include_router(media_routes.router)
+    pages.mount_static(app)
+    app.state.services.append(stream.live_events)
+    app.state.services.append(sweeper.service)
+    if settings.smtp_url:
+        app.state.services.append(mailer.service)
 
     @app.get("/healthz", tags=["operator"])
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    upload_bytes, upload_words = media_routes.upload_limit(settings)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        uploads=(media_routes.UPLOAD_PATH, upload_bytes, upload_words),
+    )
+    app.add_middleware(SecurityHeaders)
     return app

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pitcrew.errors import DomainError
@@ -51,8 +54,13 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 def _describe(errors: list[Any]) -> tuple[str, list[dict[str, Any]]]:
     details = []
     for e in errors:
-        where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",))
-        details.append({"field": where, "problem": e.get("msg", "")})
+        # "body" first means the JSON body; a field may be called "body" too (a chat line).
+        source, *path = e.get("loc", ()) or ("",)
+        where = ".".join(str(p) for p in (path if source == "body" else [source, *path]))
+        problem = e.get("msg", "")
+        if e.get("type") == "json_invalid":
+            where, problem = "body", f"not valid JSON ({e.get('ctx', {}).get('error', '')})"
+        details.append({"field": where or "body", "problem": problem})
     first = details[0] if details else {"field": "", "problem": "invalid input"}
     message = f"{first['field']}: {first['problem']}" if first["field"] else first["problem"]
     if first["problem"] == "Extra inputs are not permitted":
@@ -63,7 +71,11 @@ def _describe(errors: list[Any]) -> tuple[str, list[dict[str, Any]]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        response = error_response(exc.status, exc.code, exc.message)
+        retry_after = getattr(exc, "retry_after", None)  # a throttled sign-in says when
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -73,6 +85,27 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # A body that is not even text: the same answer as any other body that is not JSON.
+            problem = "not valid JSON (not UTF-8 text)"
+            return error_response(
+                422, "invalid", f"body: {problem}", [{"field": "body", "problem": problem}]
+            )
         return error_response(
             exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
         )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeout)
+    async def _unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        """The database went away (a restart, a failover) or stayed busy past every retry.
+
+        A 503 with Retry-After, not a 500: the server recovers by itself (its pool checks each
+        connection before use), and a retried accept or keyed intake is answered as before.
+        """
+        logging.getLogger("pitcrew.web").warning("database unavailable: %s", exc)
+        response = error_response(
+            503, "unavailable", "The service is briefly unavailable. Try again in a moment."
+        )
+        response.headers["Retry-After"] = "1"
+        return response

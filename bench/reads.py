@@ -1,0 +1,173 @@
+"""The dashboard over a long history: each tab through the API against its own SQL run raw.
+
+The SQL is not written here: it is captured from ``pitcrew.dashboard`` as it runs, so the
+raw side is exactly what the API sends, and EXPLAIN is taken of that same statement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from sqlalchemy import event, text
+
+from bench.database import BenchDatabase
+from bench.load import client
+from bench.seed import Account
+from bench.stats import Latency
+from pitcrew import dashboard
+from pitcrew.dashboard import Page
+from pitcrew.db import Database
+
+TABS = ("incoming", "active", "completed", "history")
+DEEP = 0.9  # a deep page starts this far into the tab
+
+
+@dataclass
+class Plan:
+    indexes: list[str] = field(default_factory=list)
+    seq_scans: list[str] = field(default_factory=list)
+    text: str = ""
+
+    @property
+    def uses_index(self) -> bool:
+        return bool(self.indexes)
+
+
+@dataclass
+class TabRead:
+    tab: str
+    page: str  # "first" or "deep"
+    skipped: int  # rows before this page
+    total: int  # rows in the tab
+    sql: str
+    params: dict[str, Any]
+    keyset: bool = False  # paged by a cursor predicate in the SQL, never by OFFSET
+    cursor: str | None = None
+    api: Latency | None = None
+    raw: Latency | None = None
+    plan: Plan = field(default_factory=Plan)
+
+
+def _read(s: Any, tab: str, mechanic_id: uuid.UUID, cursor: str | None, limit: int) -> Page:
+    if tab == "incoming":
+        return dashboard.incoming(s, cursor=cursor, limit=limit)
+    page: Page = getattr(dashboard, tab)(s, mechanic_id, cursor=cursor, limit=limit)
+    return page
+
+
+@contextmanager
+def _captured(db: Database) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
+        seen.append((statement, dict(params or {})))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+
+
+def plan_reads(db: Database, mechanic_id: uuid.UUID) -> list[TabRead]:
+    """For each tab, its first page and a page 90% deep, with the SQL the API will send."""
+    reads = []
+    for tab in TABS:
+        with db.read() as s:
+            total = len(_read(s, tab, mechanic_id, None, 10**8).rows)
+            skipped = int(total * DEEP)
+            cursor = _read(s, tab, mechanic_id, None, skipped).next_cursor if skipped else None
+            first_params = 0
+            for page, at, start in (("first", None, 0), ("deep", cursor, skipped)):
+                with _captured(db) as seen:
+                    _read(s, tab, mechanic_id, at, dashboard.PAGE_SIZE)
+                sql, params = seen[-1]
+                # A deep page must differ from the first only by the cursor's predicate.
+                keyset = "OFFSET" not in sql.upper() and (at is None or len(params) > first_params)
+                first_params = first_params or len(params)
+                reads.append(TabRead(tab, page, start, total, sql, params, keyset, at))
+    return reads
+
+
+def explain(conn: psycopg.Connection[tuple[object, ...]], read: TabRead) -> Plan:
+    params = read.params
+    row = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + read.sql, params).fetchone()
+    assert row is not None
+    tree = row[0] if isinstance(row[0], list) else json.loads(str(row[0]))
+    plan = Plan()
+    for node in _nodes(tree[0]["Plan"]):
+        if "Index Name" in node:
+            plan.indexes.append(f"{node['Node Type']} using {node['Index Name']}")
+        elif node["Node Type"] in ("Seq Scan", "Parallel Seq Scan"):
+            plan.seq_scans.append(str(node.get("Relation Name")))
+    lines = conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + read.sql, params).fetchall()
+    plan.text = "\n".join(str(line[0]) for line in lines)
+    return plan
+
+
+def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _nodes(child)
+
+
+async def measure(
+    reads: list[TabRead],
+    bench_db: BenchDatabase,
+    base_url: str,
+    who: Account,
+    samples: int,
+    plan_cache_mode: str,
+) -> Latency:
+    """Time every page through the API and raw, alternating, after a warm-up of each.
+
+    Returns the latency of the whole dashboard (all four first pages, as the page opens).
+    """
+    with bench_db.connect() as conn:
+        conn.execute(f"SET plan_cache_mode = {plan_cache_mode}")  # as the app's engine does
+        for read in reads:
+            read.plan = explain(conn, read)
+        async with client(base_url, 1) as http:
+            for read in reads:
+                params = read.params
+                query = {"cursor": read.cursor} if read.cursor else {}
+                path = f"/api/mechanic/dashboard/{read.tab}"
+                api: list[float] = []
+                raw: list[float] = []
+                for i in range(samples + 5):
+                    t0 = time.perf_counter()
+                    conn.execute(read.sql, params).fetchall()
+                    t1 = time.perf_counter()
+                    answer = await http.get(path, params=query, headers=who.headers)
+                    t2 = time.perf_counter()
+                    if answer.status_code != 200:
+                        raise RuntimeError(f"{path}: {answer.status_code} {answer.text}")
+                    if i >= 5:
+                        raw.append(t1 - t0)
+                        api.append(t2 - t1)
+                read.api, read.raw = Latency.of(api), Latency.of(raw)
+            whole: list[float] = []
+            for i in range(samples + 5):
+                t0 = time.perf_counter()
+                answer = await http.get("/api/mechanic/dashboard", headers=who.headers)
+                if i >= 5:
+                    whole.append(time.perf_counter() - t0)
+            return Latency.of(whole)
+
+
+def run(
+    db: Database, bench_db: BenchDatabase, base_url: str, who: Account, samples: int
+) -> tuple[list[TabRead], Latency]:
+    reads = plan_reads(db, who.actor.id)
+    with db.read() as s:
+        mode = str(s.execute(text("SHOW plan_cache_mode")).scalar())
+    whole = asyncio.run(measure(reads, bench_db, base_url, who, samples, mode))
+    return reads, whole

@@ -1,0 +1,492 @@
+"""``python -m bench [--quick]``: ceilings first, then each hot path as a share of its ceiling.
+
+Runs against a dedicated PostgreSQL database (created and dropped here), serves pitcrew with
+``pitcrew serve --no-migrate --workers 2`` on loopback, prints the table as it goes and writes
+it to bench/RESULTS.md (a full run) or to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from bench import ceilings, history, load, reads, realtime, seed
+from bench.database import BenchDatabase
+from bench.report import Report, Row, check, cpu_busy, fmt, goal, machine
+from bench.server import Server
+from bench.stats import Latency, ratio
+from pitcrew import invariants
+from pitcrew.db import Database
+from pitcrew.models import Role, Session, SessionRequest
+
+RESULTS = Path(__file__).parent / "RESULTS.md"
+WORKERS = 2
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    clients: int  # pgbench clients and HTTP concurrency for intake and healthz
+    uncontended_per_client: int  # accepts each pgbench client makes on its own rows
+    contended_rows: int  # requests all pgbench clients race for, per M
+    racers: tuple[int, ...]  # M
+    race_requests: int  # K
+    seconds: float  # each timed run (pgbench -T, HTTP closed loops)
+    history_rows: int
+    samples: int  # per dashboard page, API and raw each
+    sse: tuple[tuple[int, int], ...]  # (clients, events committed)
+    sse_interval: float  # seconds between those events
+
+
+FULL = Plan("full", 8, 500, 300, (2, 8, 32), 200, 8.0, 1_000_000, 200, ((100, 50), (1000, 25)), 0.2)
+QUICK = Plan("quick", 4, 40, 20, (2, 8, 32), 12, 1.5, 20_000, 15, ((20, 5),), 0.1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (about a minute)")
+    parser.add_argument("--out", type=Path, help="where to write the results (markdown)")
+    parser.add_argument("--database", default="pitcrew_bench", help="bench database name")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument(
+        "--install-pgbench", action="store_true", help="apt-get install pgbench when missing"
+    )
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    out = args.out or (None if args.quick else RESULTS)
+    try:
+        pgbench = ceilings.find_pgbench(install=args.install_pgbench)
+    except ceilings.MissingPgbench as missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
+    _raise_open_files_limit()
+    db = BenchDatabase.from_env(args.database)
+    report = Report(mode=plan.name)
+    busy_before = cpu_busy()
+    load_before = os.getloadavg()[0]
+    db.create()
+    report.machine = machine(db.server_version())
+    print(f"pitcrew bench ({plan.name}) on {db.url}", flush=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="pitcrew-bench-") as logs:
+            _run(plan, pgbench, db, report, Path(logs))
+    finally:
+        if not args.keep:
+            db.drop()
+    report.machine["other load"] = (
+        f"{busy_before:.0%} of all cores busy in the 2 s before the run"
+        f" (load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)"
+    )
+    report.machine["duration"] = f"{time.monotonic() - report.started:.0f} s"
+    print(f"\n{report.table()}\n")
+    if out is not None:
+        report.write(out)
+        print(f"written to {out}")
+    failed = report.failed_checks
+    for row in failed:
+        print(f"FAILED: {row.section} {row.measure}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _raise_open_files_limit() -> None:
+    """A thousand live streams need a thousand sockets on each side (servers inherit this)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 8192 <= hard or hard == resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (8192, hard))
+
+
+@dataclass
+class Ceilings:
+    accepts: dict[int, float]  # contended pgbench accepts/s, by M
+    intakes: float = 0.0  # pgbench intakes/s
+
+
+def _run(plan: Plan, pgbench: str, db: BenchDatabase, report: Report, logs: Path) -> None:
+    database = Database(db.url, pool_size=4)
+    try:
+        ceiling = _ceilings(plan, pgbench, db, report)
+        # The history's queue is older than the default REQUEST_TTL; the sweeper must not
+        # expire it while the dashboard is measured.
+        with Server(db.url, workers=WORKERS, log_dir=logs, env={"REQUEST_TTL": "P30D"}) as server:
+            _ceiling_http(plan, server, report)
+            _accept_race(plan, database, server, report, ceiling.accepts)
+            _intake(plan, database, server, report, ceiling.intakes)
+            _invariants(database, report, "after the write phases")
+            _dashboard(plan, db, database, server, report)
+            _realtime(plan, database, server, report)
+    finally:
+        database.dispose()
+
+
+# --- ceilings ----------------------------------------------------------------------------
+
+
+def _ceilings(plan: Plan, pgbench: str, db: BenchDatabase, report: Report) -> Ceilings:
+    """The pgbench runs, in the order the table lists them."""
+    c, per = plan.clients, plan.uncontended_per_client
+    uncontended_rows = c * per
+    total = uncontended_rows + plan.contended_rows * len(plan.racers)
+    with db.connect() as conn:
+        seed.seed_pgbench(conn, total)
+    s = "ceiling"
+
+    run = ceilings.pgbench(
+        pgbench,
+        db,
+        "accept.sql",
+        clients=c,
+        transactions=per,
+        define={"n": 0, "won_n": -1, "first": 1, "stride": per},
+    )
+    with db.connect() as conn:
+        won = seed.accepted_numbered(conn, 1, uncontended_rows)
+    report.add(
+        Row(
+            s,
+            f"pgbench accept, uncontended, {c} clients",
+            _rate(run.tps, "accepts/s"),
+            goal=f"{uncontended_rows} accepted",
+            verdict=check(won == uncontended_rows),
+        )
+    )
+
+    found = Ceilings(accepts={})
+    first = uncontended_rows + 1
+    for m in plan.racers:
+        k = plan.contended_rows
+        run = ceilings.pgbench(
+            pgbench,
+            db,
+            "accept.sql",
+            clients=m,
+            transactions=k,
+            define={"n": 0, "won_n": -1, "first": first, "stride": 0},
+        )
+        with db.connect() as conn:
+            won = seed.accepted_numbered(conn, first, first + k - 1)
+        found.accepts[m] = k / run.seconds
+        report.add(
+            Row(
+                s,
+                f"pgbench accept, contended, M={m} racing for {k}",
+                f"{_rate(found.accepts[m], 'accepts/s')}; p99 {fmt(run.latency.p99, ' ms', 1)}",
+                goal=f"exactly {k} winners",
+                verdict=check(won == k),
+            )
+        )
+        first += k
+
+    run = ceilings.pgbench(pgbench, db, "intake.sql", clients=c, seconds=plan.seconds)
+    report.add(
+        Row(
+            s,
+            f"pgbench intake (3 INSERTs), {c} clients",
+            f"{_rate(run.tps, 'intakes/s')}; p99 {fmt(run.latency.p99, ' ms', 1)}",
+        )
+    )
+    found.intakes = run.tps
+
+    run = ceilings.pgbench(
+        pgbench,
+        db,
+        "select.sql",
+        clients=c,
+        seconds=plan.seconds,
+        define={"first": 1, "last": total},
+    )
+    report.add(Row(s, f"pgbench select-only, {c} clients", _rate(run.tps, "selects/s")))
+    return found
+
+
+def _ceiling_http(plan: Plan, server: Server, report: Report) -> None:
+    loop = asyncio.run(
+        load.closed_loop(
+            server.base_url, load.healthz(), concurrency=plan.clients, seconds=plan.seconds
+        )
+    )
+    report.add(
+        Row(
+            "ceiling",
+            f"GET /healthz (no database), {plan.clients} clients, {WORKERS} workers",
+            f"{_rate(loop.rate, 'req/s')}; p50 {fmt(loop.latency.p50, ' ms', 1)}"
+            f" p99 {fmt(loop.latency.p99, ' ms', 1)}",
+        )
+    )
+    report.details.append(
+        "The HTTP ceiling shares the machine's cores with the load generator (one asyncio "
+        "process with httpx), so every HTTP figure below carries the client's cost too."
+    )
+
+
+# --- the accept race ---------------------------------------------------------------------
+
+
+def _accept_race(
+    plan: Plan, database: Database, server: Server, report: Report, ceiling: dict[int, float]
+) -> None:
+    mechanics = seed.accounts(
+        database, Role.MECHANIC, max(plan.racers), label="racer", on_duty=False
+    )
+    customer = seed.accounts(database, Role.CUSTOMER, 1, label="racecustomer", on_duty=False)[0]
+    me = httpx.get(f"{server.base_url}/api/auth/me", headers=mechanics[0].headers)
+    if me.status_code != 200:
+        raise RuntimeError(f"bench tokens are not accepted by the server: {me.text}")
+    warm = seed.pending_requests(database, customer.actor, 10)
+    asyncio.run(load.race(server.base_url, mechanics[:8], warm))
+    k = plan.race_requests
+    for m in plan.racers:
+        ids = seed.pending_requests(database, customer.actor, k)
+        race = asyncio.run(load.race(server.base_url, mechanics[:m], ids))
+        lat = Latency.of(race.latencies)
+        r = ratio(race.accepts_per_second, ceiling[m])
+        at_goal = m == 8
+        report.add(
+            Row(
+                "accept race",
+                f"M={m} mechanics racing for K={k} requests over HTTP",
+                f"{_rate(race.accepts_per_second, 'accepts/s')}"
+                f" ({_rate(race.attempts_per_second, 'attempts/s')})",
+                _rate(ceiling[m], "accepts/s"),
+                fmt(r, "", 2),
+                "≥ 0.3" if at_goal else "",
+                goal(r >= 0.3) if at_goal else "",
+            )
+        )
+        report.add(
+            Row(
+                "accept race",
+                f"M={m} latency per attempt (p50 / p99)",
+                f"{fmt(lat.p50, ' ms', 1)} / {fmt(lat.p99, ' ms', 1)}",
+                "",
+                "",
+                "p99 < 50 ms" if at_goal else "",
+                goal(lat.p99 < 50) if at_goal else "",
+            )
+        )
+        answers = ", ".join(f"{n} x {code}" for code, n in sorted(race.statuses.items()))
+        held = _held_by_winners(database, race)
+        report.add(
+            Row(
+                "accept race",
+                f"M={m} invariant: exactly K winners ({answers})",
+                f"{len(race.winners)} winners, {held} held in the database",
+                goal=f"exactly {k}, each by its 200",
+                verdict=check(
+                    race.exactly_one_winner_each
+                    and held == k
+                    and sum(race.statuses.values()) == m * k
+                    and set(race.statuses) <= {"200", "409 request_taken"}
+                ),
+            )
+        )
+
+
+def _held_by_winners(database: Database, race: load.Race) -> int:
+    """Requests accepted, with their session waiting, by the mechanic that got the 200."""
+    ids = [uuid.UUID(r) for r in race.requests]
+    with database.read() as s:
+        rows = s.execute(
+            select(
+                SessionRequest.id,
+                SessionRequest.status,
+                SessionRequest.mechanic_id,
+                Session.status,
+                Session.mechanic_id,
+            )
+            .join(Session, Session.id == SessionRequest.parent_session_id)
+            .where(SessionRequest.id.in_(ids))
+        ).all()
+    return sum(
+        1
+        for rid, r_status, r_mech, s_status, s_mech in rows
+        if r_status == "accepted"
+        and s_status == "waiting"
+        and r_mech == s_mech
+        and [str(r_mech)] == race.winners.get(str(rid))
+    )
+
+
+# --- intake ------------------------------------------------------------------------------
+
+
+def _intake(plan: Plan, database: Database, server: Server, report: Report, ceiling: float) -> None:
+    on_duty = 5
+    seed.accounts(database, Role.MECHANIC, on_duty, label="onduty", on_duty=True)
+    customers = seed.accounts(
+        database, Role.CUSTOMER, plan.clients, label="customer", on_duty=False
+    )
+    loop = asyncio.run(
+        load.closed_loop(
+            server.base_url, load.intake(customers), concurrency=plan.clients, seconds=plan.seconds
+        )
+    )
+    r = ratio(loop.rate, ceiling)
+    report.add(
+        Row(
+            "intake",
+            f"POST /api/intake/start, {plan.clients} customers, {on_duty} mechanics on duty",
+            f"{_rate(loop.rate, 'intakes/s')}; p50 {fmt(loop.latency.p50, ' ms', 1)}"
+            f" p99 {fmt(loop.latency.p99, ' ms', 1)}",
+            _rate(ceiling, "intakes/s"),
+            fmt(r, "", 2),
+            "≥ 0.25",
+            goal(r >= 0.25),
+        )
+    )
+    statuses = dict(loop.statuses)
+    report.add(
+        Row("intake", "every answer 201", f"{statuses}", verdict=check(set(statuses) == {201}))
+    )
+
+
+def _invariants(database: Database, report: Report, when: str) -> None:
+    with database.engine.connect() as c:
+        found = {k: len(v) for k, v in invariants.violations(c).items() if v}
+    report.add(
+        Row(
+            "invariants",
+            f"DESIGN's invariants {when}",
+            "none broken" if not found else str(found),
+            verdict=check(not found),
+        )
+    )
+
+
+# --- dashboard ---------------------------------------------------------------------------
+
+
+def _dashboard(
+    plan: Plan, db: BenchDatabase, database: Database, server: Server, report: Report
+) -> None:
+    busy = seed.accounts(database, Role.MECHANIC, 1, label="busy", on_duty=False)[0]
+    shape = history.Shape.for_rows(plan.history_rows)
+    seconds = history.load(db, busy.actor.id, shape)
+    with db.connect() as conn:
+        held = conn.execute(
+            "SELECT count(*) FROM sessions WHERE mechanic_id = %s", (busy.actor.id,)
+        ).fetchone()
+    report.add(
+        Row(
+            "dashboard",
+            f"history loaded with COPY: {shape.rows:,} sessions and requests",
+            f"{seconds:.0f} s; the busy mechanic holds {int(str(held[0] if held else 0)):,}",
+        )
+    )
+    _invariants(database, report, "with the history loaded")
+    tab_reads, whole = reads.run(database, db, server.base_url, busy, plan.samples)
+    for read in tab_reads:
+        assert read.api is not None and read.raw is not None
+        where = "first page" if read.page == "first" else f"page after {read.skipped:,} rows"
+        r = ratio(read.api.p50, read.raw.p50)
+        report.add(
+            Row(
+                "dashboard",
+                f"{read.tab}, {where} of {read.total:,}: API p50 / p99",
+                f"{fmt(read.api.p50, ' ms', 1)} / {fmt(read.api.p99, ' ms', 1)}",
+                f"raw SQL {fmt(read.raw.p50, ' ms', 2)} / {fmt(read.raw.p99, ' ms', 2)}",
+                f"{fmt(r, 'x', 1)} (p50)",
+                "p99 < 20 ms, ≤ 2x raw",
+                goal(read.api.p99 < 20 and r <= 2),
+            )
+        )
+        plan_words = ", ".join(dict.fromkeys(read.plan.indexes)) or "no index"
+        if read.plan.seq_scans:
+            plan_words += f"; Seq Scan on {', '.join(read.plan.seq_scans)}"
+        report.add(
+            Row(
+                "dashboard",
+                f"{read.tab}, {read.page} page: plan and paging",
+                f"{plan_words}; {'keyset' if read.keyset else 'NOT keyset'}",
+                goal="index, keyset",
+                verdict=goal(read.plan.uses_index and read.keyset and not read.plan.seq_scans),
+            )
+        )
+    report.add(
+        Row(
+            "dashboard",
+            "GET /api/mechanic/dashboard (four first pages) p50 / p99",
+            f"{fmt(whole.p50, ' ms', 1)} / {fmt(whole.p99, ' ms', 1)}",
+        )
+    )
+    report.details.append(
+        "<details><summary>EXPLAIN ANALYZE of each dashboard page (busy mechanic)</summary>\n\n"
+        + "\n\n".join(f"**{r.tab}, {r.page} page**\n\n```\n{r.plan.text}\n```" for r in tab_reads)
+        + "\n\n</details>"
+    )
+
+
+# --- real time ---------------------------------------------------------------------------
+
+
+def _realtime(plan: Plan, database: Database, server: Server, report: Report) -> None:
+    answer = httpx.get(f"{server.base_url}/openapi.json").json()
+    if "/api/events" not in answer.get("paths", {}):
+        report.add(
+            Row("real time", "GET /api/events", "not served by this revision", verdict="FAIL")
+        )
+        return
+    mechanics = seed.accounts(database, Role.MECHANIC, 20, label="watcher", on_duty=False)
+    customer = seed.accounts(database, Role.CUSTOMER, 1, label="livecustomer", on_duty=False)[0]
+    writer = Database(database.url, pool_size=2)
+    try:
+        for clients, events in plan.sse:
+            live = asyncio.run(
+                realtime.measure(
+                    server,
+                    writer,
+                    mechanics,
+                    customer,
+                    clients=clients,
+                    events=events,
+                    interval=plan.sse_interval,
+                )
+            )
+            assert live.latency is not None
+            at_goal = clients >= 1000
+            report.add(
+                Row(
+                    "real time",
+                    f"N={clients} SSE clients, {WORKERS} workers: commit→client p50 / p99",
+                    f"{fmt(live.latency.p50, ' ms', 1)} / {fmt(live.latency.p99, ' ms', 1)}",
+                    goal="p99 < 100 ms" if at_goal else "",
+                    verdict=goal(live.latency.p99 < 100) if at_goal else "",
+                )
+            )
+            report.add(
+                Row(
+                    "real time",
+                    f"N={clients}: delivered / expected ({events} events each)",
+                    f"{live.delivered:,} / {live.expected:,} ({live.delivered_share:.1%});"
+                    f" {live.dropped} streams ended",
+                    goal="100%",
+                    verdict=check(live.delivered == live.expected and not live.dropped),
+                )
+            )
+            report.add(
+                Row(
+                    "real time",
+                    f"N={clients}: server memory per connection",
+                    f"{fmt(live.bytes_per_connection / 1024, ' KiB', 1)}"
+                    f" (connected in {live.connect_seconds:.1f} s)",
+                )
+            )
+    finally:
+        writer.dispose()
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _rate(value: float, unit: str) -> str:
+    return f"{fmt(value)} {unit}"

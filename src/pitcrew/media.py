@@ -1,0 +1,283 @@
+"""Photos in the chat: what a customer shows a mechanic (a dashboard light, a leak, a part).
+
+An upload is trusted for nothing. It is decoded by Pillow to learn what it really is (the
+name and the declared type are ignored), refused unless it is a whole JPEG, PNG or WebP
+image, and stored re-encoded from its pixels, so the location and every other piece of
+EXIF or text metadata a phone writes never reaches the disk or the other party.
+
+Files are written before the message that names them: to a temporary file, fsynced, renamed
+into place, the folder fsynced, and only then is the message row committed. A crash between
+the rename and the commit leaves a file no message names, which is harmless; the reverse,
+a message naming a missing file, cannot happen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import select
+
+from pitcrew import flow
+from pitcrew.db import Database
+from pitcrew.errors import DomainError, Invalid, NotFound, TooLarge
+from pitcrew.flow import Actor, Attachment
+from pitcrew.models import Session, SessionMessage
+from pitcrew.schemas import MessageOut
+
+# What Pillow calls each accepted format: (content type we store, file extension).
+# MPO is the multi-picture JPEG many phones write; its first picture is an ordinary JPEG.
+FORMATS: dict[str, tuple[str, str]] = {
+    "JPEG": ("image/jpeg", ".jpg"),
+    "MPO": ("image/jpeg", ".jpg"),
+    "PNG": ("image/png", ".png"),
+    "WEBP": ("image/webp", ".webp"),
+}
+OPENERS = ("JPEG", "PNG", "WEBP")  # the only decoders an upload ever reaches
+EXTENSION_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+MAX_PIXELS = 64_000_000  # larger than any phone camera; refuses decompression bombs
+THUMBNAIL_BOX = (480, 480)
+JPEG_QUALITY = 88
+ALLOWED_WORDS = "JPEG, PNG or WebP"
+
+
+@dataclass(frozen=True)
+class CleanPhoto:
+    """A checked image, re-encoded without metadata, with its thumbnail (always JPEG)."""
+
+    data: bytes
+    content_type: str
+    extension: str
+    width: int
+    height: int
+    thumbnail: bytes
+
+
+def _decode(raw: bytes) -> tuple[Image.Image, str]:
+    """Open the bytes as one of the accepted formats and decode every pixel, or refuse."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            probe = Image.open(io.BytesIO(raw), formats=OPENERS)
+            kind = probe.format or ""
+            width, height = probe.size
+            if width * height > MAX_PIXELS:
+                raise Invalid(
+                    f"That image is {width} by {height} pixels; photos can have at most "
+                    f"{MAX_PIXELS // 1_000_000} million.",
+                    code="photo_too_many_pixels",
+                )
+            probe.verify()  # the file's own checksums and structure
+            image = Image.open(io.BytesIO(raw), formats=OPENERS)
+            image.load()  # every pixel: a truncated file fails here
+    except UnidentifiedImageError:
+        raise Invalid(
+            f"That file is not a {ALLOWED_WORDS} image.", code="photo_unsupported_type"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        raise Invalid(
+            "That image is damaged or cut short; try sending it again.", code="photo_damaged"
+        ) from None
+    except Image.DecompressionBombWarning:
+        raise Invalid("That image has too many pixels.", code="photo_too_many_pixels") from None
+    if kind not in FORMATS:
+        raise Invalid(f"That file is not a {ALLOWED_WORDS} image.", code="photo_unsupported_type")
+    return image, kind
+
+
+def clean(raw: bytes) -> CleanPhoto:
+    """Check an upload by its content and re-encode it from its pixels alone."""
+    if not raw:
+        raise Invalid("The photo is empty.", code="photo_empty")
+    image, kind = _decode(raw)
+    content_type, extension = FORMATS[kind]
+    # Turn the pixels the way the camera meant them, since the orientation tag goes too.
+    image = ImageOps.exif_transpose(image)
+    icc_profile = image.info.get("icc_profile")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    image.info = {}  # no EXIF, XMP, comments or text chunks are carried over
+    out = io.BytesIO()
+    extra = {"icc_profile": icc_profile} if icc_profile else {}
+    if content_type == "image/jpeg":
+        if image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        image.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True, **extra)
+    elif content_type == "image/png":
+        if image.mode not in ("1", "L", "LA", "RGB", "RGBA", "I;16"):
+            image = image.convert("RGBA")
+        image.save(out, "PNG", **extra)
+    else:
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+        image.save(out, "WEBP", quality=JPEG_QUALITY, **extra)
+    return CleanPhoto(
+        data=out.getvalue(),
+        content_type=content_type,
+        extension=extension,
+        width=image.width,
+        height=image.height,
+        thumbnail=_thumbnail(image),
+    )
+
+
+def _thumbnail(image: Image.Image) -> bytes:
+    small = image.copy()
+    small.thumbnail(THUMBNAIL_BOX)
+    if small.mode in ("RGBA", "LA") or "A" in small.getbands():
+        background = Image.new("RGB", small.size, (255, 255, 255))
+        background.paste(small.convert("RGBA"), mask=small.convert("RGBA").getchannel("A"))
+        small = background
+    elif small.mode != "RGB":
+        small = small.convert("RGB")
+    out = io.BytesIO()
+    small.save(out, "JPEG", quality=80, optimize=True)
+    return out.getvalue()
+
+
+# --- storage ----------------------------------------------------------------------------
+
+
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _write_durably(target: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, rename: the target is whole or absent."""
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed before the rename)
+        dir=target.parent, prefix=".upload-", suffix=".part", delete=False
+    )
+    try:
+        with handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(handle.name)
+        raise
+
+
+def store(media_dir: Path, session_id: uuid.UUID, photo: CleanPhoto) -> Attachment:
+    """Put the photo and its thumbnail on disk for good, before any message names them."""
+    root = media_dir.resolve()
+    folder = root / str(session_id)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = uuid.uuid4().hex
+    path = f"{session_id}/{name}{photo.extension}"
+    thumbnail_path = f"{session_id}/{name}.thumb.jpg"
+    _write_durably(root / thumbnail_path, photo.thumbnail)
+    _write_durably(root / path, photo.data)
+    _fsync_dir(folder)
+    if created:
+        _fsync_dir(root)
+    return Attachment(
+        path=path,
+        content_type=photo.content_type,
+        width=photo.width,
+        height=photo.height,
+        size=len(photo.data),
+        thumbnail_path=thumbnail_path,
+    )
+
+
+def _discard(media_dir: Path, attachment: Attachment) -> None:
+    for relative in (attachment.path, attachment.thumbnail_path):
+        with contextlib.suppress(OSError):
+            (media_dir.resolve() / relative).unlink()
+
+
+def post_photo(
+    db: Database,
+    actor: Actor,
+    session_id: uuid.UUID,
+    raw: bytes,
+    *,
+    media_dir: Path,
+    max_bytes: int,
+    caption: str = "",
+) -> MessageOut:
+    """A photo into a live session's chat: who and when first, then the image, disk, row.
+
+    The order means a refused upload (not a party, session not live, not an image, too
+    large) stores nothing.
+    """
+    flow.check_may_post(db, actor, session_id)
+    if len(raw) > max_bytes:
+        raise TooLarge(too_large_message(max_bytes), code="photo_too_large")
+    attachment = store(media_dir, session_id, clean(raw))
+    try:
+        return flow.post_photo(db, actor, session_id, attachment, caption)
+    except DomainError:
+        # Refused inside the transaction (the session ended meanwhile): no row names them.
+        _discard(media_dir, attachment)
+        raise
+
+
+def too_large_message(max_bytes: int) -> str:
+    megabytes = max_bytes / (1024 * 1024)
+    shown = f"{megabytes:g}" if megabytes >= 1 else f"{megabytes:.2g}"
+    return f"That photo is too large: photos can be at most {shown} MB."
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhotoFile:
+    path: Path
+    content_type: str
+
+
+def photo_file(
+    db: Database,
+    actor: Actor,
+    session_id: uuid.UUID,
+    message_id: uuid.UUID,
+    *,
+    media_dir: Path,
+    thumbnail: bool = False,
+) -> PhotoFile:
+    """The file behind a photo, for the session's customer and mechanic only.
+
+    Anyone else is told it does not exist (not that it is forbidden), so a photo's address
+    reveals nothing to someone who guessed or was handed it.
+    """
+    with db.read() as s:
+        row = s.execute(
+            select(
+                SessionMessage.attachment_path,
+                SessionMessage.attachment_type,
+                SessionMessage.thumbnail_path,
+                Session.customer_user_id,
+                Session.mechanic_id,
+            )
+            .join(Session, Session.id == SessionMessage.session_id)
+            .where(SessionMessage.id == message_id, SessionMessage.session_id == session_id)
+        ).first()
+    if (
+        row is None
+        or row.attachment_path is None
+        or actor.id not in (row.customer_user_id, row.mechanic_id)
+    ):
+        raise NotFound("No such photo.", code="photo_not_found")
+    relative = row.thumbnail_path if thumbnail else row.attachment_path
+    root = media_dir.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise NotFound("This photo's file is missing.", code="photo_not_found")
+    content_type = EXTENSION_TYPES.get(path.suffix, "") if thumbnail else row.attachment_type
+    return PhotoFile(path=path, content_type=content_type or "application/octet-stream")

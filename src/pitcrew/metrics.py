@@ -1,0 +1,230 @@
+"""Prometheus metrics on ``/metrics``: invariant violations, the flow's counts, latency.
+
+The invariant gauges are refreshed by a background service every
+``METRICS_REFRESH_SECONDS`` with one COUNT query per invariant, so a scrape never touches
+the database. The flow's counters are read off the events it records: a listener counts
+each event by kind when its transaction commits, so ``flow`` carries no metrics code and a
+rolled-back attempt counts nothing. Accept conflicts are the 409 ``request_taken`` answers.
+
+Counters live in the process: with several workers, each reports its own (sum them in
+Prometheus); the gauges are the database's and agree across workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import object_session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pitcrew import invariants
+from pitcrew.db import Database
+from pitcrew.errors import DomainError
+from pitcrew.events import Kind
+from pitcrew.models import Event, SessionStatus
+
+log = logging.getLogger(__name__)
+
+REGISTRY = CollectorRegistry()
+
+VIOLATIONS = Gauge(
+    "pitcrew_invariant_violations",
+    "Rows breaking each DESIGN.md invariant, at the last check.",
+    ["invariant", "name"],
+    registry=REGISTRY,
+)
+CHECKED_AT = Gauge(
+    "pitcrew_invariants_checked_at_seconds",
+    "When the invariants were last counted (Unix time).",
+    registry=REGISTRY,
+)
+CHECK_SECONDS = Gauge(
+    "pitcrew_invariants_check_seconds",
+    "How long the last count of invariant violations took.",
+    registry=REGISTRY,
+)
+INTAKES = Counter(
+    "pitcrew_intakes", "Intakes started (session and request created).", registry=REGISTRY
+)
+ACCEPTS = Counter("pitcrew_accepts", "Requests accepted by a mechanic.", registry=REGISTRY)
+ACCEPT_CONFLICTS = Counter(
+    "pitcrew_accept_conflicts",
+    "Accepts refused because another mechanic accepted first (409 request_taken).",
+    registry=REGISTRY,
+)
+TRANSITIONS = Counter(
+    "pitcrew_session_transitions",
+    "Session status changes.",
+    ["from_status", "to_status"],
+    registry=REGISTRY,
+)
+LATENCY = Histogram(
+    "pitcrew_http_request_duration_seconds",
+    "Time from a request's arrival to its response's first byte, by route template.",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+
+_SEEN = "pitcrew.metrics.events"
+
+
+def install(app: FastAPI) -> None:
+    """Serve /metrics, time every request, count the flow, and keep the gauges fresh."""
+    listen_to_events()
+    app.add_middleware(Latency)
+    _count_accept_conflicts(app)
+    app.state.services.append(keep_gauges_fresh)
+    app.add_api_route(
+        "/metrics", scrape, methods=["GET"], tags=["operator"], response_class=PlainTextResponse
+    )
+
+
+def scrape() -> Response:
+    """Prometheus metrics: invariant violations, flow counters, request latency."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+# --- invariant gauges -------------------------------------------------------------------
+
+
+def refresh(db: Database) -> dict[str, int]:
+    """Count every invariant's violations now and publish them."""
+    started = time.perf_counter()
+    with db.engine.connect() as connection, connection.begin():
+        if db.is_postgres:
+            connection.execute(text("SET TRANSACTION READ ONLY"))
+            connection.execute(text("SET LOCAL statement_timeout = '30s'"))
+        found = invariants.counts(connection)
+    for inv in invariants.INVARIANTS:
+        VIOLATIONS.labels(str(inv.number), inv.name).set(found[inv.name])
+    CHECK_SECONDS.set(time.perf_counter() - started)
+    CHECKED_AT.set_to_current_time()
+    return found
+
+
+@asynccontextmanager
+async def keep_gauges_fresh(app: FastAPI) -> AsyncIterator[None]:
+    """The service: count at start-up, then every ``metrics_refresh_seconds``."""
+    stop = asyncio.Event()
+    every = float(app.state.settings.metrics_refresh_seconds)
+    task = asyncio.create_task(_refresh_until(app.state.db, every, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+async def _refresh_until(db: Database, every: float, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(refresh, db)
+        except Exception:
+            log.warning("could not count invariant violations", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
+# --- counters from committed events -----------------------------------------------------
+
+
+def listen_to_events() -> None:
+    if event.contains(Event, "after_insert", _seen_event):
+        return
+    event.listen(Event, "after_insert", _seen_event)
+    event.listen(OrmSession, "after_commit", _count_committed)
+    event.listen(OrmSession, "after_rollback", _forget)
+
+
+def _seen_event(_mapper: Any, _connection: Any, target: Event) -> None:
+    session = object_session(target)
+    if session is not None:
+        session.info.setdefault(_SEEN, []).append((target.kind, dict(target.payload or {})))
+
+
+def _forget(session: OrmSession) -> None:
+    session.info.pop(_SEEN, None)
+
+
+def _count_committed(session: OrmSession) -> None:
+    for kind, payload in session.info.pop(_SEEN, ()):
+        count(kind, payload)
+
+
+def count(kind: str, payload: dict[str, Any]) -> None:
+    """Count one committed event of the flow."""
+    if kind == Kind.REQUEST_CREATED:
+        INTAKES.inc()
+    elif kind == Kind.REQUEST_ACCEPTED:
+        ACCEPTS.inc()
+        _moved(SessionStatus.PENDING, payload.get("session_status") or SessionStatus.WAITING)
+    elif kind == Kind.REQUEST_EXPIRED:
+        _moved(SessionStatus.PENDING, payload.get("session_status") or SessionStatus.CANCELLED)
+    elif kind == Kind.REQUEST_RELEASED:
+        _moved(SessionStatus.WAITING, payload.get("session_status") or SessionStatus.PENDING)
+    elif kind == Kind.SESSION_UPDATED:
+        before, after = payload.get("previous_status"), payload.get("session_status")
+        if before and after and before != after:
+            _moved(before, after)
+
+
+def _moved(before: str, after: str) -> None:
+    TRANSITIONS.labels(str(before), str(after)).inc()
+
+
+def _count_accept_conflicts(app: FastAPI) -> None:
+    """Wrap the domain-error handler: a 409 ``request_taken`` is a lost accept race."""
+    answer = app.exception_handlers.get(DomainError)
+    if answer is None:
+        raise RuntimeError("metrics.install must follow errors.install")
+    original: Callable[[Request, Exception], Awaitable[Response]] = answer  # type: ignore[assignment]
+
+    async def counted(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, DomainError) and exc.code == "request_taken":
+            ACCEPT_CONFLICTS.inc()
+        return await original(request, exc)
+
+    app.add_exception_handler(DomainError, counted)
+
+
+# --- latency ----------------------------------------------------------------------------
+
+
+class Latency:
+    """Time to the first byte of each response, labelled by the route's template."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                route = getattr(scope.get("route"), "path", None) or "unmatched"
+                LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            await send(message)
+
+        await self.app(scope, receive, timed)

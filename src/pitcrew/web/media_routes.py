@@ -1,0 +1,142 @@
+"""The session room's media: photo uploads and downloads, and video call signalling.
+
+Uploads are the one kind of request larger than the usual body limit; :data:`UPLOAD_PATH`
+and :func:`upload_limit` tell the app's body limit how much to let through here.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
+from fastapi.responses import FileResponse
+
+from pitcrew import call, flow, media
+from pitcrew.config import Settings
+from pitcrew.schemas import CallOut, MessageOut, SignalIn
+from pitcrew.web.deps import DB, CurrentActor, SettingsDep
+from pitcrew.web.errors import ON_SESSION, _responses
+
+router = APIRouter(prefix="/api", tags=["session"])
+
+UPLOAD_PATH = re.compile(r"/api/sessions/[^/]+/photos")
+# Room for the multipart framing and the caption around the photo itself.
+UPLOAD_OVERHEAD = 64 * 1024
+
+# A photo is never shown as anything but an image, even if a browser were asked to.
+PHOTO_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Cache-Control": "private, max-age=86400",
+}
+
+
+def upload_limit(settings: Settings) -> tuple[int, str]:
+    """The body limit for photo uploads and what a refused one is told."""
+    return (
+        settings.max_upload_bytes + UPLOAD_OVERHEAD,
+        media.too_large_message(settings.max_upload_bytes),
+    )
+
+
+@router.post(
+    "/sessions/{session_id}/photos",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MessageOut,
+    responses=ON_SESSION,
+)
+def upload_photo(
+    session_id: uuid.UUID,
+    photo: Annotated[UploadFile, File(description="A JPEG, PNG or WebP image.")],
+    db: DB,
+    actor: CurrentActor,
+    settings: SettingsDep,
+    caption: Annotated[str, Form(max_length=4000)] = "",
+) -> MessageOut:
+    """Post a photo into the chat; its metadata (location included) is removed first."""
+    raw = photo.file.read(settings.max_upload_bytes + 1)
+    return media.post_photo(
+        db,
+        actor,
+        session_id,
+        raw,
+        media_dir=settings.media_dir,
+        max_bytes=settings.max_upload_bytes,
+        caption=caption,
+    )
+
+
+def _send_photo(
+    db: DB,
+    actor: CurrentActor,
+    settings: SettingsDep,
+    session_id: uuid.UUID,
+    message_id: uuid.UUID,
+    thumbnail: bool,
+) -> FileResponse:
+    found = media.photo_file(
+        db, actor, session_id, message_id, media_dir=settings.media_dir, thumbnail=thumbnail
+    )
+    name = f"photo-{str(message_id)[:8]}{'-small' if thumbnail else ''}{found.path.suffix}"
+    return FileResponse(
+        found.path,
+        media_type=found.content_type,
+        headers={**PHOTO_HEADERS, "Content-Disposition": f'inline; filename="{name}"'},
+    )
+
+
+@router.get(
+    "/sessions/{session_id}/photos/{message_id}",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
+        **_responses(401, 404, 422),
+    },
+)
+def get_photo(
+    session_id: uuid.UUID, message_id: uuid.UUID, db: DB, actor: CurrentActor, settings: SettingsDep
+) -> FileResponse:
+    """The full photo, for the session's customer and mechanic (anyone else: 404)."""
+    return _send_photo(db, actor, settings, session_id, message_id, thumbnail=False)
+
+
+@router.get(
+    "/sessions/{session_id}/photos/{message_id}/thumb",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}, **_responses(401, 404, 422)},
+)
+def get_thumbnail(
+    session_id: uuid.UUID, message_id: uuid.UUID, db: DB, actor: CurrentActor, settings: SettingsDep
+) -> FileResponse:
+    """The photo's thumbnail (JPEG, at most 480 pixels a side), as the chat shows it."""
+    return _send_photo(db, actor, settings, session_id, message_id, thumbnail=True)
+
+
+@router.get(
+    "/sessions/{session_id}/call",
+    response_model=CallOut,
+    responses=_responses(401, 404, 422),
+    tags=["call"],
+)
+def call_setup(
+    session_id: uuid.UUID, db: DB, actor: CurrentActor, settings: SettingsDep
+) -> CallOut:
+    """Your part in the session's call and the ICE (STUN/TURN) servers to place it with."""
+    return call.setup(db, actor, session_id, settings)
+
+
+@router.post(
+    "/sessions/{session_id}/signal",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=ON_SESSION,
+    tags=["call"],
+)
+def send_signal(session_id: uuid.UUID, body: SignalIn, db: DB, actor: CurrentActor) -> Response:
+    """Pass an offer, answer, ICE candidates or hang-up to the other party (live sessions only).
+
+    It reaches them as a ``call.signal`` event on their stream (GET /api/events).
+    """
+    flow.signal(db, actor, session_id, body.kind, body.call_id, body.data)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,593 @@
+"""The pages: server-rendered HTML for customers and mechanics.
+
+Pages read through the same functions as the JSON API (``room``, ``dashboard``, ``notify``)
+and change nothing themselves: every button is a static script calling the JSON API with the
+CSRF header, so a page can never do what the API would refuse. Which buttons a session shows
+comes from ``flow.allowed_actions``; this module only words and arranges what it is told.
+
+Live pages re-read their ``/parts`` fragment when the event stream says something changed,
+so the same templates render the first view and every update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from pitcrew import __version__, auth, dashboard, flow, notify, room
+from pitcrew.errors import DomainError, Forbidden, Invalid, NotFound
+from pitcrew.events import Kind
+from pitcrew.flow import Action, Actor
+from pitcrew.models import RequestStatus, Role, SessionStatus
+from pitcrew.schemas import SessionDetail, SessionOut
+from pitcrew.web.deps import DB, MaybeActor
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+
+router = APIRouter(include_in_schema=False)
+
+# Pages show personal data: never from a shared cache. (The policy headers, CSP included,
+# come from ``web.security`` for every response.)
+PAGE_HEADERS = {"Cache-Control": "no-store"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    code: str
+    name: str
+    blurb: str
+
+
+PLANS = (
+    Plan("basic", "Basic", "Up to 15 minutes. Good for one clear question."),
+    Plan("standard", "Standard", "Up to 30 minutes. A diagnosis with follow-up questions."),
+    Plan("premium", "Premium", "Up to 60 minutes. In-depth diagnosis and a written repair plan."),
+)
+PLAN_NAMES = {p.code: p.name for p in PLANS}
+
+SESSION_TYPES = (
+    ("chat", "Chat", "Type back and forth with your mechanic."),
+    ("video", "Video", "Show the problem on camera while you talk."),
+)
+
+# The buttons each role's pages carry; whether one shows depends on what the flow allows now.
+ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
+    Role.CUSTOMER: frozenset({Action.CANCEL, Action.RATE, Action.MESSAGE}),
+    Role.MECHANIC: frozenset(
+        {Action.JOIN, Action.COMPLETE, Action.CANCEL, Action.RELEASE, Action.MESSAGE}
+    ),
+    Role.ADMIN: frozenset(),
+}
+
+STEPS = ("Requested", "Accepted", "Live", "Completed")
+STEP_OF = {
+    SessionStatus.PENDING: 0,
+    SessionStatus.WAITING: 1,
+    SessionStatus.LIVE: 2,
+    SessionStatus.COMPLETED: 3,
+}
+
+STATUS_LABELS = {
+    SessionStatus.PENDING: "Waiting for a mechanic",
+    SessionStatus.WAITING: "Accepted",
+    SessionStatus.LIVE: "Live",
+    SessionStatus.COMPLETED: "Completed",
+    SessionStatus.CANCELLED: "Cancelled",
+}
+
+
+# --- templates --------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _static_version(name: str) -> str:
+    """A short content hash, so a browser never runs yesterday's script against today's page."""
+    path = STATIC_DIR / name
+    if not path.is_file():
+        return __version__
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+
+
+def static_url(name: str) -> str:
+    return f"/static/{name}?v={_static_version(name)}"
+
+
+def _as_datetime(value: datetime | str | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def when(value: datetime | str | None) -> str:
+    """A date and time a person reads at a glance (pages rewrite it to local time)."""
+    moment = _as_datetime(value)
+    if moment is None:
+        return ""
+    return moment.astimezone(UTC).strftime("%-d %b %Y, %H:%M UTC")
+
+
+def iso(value: datetime | str | None) -> str:
+    moment = _as_datetime(value)
+    return moment.astimezone(UTC).isoformat() if moment else ""
+
+
+def waited(value: datetime | str | None) -> str:
+    moment = _as_datetime(value)
+    if moment is None:
+        return ""
+    seconds = max(0, int((datetime.now(UTC) - moment).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def plan_name(code: str | None) -> str:
+    if not code:
+        return ""
+    return PLAN_NAMES.get(code, code.replace("_", " ").replace("-", " ").title())
+
+
+def short_id(value: uuid.UUID | str | None) -> str:
+    return str(value)[:8] if value else ""
+
+
+def status_label(status: str | None) -> str:
+    if not status:
+        return ""
+    try:
+        return STATUS_LABELS[SessionStatus(status)]
+    except ValueError:
+        return status.title()
+
+
+def vehicle_line(vehicle: dict[str, Any] | None) -> str:
+    if not vehicle:
+        return ""
+    return " ".join(str(vehicle[k]) for k in ("year", "make", "model") if vehicle.get(k))
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    filters: dict[str, Callable[..., str]] = {
+        "when": when,
+        "iso": iso,
+        "waited": waited,
+        "plan_name": plan_name,
+        "short_id": short_id,
+        "status_label": status_label,
+        "vehicle_line": vehicle_line,
+    }
+    env.filters.update(filters)
+    env.globals["static_url"] = static_url
+    env.globals["product"] = "pitcrew"
+    return env
+
+
+templates = Jinja2Templates(env=_environment())
+
+
+def mount_static(app: Any) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+
+# --- rendering helpers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user as the header shows them."""
+
+    actor: Actor
+    unread: int
+
+    @property
+    def role(self) -> str:
+        return self.actor.role.value
+
+    @property
+    def name(self) -> str:
+        return self.actor.name
+
+    @property
+    def initials(self) -> str:
+        parts = [p for p in self.actor.name.split() if p]
+        return "".join(p[0] for p in parts[:2]).upper() or "?"
+
+
+def _viewer(db: DB, actor: Actor | None) -> Viewer | None:
+    if actor is None:
+        return None
+    with db.read() as s:
+        unread = notify.unread_count(s, actor.id)
+    return Viewer(actor=actor, unread=unread)
+
+
+def _render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    context.setdefault("viewer", None)
+    context.setdefault("page", name.removesuffix(".html"))
+    return templates.TemplateResponse(
+        request, name, context, status_code=status_code, headers=PAGE_HEADERS
+    )
+
+
+def _error_page(
+    request: Request, viewer: Viewer | None, status_code: int, title: str, message: str
+) -> HTMLResponse:
+    return _render(
+        request,
+        "error.html",
+        {"viewer": viewer, "title": title, "message": message, "status": status_code},
+        status_code=status_code,
+    )
+
+
+def _domain_error_page(request: Request, viewer: Viewer | None, error: DomainError) -> HTMLResponse:
+    if isinstance(error, NotFound | Invalid):
+        return _error_page(
+            request, viewer, 404, "Not found", "There is nothing here. Check the link."
+        )
+    if isinstance(error, Forbidden):
+        return _error_page(request, viewer, 403, "Not yours", error.message)
+    return _error_page(request, viewer, error.status, "Something is not right", error.message)
+
+
+def _to_login(request: Request) -> RedirectResponse:
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+def _home_for(actor: Actor) -> str:
+    return {
+        Role.CUSTOMER: "/sessions",
+        Role.MECHANIC: "/mechanic/dashboard",
+        Role.ADMIN: "/admin",
+    }[actor.role]
+
+
+def safe_next(value: str | None) -> str | None:
+    """Only a path on this site: never a redirect to somewhere else."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    return value
+
+
+def _fragment(request: Request, name: str, context: dict[str, Any]) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, headers=PAGE_HEADERS)
+
+
+def _fragment_error(error: DomainError) -> HTMLResponse:
+    return HTMLResponse(f"<p>{error.status}</p>", status_code=error.status, headers=PAGE_HEADERS)
+
+
+# --- what a session page shows ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineLine:
+    at: datetime
+    who: str
+    words: str
+    kind: str
+    tone: str  # the session status the event led to, when it names one
+
+
+@dataclass
+class SessionView:
+    """A session as one of its parties sees it: words, the actions open to them, its history."""
+
+    detail: SessionDetail
+    viewer_id: uuid.UUID
+    viewer_role: Role
+    actions: frozenset[str]
+    headline: str
+    explanation: str
+    tone: str
+    can_request_again: bool
+    messages: list[Any] = field(default_factory=list)
+    timeline: list[TimelineLine] = field(default_factory=list)
+
+    @property
+    def session(self) -> SessionOut:
+        return self.detail.session
+
+    @property
+    def key(self) -> str:
+        """Changes whenever the state part must be drawn again."""
+        s = self.detail.session
+        return "|".join(
+            str(x) for x in (s.status, self.detail.request.status, s.mechanic_id, s.rating)
+        )
+
+    @property
+    def cancel_label(self) -> str:
+        pending = self.detail.session.status == SessionStatus.PENDING
+        return "Cancel request" if pending else "Cancel session"
+
+    @property
+    def steps(self) -> list[tuple[str, str]]:
+        """The way from request to completion, as done / current / todo marks."""
+        status = SessionStatus(self.detail.session.status)
+        if status not in STEP_OF:
+            return []
+        at = STEP_OF[status]
+        marks = []
+        for i, label in enumerate(STEPS):
+            done = i < at or status == SessionStatus.COMPLETED
+            marks.append((label, "done" if done else "current" if i == at else "todo"))
+        return marks
+
+    @property
+    def other_party(self) -> str:
+        s = self.detail.session
+        if self.viewer_role == Role.CUSTOMER:
+            return s.mechanic_name or "your mechanic"
+        return s.customer_name
+
+
+def _headline(detail: SessionDetail, role: Role) -> tuple[str, str, str]:
+    """The status in words for the person looking, with a line on what happens next."""
+    s = detail.session
+    status = SessionStatus(s.status)
+    mechanic = s.mechanic_name or "A mechanic"
+    mine = role == Role.MECHANIC
+    if status == SessionStatus.PENDING:
+        return (
+            "Waiting for a mechanic",
+            "Every mechanic on duty can see your request. This page updates by itself.",
+            "pending",
+        )
+    if status == SessionStatus.WAITING:
+        if mine:
+            return "You accepted — join when ready", f"{s.customer_name} is waiting.", "waiting"
+        return (
+            f"{mechanic} accepted — joining shortly",
+            "The chat opens as soon as they join.",
+            "waiting",
+        )
+    if status == SessionStatus.LIVE:
+        other = s.customer_name if mine else mechanic
+        return "Live", f"You are in a live session with {other}.", "live"
+    if status == SessionStatus.COMPLETED:
+        return "Completed", "The session is over. The summary is below.", "completed"
+    if detail.request.status == RequestStatus.EXPIRED:
+        return (
+            "Cancelled — no mechanic was free in time",
+            "Nobody accepted the request before it expired.",
+            "cancelled",
+        )
+    return "Cancelled", "This session was cancelled.", "cancelled"
+
+
+# Chat lines are in the chat, and a cancelled request is told by its session's own line.
+TIMELINE_SKIPS = {Kind.MESSAGE_CREATED, Kind.REQUEST_CANCELLED}
+
+
+def _session_view(db: DB, actor: Actor, session_id: str) -> SessionView:
+    detail = room.detail(db, actor, session_id)
+    status = SessionStatus(detail.session.status)
+    allowed = set(flow.allowed_actions(status)) & ROLE_ACTIONS[actor.role]
+    if detail.session.rating is not None:
+        allowed.discard(Action.RATE)
+    headline, explanation, tone = _headline(detail, actor.role)
+    entries = room.timeline(db, actor, session_id)
+    lines = [
+        TimelineLine(
+            at=e.at,
+            who=e.actor_name or "",
+            words=e.text,
+            kind=e.kind,
+            tone=str(e.payload.get("session_status") or ""),
+        )
+        for e in entries
+        if e.kind not in TIMELINE_SKIPS and e.text
+    ]
+    return SessionView(
+        detail=detail,
+        viewer_id=actor.id,
+        viewer_role=actor.role,
+        actions=frozenset(a.value for a in allowed),
+        headline=headline,
+        explanation=explanation,
+        tone=tone,
+        can_request_again=actor.role == Role.CUSTOMER and flow.can_request_again(status),
+        messages=list(room.messages(db, actor, session_id)),
+        timeline=lines,
+    )
+
+
+# --- the mechanic's dashboard -----------------------------------------------------------
+
+TAB_TITLES = (
+    ("incoming", "Incoming Requests"),
+    ("active", "Active Sessions"),
+    ("completed", "Completed"),
+    ("history", "History"),
+)
+
+
+def _with_actions(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        status = SessionStatus(row["session_status"]) if row.get("session_status") else None
+        actions = flow.allowed_actions(status) if status else []
+        out.append({**row, "actions": frozenset(a.value for a in actions)})
+    return out
+
+
+def _dashboard_context(db: DB, actor: Actor) -> dict[str, Any]:
+    with db.read() as s:
+        pages = dashboard.whole(s, actor.id)
+    tabs = []
+    for key, title in TAB_TITLES:
+        page = pages[key]
+        tabs.append(
+            {
+                "key": key,
+                "title": title,
+                "rows": _with_actions(page.rows),
+                "count": f"{len(page.rows)}+" if page.next_cursor else str(len(page.rows)),
+                "more": page.next_cursor,
+            }
+        )
+    return {"tabs": tabs}
+
+
+def _sessions_context(db: DB, actor: Actor) -> dict[str, Any]:
+    sessions = room.customer_sessions(db, actor)
+    intakes = room.customer_intakes(db, actor, [x.id for x in sessions])
+    return {"sessions": sessions, "intakes": intakes}
+
+
+# --- routes -------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(actor: MaybeActor) -> Response:
+    if actor is None:
+        return RedirectResponse("/login", status_code=303)
+    return RedirectResponse(_home_for(actor), status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, actor: MaybeActor, next: str | None = None) -> Response:
+    if actor is not None:
+        return RedirectResponse(safe_next(next) or _home_for(actor), status_code=303)
+    return _render(request, "login.html", {"next": safe_next(next) or "/"})
+
+
+@router.get("/signup", response_class=HTMLResponse)
+def signup_page(request: Request, actor: MaybeActor) -> Response:
+    if actor is not None:
+        return RedirectResponse(_home_for(actor), status_code=303)
+    return _render(request, "signup.html", {})
+
+
+@router.get("/sessions", response_class=HTMLResponse)
+def customer_home(request: Request, db: DB, actor: MaybeActor) -> Response:
+    if actor is None:
+        return _to_login(request)
+    viewer = _viewer(db, actor)
+    if actor.role != Role.CUSTOMER:
+        return RedirectResponse(_home_for(actor), status_code=303)
+    return _render(request, "sessions.html", {"viewer": viewer, **_sessions_context(db, actor)})
+
+
+@router.get("/sessions/parts", response_class=HTMLResponse)
+def customer_home_parts(request: Request, db: DB, actor: MaybeActor) -> Response:
+    if actor is None:
+        return HTMLResponse("", status_code=401)
+    if actor.role != Role.CUSTOMER:
+        return _fragment_error(Forbidden("Only customers have this list."))
+    return _fragment(request, "sessions_parts.html", _sessions_context(db, actor))
+
+
+@router.get("/intake", response_class=HTMLResponse)
+def intake_page(request: Request, db: DB, actor: MaybeActor) -> Response:
+    if actor is None:
+        return _to_login(request)
+    viewer = _viewer(db, actor)
+    if actor.role != Role.CUSTOMER:
+        return _error_page(
+            request, viewer, 403, "For customers", "Only customers can ask for a session."
+        )
+    return _render(
+        request,
+        "intake.html",
+        {"viewer": viewer, "plans": PLANS, "session_types": SESSION_TYPES, "this_year": _year()},
+    )
+
+
+def _year() -> int:
+    return datetime.now(UTC).year
+
+
+@router.get("/sessions/{session_id}", response_class=HTMLResponse)
+def session_page(request: Request, session_id: str, db: DB, actor: MaybeActor) -> Response:
+    if actor is None:
+        return _to_login(request)
+    viewer = _viewer(db, actor)
+    try:
+        view = _session_view(db, actor, session_id)
+    except DomainError as error:
+        return _domain_error_page(request, viewer, error)
+    return _render(request, "session.html", {"viewer": viewer, "view": view})
+
+
+@router.get("/sessions/{session_id}/parts", response_class=HTMLResponse)
+def session_parts(request: Request, session_id: str, db: DB, actor: MaybeActor) -> Response:
+    if actor is None:
+        return HTMLResponse("", status_code=401)
+    try:
+        view = _session_view(db, actor, session_id)
+    except DomainError as error:
+        return _fragment_error(error)
+    return _fragment(request, "session_parts.html", {"view": view})
+
+
+@router.get("/mechanic/dashboard", response_class=HTMLResponse)
+def mechanic_dashboard(request: Request, db: DB, actor: MaybeActor) -> Response:
+    if actor is None:
+        return _to_login(request)
+    viewer = _viewer(db, actor)
+    if actor.role != Role.MECHANIC:
+        return _error_page(
+            request, viewer, 403, "For mechanics", "Only mechanics have a dashboard."
+        )
+    user = auth.load_user(db, actor.id)
+    context = {
+        "viewer": viewer,
+        "on_duty": user.on_duty,
+        "email_alerts": user.notify_by_email,
+        "email_available": bool(request.app.state.settings.smtp_url),
+        **_dashboard_context(db, actor),
+    }
+    return _render(request, "dashboard.html", context)
+
+
+@router.get("/mechanic/dashboard/parts", response_class=HTMLResponse)
+def mechanic_dashboard_parts(request: Request, db: DB, actor: MaybeActor) -> Response:
+    if actor is None:
+        return HTMLResponse("", status_code=401)
+    if actor.role != Role.MECHANIC:
+        return _fragment_error(Forbidden("Only mechanics have a dashboard."))
+    return _fragment(request, "dashboard_parts.html", _dashboard_context(db, actor))
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_home(request: Request, db: DB, actor: MaybeActor) -> Response:
+    if actor is None:
+        return _to_login(request)
+    viewer = _viewer(db, actor)
+    if actor.role != Role.ADMIN:
+        return RedirectResponse(_home_for(actor), status_code=303)
+    return _render(request, "admin.html", {"viewer": viewer})

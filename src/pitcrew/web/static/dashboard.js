@@ -1,0 +1,246 @@
+/* The mechanic's dashboard: four tabs with live counts, Accept / Join / Hand back,
+ * the on-duty switch, desktop alerts for new requests, and intake / summary dialogs.
+ */
+(function () {
+  "use strict";
+  var P = window.pitcrew;
+  var board = document.querySelector(".tab-card[data-live]");
+  if (!board) return;
+  var tabs = Array.prototype.slice.call(document.querySelectorAll("[role=tab][data-tab]"));
+  var notice = document.querySelector("[data-notice]");
+  var TAB_KEYS = tabs.map(function (t) { return t.dataset.tab; });
+  var current = TAB_KEYS.indexOf(location.hash.slice(1)) >= 0 ? location.hash.slice(1) : "incoming";
+
+  /* ---------- tabs ---------- */
+
+  function showTab(key, focus, remember) {
+    current = key;
+    tabs.forEach(function (t) {
+      var on = t.dataset.tab === key;
+      t.setAttribute("aria-selected", String(on));
+      t.tabIndex = on ? 0 : -1;
+      if (on && focus) t.focus();
+    });
+    board.querySelectorAll("[data-tab-panel]").forEach(function (panel) {
+      panel.hidden = panel.dataset.tabPanel !== key;
+    });
+    if (remember && history.replaceState) history.replaceState(null, "", "#" + key);
+  }
+
+  function updateCounts() {
+    board.querySelectorAll("[data-tab-panel]").forEach(function (panel) {
+      var count = document.querySelector('[data-count="' + panel.dataset.tabPanel + '"]');
+      var value = panel.dataset.countValue;
+      if (count && count.textContent !== value) {
+        count.textContent = value;
+        count.classList.remove("bump");
+        void count.offsetWidth; // restart the animation
+        count.classList.add("bump");
+      }
+    });
+    document.title = document.title.replace(/^\(\d+\+?\) /, "");
+    var incoming = document.querySelector('[data-count="incoming"]');
+    if (incoming && incoming.textContent !== "0") document.title = "(" + incoming.textContent + ") " + document.title;
+  }
+
+  tabs.forEach(function (t, i) {
+    t.addEventListener("click", function () { showTab(t.dataset.tab, false, true); });
+    t.addEventListener("keydown", function (ev) {
+      var step = ev.key === "ArrowRight" ? 1 : ev.key === "ArrowLeft" ? -1 : 0;
+      if (ev.key === "Home") { ev.preventDefault(); showTab(TAB_KEYS[0], true, true); }
+      if (ev.key === "End") { ev.preventDefault(); showTab(TAB_KEYS[TAB_KEYS.length - 1], true, true); }
+      if (step) { ev.preventDefault(); showTab(TAB_KEYS[(i + step + tabs.length) % tabs.length], true, true); }
+    });
+  });
+
+  board.addEventListener("pitcrew:refreshed", function () {
+    showTab(current);
+    updateCounts();
+  });
+
+  /* ---------- notices ---------- */
+
+  var noticeTimer = null;
+  function say(message, tone) {
+    notice.textContent = message;
+    notice.className = "notice" + (tone ? " notice-" + tone : "");
+    notice.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(function () { notice.hidden = true; }, 12000);
+  }
+
+  function removeRow(selector) {
+    var row = board.querySelector(selector);
+    if (!row) return;
+    var panel = row.closest("[data-tab-panel]");
+    row.remove();
+    if (panel) {
+      var left = panel.querySelectorAll("tbody tr").length;
+      panel.dataset.countValue = String(left);
+      updateCounts();
+    }
+  }
+
+  /* ---------- accept, join, hand back ---------- */
+
+  board.addEventListener("click", function (ev) {
+    var accept = ev.target.closest("[data-accept]");
+    if (accept) return acceptRequest(accept);
+    var join = ev.target.closest("[data-join]");
+    if (join) return joinSession(join);
+    var release = ev.target.closest("[data-release]");
+    if (release) return handBack(release);
+    var view = ev.target.closest("[data-dialog]");
+    if (view) { ev.preventDefault(); return openDialog(view.dataset.dialog, view.dataset.sessionId); }
+  });
+
+  function acceptRequest(button) {
+    var requestId = button.dataset.accept;
+    var who = button.dataset.customer;
+    P.busy(button, true, "Accepting…");
+    P.api("POST", "/api/mechanic/accept", { request_id: requestId }).then(function () {
+      removeRow('[data-request="' + requestId + '"]');
+      say("You accepted " + who + "’s request. It is in Active Sessions.", "ok");
+      return P.refresh(board);
+    }).catch(function (err) {
+      if (err.status === 409 || err.status === 404) {
+        removeRow('[data-request="' + requestId + '"]');
+        say(err.code === "request_taken" ? "Another mechanic accepted this request first." : err.message, "warn");
+        return P.refresh(board);
+      }
+      P.busy(button, false);
+      say(err.message, "error");
+    });
+  }
+
+  function joinSession(button) {
+    var id = button.dataset.join;
+    P.busy(button, true, "Joining…");
+    P.api("POST", "/api/sessions/" + encodeURIComponent(id) + "/join").then(function () {
+      window.location.assign("/sessions/" + id);
+    }).catch(function (err) {
+      P.busy(button, false);
+      say(err.message, "error");
+      P.refresh(board);
+    });
+  }
+
+  function handBack(button) {
+    var id = button.dataset.release;
+    P.busy(button, true, "Handing back…");
+    P.api("POST", "/api/sessions/" + encodeURIComponent(id) + "/release").then(function () {
+      say("Handed back: the request is open to every mechanic again.", "ok");
+      return P.refresh(board);
+    }).catch(function (err) {
+      P.busy(button, false);
+      say(err.message, "error");
+      P.refresh(board);
+    });
+  }
+
+  /* ---------- on duty ---------- */
+
+  var duty = document.querySelector("[data-duty]");
+  if (duty) {
+    duty.addEventListener("change", function () {
+      var wanted = duty.checked;
+      duty.disabled = true;
+      P.api("POST", "/api/mechanic/duty", { on_duty: wanted }).then(function (answer) {
+        duty.checked = answer.on_duty;
+        say(answer.on_duty ? "You are on duty: you will be told of every new request."
+                           : "You are off duty: no alerts for new requests.", "ok");
+      }).catch(function (err) {
+        duty.checked = !wanted;
+        say(err.message, "error");
+      }).then(function () { duty.disabled = false; });
+    });
+  }
+
+  var email = document.querySelector("[data-email-alerts]");
+  if (email) {
+    email.addEventListener("change", function () {
+      var wanted = email.checked;
+      email.disabled = true;
+      P.api("POST", "/api/me/email-notifications", { enabled: wanted }).then(function (answer) {
+        email.checked = answer.enabled;
+        say(answer.enabled ? "You will get an email for each new request while on duty."
+                           : "No more emails for new requests.", "ok");
+      }).catch(function (err) {
+        email.checked = !wanted;
+        say(err.message, "error");
+      }).then(function () { email.disabled = false; });
+    });
+  }
+
+  /* ---------- desktop alerts ---------- */
+
+  var alertsButton = document.querySelector("[data-enable-alerts]");
+  var alertsState = document.querySelector("[data-alerts-state]");
+
+  function showAlertsState() {
+    if (!("Notification" in window)) return;
+    var permission = Notification.permission;
+    alertsButton.hidden = permission !== "default";
+    alertsState.hidden = permission === "default";
+    alertsState.textContent = permission === "granted" ? "Desktop alerts on"
+      : "Desktop alerts are blocked in this browser’s settings";
+  }
+
+  if (alertsButton && "Notification" in window) {
+    showAlertsState();
+    alertsButton.addEventListener("click", function () {
+      var asked = Notification.requestPermission(showAlertsState);
+      if (asked && asked.then) asked.then(showAlertsState);
+    });
+  }
+
+  document.addEventListener("pitcrew:event", function (ev) {
+    if (ev.detail.kind !== "request.created") return;
+    if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
+    var d = ev.detail.data;
+    try {
+      var shown = new Notification("New request from " + (d.customer_name || "a customer"), {
+        body: (d.session_type || "") + " session · " + (d.plan_code || "") + " plan",
+        tag: d.request_id
+      });
+      shown.onclick = function () { window.focus(); showTab("incoming"); shown.close(); };
+    } catch (e) { /* some browsers only allow alerts from a service worker */ }
+  });
+
+  /* ---------- intake / summary dialogs ---------- */
+
+  var dialog = document.querySelector("[data-dialog-box]");
+  var dialogBody = dialog && dialog.querySelector("[data-dialog-body]");
+
+  function openDialog(kind, sessionId) {
+    var href = "/sessions/" + sessionId + (kind === "summary" ? "#summary" : "#intake");
+    if (!dialog || !dialog.showModal) { window.location.assign(href); return; }
+    dialog.querySelector("[data-dialog-title]").textContent = kind === "summary" ? "Session summary" : "Intake details";
+    dialog.querySelector("[data-dialog-open]").setAttribute("href", href);
+    dialogBody.textContent = "Loading…";
+    dialog.showModal();
+    fetch("/sessions/" + encodeURIComponent(sessionId) + "/parts", { credentials: "same-origin" })
+      .then(function (res) { if (!res.ok) throw new Error(String(res.status)); return res.text(); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString("<body>" + html + "</body>", "text/html");
+        var picked = kind === "summary" ? doc.querySelector("[data-fragment=summary]") : doc.querySelector("[data-part=intake]");
+        dialogBody.textContent = "";
+        if (!picked) { dialogBody.textContent = "There is no summary for this session."; return; }
+        picked.removeAttribute("id");
+        picked.removeAttribute("data-part");
+        picked.classList.remove("card");
+        var node = document.importNode(picked, true);
+        dialogBody.appendChild(node);
+        P.localize(node);
+      })
+      .catch(function () { dialogBody.textContent = "Could not load this session. Try opening it instead."; });
+  }
+
+  if (dialog) {
+    dialog.querySelector("[data-dialog-close]").addEventListener("click", function () { dialog.close(); });
+    dialog.addEventListener("click", function (ev) { if (ev.target === dialog) dialog.close(); });
+  }
+
+  showTab(current);
+  updateCounts();
+})();

@@ -1,0 +1,285 @@
+"""Who may call what: every API route against five people, read from the app itself.
+
+The routes are walked from the running app, so a route added without a row here fails
+``test_every_route_has_a_row``. Each call runs on a fresh session in the state the route
+needs, so "allowed" means it really worked (2xx) and "refused" means the right code and
+nothing changed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import fastapi.routing
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+from starlette.types import Message
+
+from pitcrew import auth, flow
+from pitcrew.config import Settings
+from pitcrew.db import Database
+from pitcrew.models import Notification, Role
+from pitcrew.schemas import IntakeIn
+from tests.conftest import INTAKE, PASSWORD, Person
+
+pytestmark = pytest.mark.usefixtures("quick_passwords")
+
+PERSONAS = ("anonymous", "owner", "other_customer", "holder", "other_mechanic")
+WATCHED = ("sessions", "session_requests", "session_messages", "events")
+
+
+def api_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every JSON route: the documented ones and anything under /api."""
+    walk = getattr(fastapi.routing, "iter_route_contexts", None)
+    found = set()
+    route: Any
+    for route in walk(app.routes) if walk else app.routes:
+        original = getattr(route, "original_route", route)
+        if not isinstance(original, APIRoute):
+            continue
+        if not (route.include_in_schema or route.path.startswith("/api/")):
+            continue
+        for method in route.methods or ():
+            found.add((method, route.path))
+    return found
+
+
+@dataclass(frozen=True)
+class Row:
+    """What each persona gets from one route, and the session state the route acts on."""
+
+    anonymous: int
+    owner: int  # the customer whose session it is
+    other_customer: int
+    holder: int  # the mechanic who holds the session
+    other_mechanic: int
+    needs: str | None = None  # pending | waiting | live | completed | cancelled | notified
+    body: dict[str, Any] | None = None
+    stream: bool = False  # answers with a never-ending stream: only its status is read
+    fresh_token: bool = False  # the call spends the caller's token
+    params: dict[str, str] = field(default_factory=dict)
+
+    def expected(self, persona: str) -> int:
+        status: int = getattr(self, persona)
+        return status
+
+
+U, C, M = 401, 403, 403  # unsigned, wrong role, not yours (kept apart for reading)
+MINE_ONLY = dict(anonymous=401, other_customer=403, other_mechanic=403)
+
+MATRIX: dict[tuple[str, str], Row] = {
+    ("GET", "/healthz"): Row(200, 200, 200, 200, 200),
+    ("GET", "/metrics"): Row(200, 200, 200, 200, 200),
+    ("POST", "/api/auth/register"): Row(201, 201, 201, 201, 201, body={"name": "New Person"}),
+    ("POST", "/api/auth/login"): Row(200, 200, 200, 200, 200),
+    ("POST", "/api/auth/logout"): Row(U, 204, 204, 204, 204, fresh_token=True),
+    ("GET", "/api/auth/me"): Row(U, 200, 200, 200, 200),
+    ("POST", "/api/intake/start"): Row(U, 201, 201, C, C, body=INTAKE),
+    ("GET", "/api/sessions"): Row(U, 200, 200, C, C),
+    ("GET", "/api/mechanic/requests"): Row(U, C, C, 200, 200),
+    ("POST", "/api/mechanic/accept"): Row(U, C, C, 200, 200, needs="pending"),
+    ("POST", "/api/mechanic/duty"): Row(U, C, C, 200, 200, body={"on_duty": True}),
+    ("GET", "/api/me/email-notifications"): Row(U, C, C, 200, 200),
+    ("POST", "/api/me/email-notifications"): Row(U, C, C, 200, 200, body={"enabled": False}),
+    ("GET", "/api/mechanic/dashboard"): Row(U, C, C, 200, 200),
+    ("GET", "/api/mechanic/dashboard/{tab}"): Row(U, C, C, 200, 200),
+    ("GET", "/api/sessions/{session_id}"): Row(U, 200, M, 200, M, needs="live"),
+    ("POST", "/api/sessions/{session_id}/join"): Row(U, C, C, 200, M, needs="waiting"),
+    ("POST", "/api/sessions/{session_id}/complete"): Row(
+        U, C, C, 200, M, needs="live", body={"summary": "Replaced the pads."}
+    ),
+    ("POST", "/api/sessions/{session_id}/cancel"): Row(
+        U, 200, M, 200, M, needs="waiting", body={"reason": "No longer needed"}
+    ),
+    ("POST", "/api/sessions/{session_id}/release"): Row(U, C, C, 200, M, needs="waiting"),
+    ("POST", "/api/sessions/{session_id}/rating"): Row(
+        U, 200, M, C, C, needs="completed", body={"rating": 5}
+    ),
+    ("POST", "/api/sessions/{session_id}/request-again"): Row(U, 201, M, C, C, needs="cancelled"),
+    ("GET", "/api/sessions/{session_id}/messages"): Row(U, 200, M, 200, M, needs="live"),
+    ("POST", "/api/sessions/{session_id}/messages"): Row(
+        U, 201, M, 201, M, needs="live", body={"body": "Hello"}
+    ),
+    ("GET", "/api/sessions/{session_id}/timeline"): Row(U, 200, M, 200, M, needs="live"),
+    ("GET", "/api/notifications"): Row(U, 200, 200, 200, 200),
+    ("POST", "/api/notifications/{notification_id}/read"): Row(U, 204, M, M, M, needs="notified"),
+    ("GET", "/api/events"): Row(U, 200, 200, 200, 200, stream=True),
+}
+
+
+@dataclass
+class World:
+    db: Database
+    app: FastAPI
+    people: dict[str, Person]
+    anonymous: TestClient
+
+    def token(self, persona: str, *, fresh: bool = False) -> str | None:
+        if persona == "anonymous":
+            return None
+        person = self.people[persona]
+        if fresh:
+            token, _ = auth.login(self.db, person.email, PASSWORD, Settings().token_ttl)
+            return token
+        return str(person.client.headers["Authorization"]).removeprefix("Bearer ")
+
+    def prepare(self, needs: str | None) -> dict[str, str]:
+        """A fresh session in the state a route acts on; ids to fill its path."""
+        owner, holder = self.people["owner"].actor, self.people["holder"].actor
+        ids = {"tab": "active"}
+        if needs is None:
+            return ids
+        answer, _ = flow.start_intake(self.db, owner, IntakeIn.model_validate(INTAKE))
+        sid, rid = answer.session_id, answer.request_id
+        ids |= {"session_id": str(sid), "request_id": str(rid)}
+        if needs == "pending":
+            return ids
+        if needs == "cancelled":
+            flow.cancel(self.db, owner, sid, "Fixed it myself")
+            return ids
+        flow.accept(self.db, holder, rid)
+        if needs == "notified":
+            with self.db.read() as s:
+                nid = s.scalar(
+                    select(Notification.id)
+                    .where(Notification.user_id == owner.id, Notification.session_id == sid)
+                    .limit(1)
+                )
+            assert nid is not None, "accepting should tell the customer"
+            return ids | {"notification_id": str(nid)}
+        if needs == "waiting":
+            return ids
+        flow.join(self.db, holder, sid)
+        if needs == "live":
+            return ids
+        flow.complete(self.db, holder, sid, "Worn pads.")
+        assert needs == "completed", needs
+        return ids
+
+
+def _body(world: World, route: tuple[str, str], row: Row, persona: str, ids: dict[str, str]) -> Any:
+    if route == ("POST", "/api/auth/register"):
+        return {"email": f"new-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD} | (
+            row.body or {}
+        )
+    if route == ("POST", "/api/auth/login"):
+        who = world.people["owner" if persona == "anonymous" else persona]
+        return {"email": who.email, "password": PASSWORD}
+    if route == ("POST", "/api/mechanic/accept"):
+        return {"request_id": ids["request_id"]}
+    return row.body
+
+
+async def _status_of_stream(app: FastAPI, path: str, token: str | None) -> int:
+    """Open a never-ending response, read its status, then hang up like a closed tab."""
+    started = anyio.Event()
+    status = 0
+    asked = False
+
+    async def receive() -> Message:
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await started.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            started.set()
+
+    headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("testclient", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    with anyio.fail_after(10):
+        await app(scope, receive, send)
+    return status
+
+
+def _snapshot(db: Database) -> dict[str, list[tuple[str, ...]]]:
+    with db.read() as s:
+        return {
+            t: sorted(tuple(str(v) for v in r) for r in s.execute(text(f"SELECT * FROM {t}")))
+            for t in WATCHED
+        }
+
+
+@pytest.fixture
+def world(
+    db: Database, app: FastAPI, customer: Person, mechanic: Person, make_user: Callable[..., Person]
+) -> Iterator[World]:
+    people = {
+        "owner": customer,
+        "other_customer": make_user(Role.CUSTOMER),
+        "holder": mechanic,
+        "other_mechanic": make_user(Role.MECHANIC),
+    }
+    # The lifespan runs, so the live stream is really served (not "503 not running").
+    with TestClient(app) as anonymous:
+        yield World(db=db, app=app, people=people, anonymous=anonymous)
+
+
+def test_every_route_has_a_row(app: FastAPI) -> None:
+    routes = api_routes(app)
+    assert routes - set(MATRIX) == set(), "routes without a row in the authorization matrix"
+    assert set(MATRIX) - routes == set(), "rows for routes the app no longer has"
+
+
+def test_each_route_answers_each_persona_as_the_matrix_says(world: World) -> None:
+    wrong = []
+    for route, row in sorted(MATRIX.items(), key=lambda item: item[0][1]):
+        method, path = route
+        for persona in PERSONAS:
+            ids = world.prepare(row.needs)
+            url = path.format(**ids)
+            token = world.token(persona, fresh=row.fresh_token)
+            before = _snapshot(world.db)
+            if row.stream:
+                assert world.anonymous.portal is not None, "the app's lifespan is running"
+                got = world.anonymous.portal.call(_status_of_stream, world.app, url, token)
+                text_ = ""
+            else:
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                answer: httpx.Response = world.anonymous.request(
+                    method,
+                    url,
+                    json=_body(world, route, row, persona, ids),
+                    headers=headers,
+                    params=row.params,
+                )
+                world.anonymous.cookies.clear()  # login and register set cookies
+                got, text_ = answer.status_code, answer.text[:160]
+                if got >= 400:
+                    error = answer.json().get("error", {})
+                    if not (error.get("code") and error.get("message")):
+                        wrong.append(f"{method} {path} as {persona}: not the error shape {text_}")
+                    if _snapshot(world.db) != before:
+                        wrong.append(f"{method} {path} as {persona}: refused but changed rows")
+            if got != row.expected(persona):
+                wrong.append(
+                    f"{method} {path} as {persona}: {got}, want {row.expected(persona)} {text_}"
+                )
+    assert wrong == []
