@@ -163,6 +163,17 @@ async def measure(
             return Latency.of(whole)
 
 
+async def replay(reads: list[TabRead], base_url: str, who: Account, rounds: int) -> None:
+    """Every page through the API again, unmeasured (under the profiler)."""
+    async with client(base_url, 1) as http:
+        for _ in range(rounds):
+            for read in reads:
+                query = {"cursor": read.cursor} if read.cursor else {}
+                await http.get(
+                    f"/api/mechanic/dashboard/{read.tab}", params=query, headers=who.headers
+                )
+
+
 def run(
     db: Database, bench_db: BenchDatabase, base_url: str, who: Account, samples: int
 ) -> tuple[list[TabRead], Latency]:

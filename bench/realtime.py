@@ -105,7 +105,7 @@ class Realtime:
     bytes_per_connection: float = 0.0
     connect_seconds: float = 0.0
     dropped: int = 0  # streams that ended during the run
-    notes: list[str] = field(default_factory=list)
+    per_event: list[Latency] = field(default_factory=list)  # each event's spread over clients
 
     @property
     def delivered_share(self) -> float:
@@ -163,6 +163,9 @@ async def measure(
     latencies = [t - at for r, at in committed.items() for t in received.get(r, ())]
     result.delivered = len(latencies)
     result.latency = Latency.of(latencies)
+    result.per_event = [
+        Latency.of([t - at for t in received.get(r, ())]) for r, at in committed.items()
+    ]
     result.dropped = sum(1 for s in streams if s.closed)
     for s in streams:
         if s.transport is not None:

@@ -15,13 +15,15 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from sqlalchemy import select
 
-from bench import ceilings, history, load, reads, realtime, seed
+from bench import ceilings, history, load, profile, reads, realtime, seed
 from bench.database import BenchDatabase
 from bench.report import Report, Row, check, cpu_busy, fmt, goal, machine
 from bench.server import Server
@@ -62,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--install-pgbench", action="store_true", help="apt-get install pgbench when missing"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="repeat each phase with a goal under py-spy (unmeasured) and summarise the profiles",
+    )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     out = args.out or (None if args.quick else RESULTS)
@@ -69,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         pgbench = ceilings.find_pgbench(install=args.install_pgbench)
     except ceilings.MissingPgbench as missing:
         print(f"error: {missing}", file=sys.stderr)
+        return 2
+    spy = profile.find_py_spy() if args.profile else None
+    if args.profile and spy is None:
+        print("error: --profile needs py-spy (pip install py-spy)", file=sys.stderr)
         return 2
     _raise_open_files_limit()
     db = BenchDatabase.from_env(args.database)
@@ -80,7 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pitcrew bench ({plan.name}) on {db.url}", flush=True)
     try:
         with tempfile.TemporaryDirectory(prefix="pitcrew-bench-") as logs:
-            _run(plan, pgbench, db, report, Path(logs))
+            profiler = profile.Profiler(spy, Path(logs) / "profiles") if spy else None
+            _run(plan, pgbench, db, report, Path(logs), profiler)
+            if profiler is not None:
+                report.details.append(
+                    "## Profiles\n\npy-spy sampled the server's workers while they held the GIL"
+                    " (their CPU time) during an extra, unmeasured repetition of each phase.\n\n"
+                    + "\n\n".join(p.markdown() for p in profiler.profiles)
+                )
     finally:
         if not args.keep:
             db.drop()
@@ -112,7 +130,14 @@ class Ceilings:
     intakes: float = 0.0  # pgbench intakes/s
 
 
-def _run(plan: Plan, pgbench: str, db: BenchDatabase, report: Report, logs: Path) -> None:
+def _run(
+    plan: Plan,
+    pgbench: str,
+    db: BenchDatabase,
+    report: Report,
+    logs: Path,
+    profiler: profile.Profiler | None,
+) -> None:
     database = Database(db.url, pool_size=4)
     try:
         ceiling = _ceilings(plan, pgbench, db, report)
@@ -120,11 +145,11 @@ def _run(plan: Plan, pgbench: str, db: BenchDatabase, report: Report, logs: Path
         # expire it while the dashboard is measured.
         with Server(db.url, workers=WORKERS, log_dir=logs, env={"REQUEST_TTL": "P30D"}) as server:
             _ceiling_http(plan, server, report)
-            _accept_race(plan, database, server, report, ceiling.accepts)
-            _intake(plan, database, server, report, ceiling.intakes)
+            _accept_race(plan, database, server, report, ceiling.accepts, profiler)
+            _intake(plan, database, server, report, ceiling.intakes, profiler)
             _invariants(database, report, "after the write phases")
-            _dashboard(plan, db, database, server, report)
-            _realtime(plan, database, server, report)
+            _dashboard(plan, db, database, server, report, profiler)
+            _realtime(plan, database, server, report, profiler)
     finally:
         database.dispose()
 
@@ -210,17 +235,19 @@ def _ceilings(plan: Plan, pgbench: str, db: BenchDatabase, report: Report) -> Ce
 
 
 def _ceiling_http(plan: Plan, server: Server, report: Report) -> None:
-    loop = asyncio.run(
-        load.closed_loop(
-            server.base_url, load.healthz(), concurrency=plan.clients, seconds=plan.seconds
+    with cpu_share(server) as cpu:
+        loop = asyncio.run(
+            load.closed_loop(
+                server.base_url, load.healthz(), concurrency=plan.clients, seconds=plan.seconds
+            )
         )
-    )
     report.add(
         Row(
             "ceiling",
             f"GET /healthz (no database), {plan.clients} clients, {WORKERS} workers",
             f"{_rate(loop.rate, 'req/s')}; p50 {fmt(loop.latency.p50, ' ms', 1)}"
-            f" p99 {fmt(loop.latency.p99, ' ms', 1)}",
+            f" p99 {fmt(loop.latency.p99, ' ms', 1)}; {cpu};"
+            f" {cpu.per_request(loop.latency.count)}",
         )
     )
     report.details.append(
@@ -233,7 +260,12 @@ def _ceiling_http(plan: Plan, server: Server, report: Report) -> None:
 
 
 def _accept_race(
-    plan: Plan, database: Database, server: Server, report: Report, ceiling: dict[int, float]
+    plan: Plan,
+    database: Database,
+    server: Server,
+    report: Report,
+    ceiling: dict[int, float],
+    profiler: profile.Profiler | None,
 ) -> None:
     mechanics = seed.accounts(
         database, Role.MECHANIC, max(plan.racers), label="racer", on_duty=False
@@ -247,7 +279,8 @@ def _accept_race(
     k = plan.race_requests
     for m in plan.racers:
         ids = seed.pending_requests(database, customer.actor, k)
-        race = asyncio.run(load.race(server.base_url, mechanics[:m], ids))
+        with cpu_share(server) as cpu:
+            race = asyncio.run(load.race(server.base_url, mechanics[:m], ids))
         lat = Latency.of(race.latencies)
         r = ratio(race.accepts_per_second, ceiling[m])
         at_goal = m == 8
@@ -267,7 +300,8 @@ def _accept_race(
             Row(
                 "accept race",
                 f"M={m} latency per attempt (p50 / p99)",
-                f"{fmt(lat.p50, ' ms', 1)} / {fmt(lat.p99, ' ms', 1)}",
+                f"{fmt(lat.p50, ' ms', 1)} / {fmt(lat.p99, ' ms', 1)}; {cpu};"
+                f" {cpu.per_request(lat.count)}",
                 "",
                 "",
                 "p99 < 50 ms" if at_goal else "",
@@ -290,6 +324,10 @@ def _accept_race(
                 ),
             )
         )
+    if profiler is not None:
+        ids = seed.pending_requests(database, customer.actor, k)
+        with profiler.record("accept race, M=8", server):
+            asyncio.run(load.race(server.base_url, mechanics[:8], ids))
 
 
 def _held_by_winners(database: Database, race: load.Race) -> int:
@@ -320,24 +358,36 @@ def _held_by_winners(database: Database, race: load.Race) -> int:
 # --- intake ------------------------------------------------------------------------------
 
 
-def _intake(plan: Plan, database: Database, server: Server, report: Report, ceiling: float) -> None:
+def _intake(
+    plan: Plan,
+    database: Database,
+    server: Server,
+    report: Report,
+    ceiling: float,
+    profiler: profile.Profiler | None,
+) -> None:
     on_duty = 5
     seed.accounts(database, Role.MECHANIC, on_duty, label="onduty", on_duty=True)
     customers = seed.accounts(
         database, Role.CUSTOMER, plan.clients, label="customer", on_duty=False
     )
-    loop = asyncio.run(
-        load.closed_loop(
-            server.base_url, load.intake(customers), concurrency=plan.clients, seconds=plan.seconds
+    with cpu_share(server) as cpu:
+        loop = asyncio.run(
+            load.closed_loop(
+                server.base_url,
+                load.intake(customers),
+                concurrency=plan.clients,
+                seconds=plan.seconds,
+            )
         )
-    )
     r = ratio(loop.rate, ceiling)
     report.add(
         Row(
             "intake",
             f"POST /api/intake/start, {plan.clients} customers, {on_duty} mechanics on duty",
             f"{_rate(loop.rate, 'intakes/s')}; p50 {fmt(loop.latency.p50, ' ms', 1)}"
-            f" p99 {fmt(loop.latency.p99, ' ms', 1)}",
+            f" p99 {fmt(loop.latency.p99, ' ms', 1)}; {cpu};"
+            f" {cpu.per_request(loop.latency.count)}",
             _rate(ceiling, "intakes/s"),
             fmt(r, "", 2),
             "≥ 0.25",
@@ -348,16 +398,30 @@ def _intake(plan: Plan, database: Database, server: Server, report: Report, ceil
     report.add(
         Row("intake", "every answer 201", f"{statuses}", verdict=check(set(statuses) == {201}))
     )
+    if profiler is not None:
+        with profiler.record("intake", server):
+            asyncio.run(
+                load.closed_loop(
+                    server.base_url,
+                    load.intake(customers),
+                    concurrency=plan.clients,
+                    seconds=plan.seconds / 2,
+                )
+            )
 
 
 def _invariants(database: Database, report: Report, when: str) -> None:
+    """Every invariant checked over the whole database (what ``/metrics`` repeats)."""
+    started = time.monotonic()
     with database.engine.connect() as c:
         found = {k: len(v) for k, v in invariants.violations(c).items() if v}
+    took = time.monotonic() - started
     report.add(
         Row(
             "invariants",
             f"DESIGN's invariants {when}",
-            "none broken" if not found else str(found),
+            ("none broken" if not found else str(found))
+            + f" ({len(invariants.INVARIANTS)} checks in {took:.1f} s)",
             verdict=check(not found),
         )
     )
@@ -367,7 +431,12 @@ def _invariants(database: Database, report: Report, when: str) -> None:
 
 
 def _dashboard(
-    plan: Plan, db: BenchDatabase, database: Database, server: Server, report: Report
+    plan: Plan,
+    db: BenchDatabase,
+    database: Database,
+    server: Server,
+    report: Report,
+    profiler: profile.Profiler | None,
 ) -> None:
     busy = seed.accounts(database, Role.MECHANIC, 1, label="busy", on_duty=False)[0]
     shape = history.Shape.for_rows(plan.history_rows)
@@ -419,6 +488,9 @@ def _dashboard(
             f"{fmt(whole.p50, ' ms', 1)} / {fmt(whole.p99, ' ms', 1)}",
         )
     )
+    if profiler is not None:
+        with profiler.record("dashboard, every page above", server):
+            asyncio.run(reads.replay(tab_reads, server.base_url, busy, plan.samples))
     report.details.append(
         "<details><summary>EXPLAIN ANALYZE of each dashboard page (busy mechanic)</summary>\n\n"
         + "\n\n".join(f"**{r.tab}, {r.page} page**\n\n```\n{r.plan.text}\n```" for r in tab_reads)
@@ -429,7 +501,13 @@ def _dashboard(
 # --- real time ---------------------------------------------------------------------------
 
 
-def _realtime(plan: Plan, database: Database, server: Server, report: Report) -> None:
+def _realtime(
+    plan: Plan,
+    database: Database,
+    server: Server,
+    report: Report,
+    profiler: profile.Profiler | None,
+) -> None:
     answer = httpx.get(f"{server.base_url}/openapi.json").json()
     if "/api/events" not in answer.get("paths", {}):
         report.add(
@@ -441,24 +519,25 @@ def _realtime(plan: Plan, database: Database, server: Server, report: Report) ->
     writer = Database(database.url, pool_size=2)
     try:
         for clients, events in plan.sse:
-            live = asyncio.run(
-                realtime.measure(
-                    server,
-                    writer,
-                    mechanics,
-                    customer,
-                    clients=clients,
-                    events=events,
-                    interval=plan.sse_interval,
+            with cpu_share(server) as cpu:
+                live = asyncio.run(
+                    realtime.measure(
+                        server,
+                        writer,
+                        mechanics,
+                        customer,
+                        clients=clients,
+                        events=events,
+                        interval=plan.sse_interval,
+                    )
                 )
-            )
             assert live.latency is not None
             at_goal = clients >= 1000
             report.add(
                 Row(
                     "real time",
                     f"N={clients} SSE clients, {WORKERS} workers: commit→client p50 / p99",
-                    f"{fmt(live.latency.p50, ' ms', 1)} / {fmt(live.latency.p99, ' ms', 1)}",
+                    f"{fmt(live.latency.p50, ' ms', 1)} / {fmt(live.latency.p99, ' ms', 1)}; {cpu}",
                     goal="p99 < 100 ms" if at_goal else "",
                     verdict=goal(live.latency.p99 < 100) if at_goal else "",
                 )
@@ -481,11 +560,54 @@ def _realtime(plan: Plan, database: Database, server: Server, report: Report) ->
                     f" (connected in {live.connect_seconds:.1f} s)",
                 )
             )
+        if profiler is not None:
+            clients, events = plan.sse[-1]
+            with profiler.record(f"real time, N={clients}", server):
+                asyncio.run(
+                    realtime.measure(
+                        server,
+                        writer,
+                        mechanics,
+                        customer,
+                        clients=clients,
+                        events=max(5, events // 2),
+                        interval=plan.sse_interval,
+                    )
+                )
     finally:
         writer.dispose()
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+
+@dataclass
+class CpuShare:
+    """CPU used during a measurement by the server's workers and by this load generator."""
+
+    server: float = 0.0  # seconds
+    client: float = 0.0
+    wall: float = 1e-9
+
+    def __str__(self) -> str:
+        return (
+            f"CPU: server {self.server / self.wall:.1f} + client {self.client / self.wall:.1f}"
+            " cores"
+        )
+
+    def per_request(self, requests: int) -> str:
+        """Server CPU per request: with the cores available, what bounds the rate."""
+        return f"{self.server / max(1, requests) * 1000:.1f} ms server CPU per request"
+
+
+@contextmanager
+def cpu_share(server: Server) -> Iterator[CpuShare]:
+    share = CpuShare()
+    server0, client0, wall0 = server.cpu_seconds(), time.process_time(), time.monotonic()
+    yield share
+    share.wall = max(1e-9, time.monotonic() - wall0)
+    share.server = server.cpu_seconds() - server0
+    share.client = time.process_time() - client0
 
 
 def _rate(value: float, unit: str) -> str:

@@ -80,6 +80,10 @@ class Server:
             return [self.process.pid]
         return [pid for pid in children if "resource_tracker" not in _cmdline(pid)]
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the serving processes together."""
+        return sum(_cpu(pid) for pid in self.worker_pids())
+
     def rss_bytes(self) -> int:
         """Resident memory of the serving processes together."""
         return sum(_rss(pid) for pid in self.worker_pids())
@@ -116,6 +120,14 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss(pid: int) -> int:

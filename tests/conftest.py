@@ -147,8 +147,11 @@ class Person:
 
 
 @pytest.fixture
-def settings(db: Database) -> Settings:
-    return Settings(database_url=db.url if isinstance(db.url, str) else str(db.url))
+def settings(db: Database, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=db.url if isinstance(db.url, str) else str(db.url),
+        media_dir=tmp_path / "media",  # chat photos never land in the working directory
+    )
 
 
 @pytest.fixture

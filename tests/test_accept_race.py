@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TypeVar
 
 import pytest
@@ -83,7 +84,7 @@ def _at_once(pool: ThreadPoolExecutor, calls: list[Callable[[], T]]) -> list[T |
 
 
 def _accept(db: Database, mechanic: flow.Actor, request_id: uuid.UUID) -> Callable[[], AcceptOut]:
-    return lambda: flow.accept(db, mechanic, request_id)
+    return partial(flow.accept, db, mechanic, request_id)
 
 
 def _no_violations(db: Database) -> None:
@@ -164,7 +165,7 @@ def test_accept_racing_cancel_has_one_consistent_outcome(
     for round_no in range(CANCEL_ROUNDS):
         session_id, request_id = _start(pg_db, customer)
         calls: list[Callable[[], object]] = [_accept(pg_db, m, request_id) for m in mechanics]
-        calls.append(lambda sid=session_id: flow.cancel(pg_db, customer, sid, "found a garage"))
+        calls.append(partial(flow.cancel, pg_db, customer, session_id, "found a garage"))
         *accepts, cancelled = _at_once(pool, calls)
 
         # The customer may cancel a pending or a waiting session, so the cancel always lands.
@@ -221,7 +222,7 @@ def test_same_idempotency_key_in_parallel_creates_one_intake(
             answers = _at_once(
                 pool,
                 [
-                    lambda c=c, h=headers: c.post("/api/intake/start", json=INTAKE, headers=h)
+                    partial(c.post, "/api/intake/start", json=INTAKE, headers=headers)
                     for c in clients
                 ],
             )

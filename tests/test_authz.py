@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from starlette.types import Message
 
-from pitcrew import auth, flow
+from pitcrew import auth, flow, media
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Notification, Role
@@ -66,6 +66,7 @@ class Row:
     stream: bool = False  # answers with a never-ending stream: only its status is read
     fresh_token: bool = False  # the call spends the caller's token
     params: dict[str, str] = field(default_factory=dict)
+    photo: bool = False  # sent as a multipart photo upload
 
     def expected(self, persona: str) -> int:
         status: int = getattr(self, persona)
@@ -74,6 +75,11 @@ class Row:
 
 U, C, M = 401, 403, 403  # unsigned, wrong role, not yours (kept apart for reading)
 MINE_ONLY = dict(anonymous=401, other_customer=403, other_mechanic=403)
+# The smallest PNG: one white pixel.
+PHOTO = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"
+    "0000000c49444154789c63f8ffff3f0005fe02fe0def46b80000000049454e44ae426082"
+)
 
 MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row(200, 200, 200, 200, 200),
@@ -109,6 +115,18 @@ MATRIX: dict[tuple[str, str], Row] = {
         U, 201, M, 201, M, needs="live", body={"body": "Hello"}
     ),
     ("GET", "/api/sessions/{session_id}/timeline"): Row(U, 200, M, 200, M, needs="live"),
+    ("POST", "/api/sessions/{session_id}/photos"): Row(U, 201, M, 201, M, needs="live", photo=True),
+    # A photo's address tells others nothing: not even that it exists.
+    ("GET", "/api/sessions/{session_id}/photos/{message_id}"): Row(
+        U, 200, 404, 200, 404, needs="photo"
+    ),
+    ("GET", "/api/sessions/{session_id}/photos/{message_id}/thumb"): Row(
+        U, 200, 404, 200, 404, needs="photo"
+    ),
+    ("GET", "/api/sessions/{session_id}/call"): Row(U, 200, M, 200, M, needs="live video"),
+    ("POST", "/api/sessions/{session_id}/signal"): Row(
+        U, 204, M, 204, M, needs="live video", body={"kind": "ready", "call_id": "authz-call"}
+    ),
     ("GET", "/api/notifications"): Row(U, 200, 200, 200, 200),
     ("POST", "/api/notifications/{notification_id}/read"): Row(U, 204, M, M, M, needs="notified"),
     ("GET", "/api/events"): Row(U, 200, 200, 200, 200, stream=True),
@@ -137,7 +155,10 @@ class World:
         ids = {"tab": "active"}
         if needs is None:
             return ids
-        answer, _ = flow.start_intake(self.db, owner, IntakeIn.model_validate(INTAKE))
+        video = needs == "live video"
+        intake = {**INTAKE, "session_type": "video"} if video else INTAKE
+        needs = "live" if video else needs
+        answer, _ = flow.start_intake(self.db, owner, IntakeIn.model_validate(intake))
         sid, rid = answer.session_id, answer.request_id
         ids |= {"session_id": str(sid), "request_id": str(rid)}
         if needs == "pending":
@@ -160,6 +181,17 @@ class World:
         flow.join(self.db, holder, sid)
         if needs == "live":
             return ids
+        if needs == "photo":
+            settings = self.app.state.settings
+            message = media.post_photo(
+                self.db,
+                owner,
+                sid,
+                PHOTO,
+                media_dir=settings.media_dir,
+                max_bytes=settings.max_upload_bytes,
+            )
+            return ids | {"message_id": str(message.id)}
         flow.complete(self.db, holder, sid, "Worn pads.")
         assert needs == "completed", needs
         return ids
@@ -266,7 +298,8 @@ def test_each_route_answers_each_persona_as_the_matrix_says(world: World) -> Non
                 answer: httpx.Response = world.anonymous.request(
                     method,
                     url,
-                    json=_body(world, route, row, persona, ids),
+                    json=None if row.photo else _body(world, route, row, persona, ids),
+                    files={"photo": ("photo.png", PHOTO, "image/png")} if row.photo else None,
                     headers=headers,
                     params=row.params,
                 )

@@ -12,12 +12,14 @@ import contextlib
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from pitcrew.config import Settings
 from pitcrew.db import Database
@@ -86,8 +88,15 @@ def _signed_in(browser: Browser, base: str, person: Person) -> BrowserContext:
     return context
 
 
+# What each page wrote to its console, shown when a wait fails.
+CONSOLE: dict[int, list[str]] = {}
+
+
 def _room(context: BrowserContext, sid: str) -> Page:
     page = context.new_page()
+    lines = CONSOLE.setdefault(id(page), [])
+    page.on("console", lambda message: lines.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: lines.append(f"error: {error}"))
     page.goto(f"/sessions/{sid}")
     page.wait_for_selector("[data-call]")
     return page
@@ -97,20 +106,41 @@ def _state(page: Page) -> str:
     return str(page.get_attribute("[data-call]", "data-state"))
 
 
+def _describe(page: Page) -> str:
+    seen = page.evaluate(
+        """() => {
+          const call = document.querySelector('[data-call]');
+          const v = document.querySelector('[data-remote-video]');
+          return {state: call.dataset.state, connection: call.dataset.connection,
+                  note: document.querySelector('[data-call-note]').textContent,
+                  width: v.videoWidth, time: v.currentTime, ready: v.readyState};
+        }"""
+    )
+    return f"{seen} console={CONSOLE.get(id(page), [])[-10:]}"
+
+
+def _until(page: Page, script: str, arg: Any = None, what: str = "") -> None:
+    try:
+        page.wait_for_function(script, arg=arg, timeout=WAIT_MS)
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"timed out waiting for {what or script}: {_describe(page)}") from None
+
+
 def _wait_state(page: Page, *states: str) -> None:
-    page.wait_for_function(
+    _until(
+        page,
         "(states) => states.includes(document.querySelector('[data-call]').dataset.state)",
-        arg=list(states),
-        timeout=WAIT_MS,
+        list(states),
+        f"call state {states}",
     )
 
 
 def _assert_playing(page: Page) -> None:
     """The other party's video is on screen and moving, over a connected call."""
     _wait_state(page, "connected")
-    page.wait_for_function(REMOTE_PLAYS, timeout=WAIT_MS)
+    _until(page, REMOTE_PLAYS, what="the remote video to play")
     start = page.evaluate("() => document.querySelector('[data-remote-video]').currentTime")
-    page.wait_for_function(REMOTE_ADVANCES, arg=start, timeout=WAIT_MS)
+    _until(page, REMOTE_ADVANCES, start, "the remote video to advance")
     assert page.evaluate("() => window.pitcrew.call.connection()") == "connected"
     assert page.evaluate("() => document.querySelector('[data-remote-video]').videoWidth") > 0
 
@@ -132,13 +162,14 @@ def _video_session(customer: Person, mechanic: Person) -> str:
 
 def _photos_on(page: Page, count: int) -> None:
     """The chat shows ``count`` photos, each thumbnail loaded."""
-    page.wait_for_function(
+    _until(
+        page,
         """(count) => {
           const imgs = [...document.querySelectorAll('[data-messages] img[data-photo]')];
           return imgs.length === count && imgs.every((i) => i.complete && i.naturalWidth > 0);
         }""",
-        arg=count,
-        timeout=WAIT_MS,
+        count,
+        f"{count} photos in the chat",
     )
 
 

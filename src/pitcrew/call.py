@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from pitcrew.config import Settings
 from pitcrew.db import Database
-from pitcrew.errors import NotFound
+from pitcrew.errors import Forbidden, NotFound
 from pitcrew.flow import MAX_SIGNAL_BYTES, Actor
 from pitcrew.models import Role, Session
 from pitcrew.schemas import CallOut
@@ -26,8 +26,10 @@ def setup(db: Database, actor: Actor, session_id: uuid.UUID, settings: Settings)
                 Session.type, Session.status, Session.customer_user_id, Session.mechanic_id
             ).where(Session.id == session_id)
         ).first()
-    if row is None or actor.id not in (row.customer_user_id, row.mechanic_id):
+    if row is None:
         raise NotFound("No such session.")
+    if actor.id not in (row.customer_user_id, row.mechanic_id):
+        raise Forbidden("This session is not yours.")
     return CallOut(
         session_id=session_id,
         session_type=row.type,

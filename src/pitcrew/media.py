@@ -42,7 +42,7 @@ FORMATS: dict[str, tuple[str, str]] = {
 }
 OPENERS = ("JPEG", "PNG", "WEBP")  # the only decoders an upload ever reaches
 EXTENSION_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
-MAX_PIXELS = 64_000_000  # larger than any phone camera; refuses decompression bombs
+MAX_PIXELS = 50_000_000  # a 48-megapixel phone camera fits; decompression bombs do not
 THUMBNAIL_BOX = (480, 480)
 JPEG_QUALITY = 88
 ALLOWED_WORDS = "JPEG, PNG or WebP"
@@ -99,7 +99,7 @@ def clean(raw: bytes) -> CleanPhoto:
     image, kind = _decode(raw)
     content_type, extension = FORMATS[kind]
     # Turn the pixels the way the camera meant them, since the orientation tag goes too.
-    image = ImageOps.exif_transpose(image)
+    ImageOps.exif_transpose(image, in_place=True)
     icc_profile = image.info.get("icc_profile")
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
@@ -118,19 +118,21 @@ def clean(raw: bytes) -> CleanPhoto:
         if image.mode not in ("RGB", "RGBA"):
             image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
         image.save(out, "WEBP", quality=JPEG_QUALITY, **extra)
+    width, height = image.size
     return CleanPhoto(
         data=out.getvalue(),
         content_type=content_type,
         extension=extension,
-        width=image.width,
-        height=image.height,
+        width=width,
+        height=height,
         thumbnail=_thumbnail(image),
     )
 
 
 def _thumbnail(image: Image.Image) -> bytes:
-    small = image.copy()
-    small.thumbnail(THUMBNAIL_BOX)
+    """The chat's small JPEG; shrinks ``image`` in place, so a big photo is never held twice."""
+    image.thumbnail(THUMBNAIL_BOX)
+    small = image
     if small.mode in ("RGBA", "LA") or "A" in small.getbands():
         background = Image.new("RGB", small.size, (255, 255, 255))
         background.paste(small.convert("RGBA"), mask=small.convert("RGBA").getchannel("A"))

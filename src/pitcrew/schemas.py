@@ -7,23 +7,65 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from pitcrew.models import Role, SessionType
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 
+# Text fields are trimmed before their length is checked; the ``pattern`` on each says the
+# same to clients and the OpenAPI schema. A visible character is one no trimming removes
+# (Python's also strips the separators \x1c-\x1f, which Unicode does not count as space).
+VISIBLE = r"[^\s\x1c-\x1f]"
+NOT_BLANK = VISIBLE
+THREE_ONCE_TRIMMED = rf"{VISIBLE}[\s\S]+{VISIBLE}"
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
 
 class Strict(BaseModel):
-    """Unknown fields are an error, so a typo in a client never passes silently."""
+    """Unknown fields are an error, so a typo in a client never passes silently.
+
+    No text may contain a NUL character: PostgreSQL cannot store one, and no person types one;
+    it is refused (422) on every database alike rather than failing on one of them.
+    """
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("Text cannot contain NUL (\\x00) characters.")
+        return data
 
 
 class Vehicle(Strict):
     year: int = Field(ge=1900, le=2100)
-    make: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
-    model: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    make: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=NOT_BLANK),
+    ]
+    model: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=NOT_BLANK),
+    ]
     vin: Annotated[
         str | None,
         StringConstraints(
@@ -36,7 +78,10 @@ class Vehicle(Strict):
 class IntakeIn(Strict):
     vehicle: Vehicle
     issue_description: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=3, max_length=4000)
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=3, max_length=4000, pattern=THREE_ONCE_TRIMMED
+        ),
     ]
     session_type: SessionType
     plan_code: Annotated[
@@ -69,7 +114,10 @@ class AcceptOut(BaseModel):
 
 
 class CompleteIn(Strict):
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8000)]
+    summary: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=8000, pattern=NOT_BLANK),
+    ]
 
 
 class CancelIn(Strict):
@@ -90,17 +138,26 @@ class RatingIn(Strict):
 
 
 class MessageIn(Strict):
-    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    body: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=4000, pattern=NOT_BLANK),
+    ]
 
 
 class RegisterIn(Strict):
     email: EmailStr
     password: str = Field(min_length=8, max_length=256)
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
+    ]
 
 
 class LoginIn(Strict):
-    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+    email: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=320, pattern=NOT_BLANK),
+    ]
     password: str = Field(min_length=1, max_length=256)
 
 

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Request, Response, status
 from pitcrew import auth, dashboard, flow, notify, room, throttle
 from pitcrew.errors import NotFound
 from pitcrew.schemas import (
+    NOT_BLANK,
     AcceptIn,
     AcceptOut,
     CancelIn,
@@ -144,7 +145,7 @@ def start_intake(
     body: IntakeIn,
     db: DB,
     customer: Customer,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200, pattern=NOT_BLANK)] = None,
 ) -> IntakeOut:
     """Intake, session and request in one transaction; safe to retry with an Idempotency-Key."""
     answer, _created = flow.start_intake(db, customer, body, idempotency_key=idempotency_key)

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -94,6 +94,12 @@ def install(app: FastAPI) -> None:
         return error_response(
             exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
         )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(_request: Request, exc: DataError) -> JSONResponse:
+        """Input the database cannot hold that no schema caught: bad input, not a crash."""
+        logging.getLogger("pitcrew.web").warning("input the database refused: %s", exc.orig)
+        return error_response(422, "invalid", "That input cannot be stored.")
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeout)

@@ -117,7 +117,7 @@ def get_thumbnail(
 @router.get(
     "/sessions/{session_id}/call",
     response_model=CallOut,
-    responses=_responses(401, 404, 422),
+    responses=_responses(401, 403, 404, 422),
     tags=["call"],
 )
 def call_setup(
