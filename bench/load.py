@@ -1,29 +1,37 @@
-"""HTTP load from one asyncio process on loopback: bounded in connections and in time."""
+"""HTTP load from one asyncio process on loopback: bounded in connections and in time.
+
+Each simulated user owns one keep-alive connection (bench.wire), so the concurrency is
+exactly the number of users and the load generator's own CPU stays small.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-
-import httpx
 
 from bench.seed import INTAKE, Account
 from bench.stats import Latency
+from bench.wire import Connection, connect
 
-Call = Callable[[httpx.AsyncClient, int], Awaitable[int]]
+Call = Callable[[Connection, int], Awaitable[int]]
 
 
-def client(base_url: str, connections: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0)
+@asynccontextmanager
+async def connections(base_url: str, count: int) -> AsyncIterator[list[Connection]]:
+    opened = await connect(base_url, count)
+    try:
+        yield opened
+    finally:
+        await asyncio.gather(*(c.close() for c in opened), return_exceptions=True)
 
 
 @dataclass
 class Loop:
-    """A closed loop: each of ``concurrency`` workers sends its next request on an answer."""
+    """A closed loop: each of ``concurrency`` users sends its next request on an answer."""
 
     latency: Latency
     statuses: Counter[int]
@@ -35,36 +43,37 @@ class Loop:
 
 
 async def closed_loop(base_url: str, call: Call, *, concurrency: int, seconds: float) -> Loop:
-    async with client(base_url, concurrency) as http:
-        await asyncio.gather(*(http.get("/healthz") for _ in range(concurrency)))  # connect
+    async with connections(base_url, concurrency) as users:
         latencies: list[float] = []
         statuses: Counter[int] = Counter()
         started = time.perf_counter()
         deadline = started + seconds
 
-        async def worker(index: int) -> None:
+        async def user(index: int) -> None:
             while time.perf_counter() < deadline:
                 t0 = time.perf_counter()
-                status = await call(http, index)
+                status = await call(users[index], index)
                 latencies.append(time.perf_counter() - t0)
                 statuses[status] += 1
 
-        await asyncio.gather(*(worker(i) for i in range(concurrency)))
+        await asyncio.gather(*(user(i) for i in range(concurrency)))
         return Loop(Latency.of(latencies), statuses, time.perf_counter() - started)
 
 
 def healthz() -> Call:
-    async def call(http: httpx.AsyncClient, _index: int) -> int:
-        return (await http.get("/healthz")).status_code
+    async def call(http: Connection, _index: int) -> int:
+        return (await http.request("GET", "/healthz")).status
 
     return call
 
 
 def intake(customers: list[Account]) -> Call:
-    async def call(http: httpx.AsyncClient, index: int) -> int:
+    async def call(http: Connection, index: int) -> int:
         who = customers[index % len(customers)]
-        answer = await http.post("/api/intake/start", json=INTAKE, headers=who.headers)
-        return answer.status_code
+        answer = await http.request(
+            "POST", "/api/intake/start", headers=who.headers, json_body=INTAKE
+        )
+        return answer.status
 
     return call
 
@@ -96,24 +105,26 @@ class Race:
 
 async def race(base_url: str, mechanics: list[Account], requests: list[str]) -> Race:
     result = Race(requests=list(requests))
-    async with client(base_url, len(mechanics)) as http:
-        await asyncio.gather(*(http.get("/healthz") for _ in mechanics))  # connect
+    async with connections(base_url, len(mechanics)) as users:
 
-        async def mechanic(who: Account) -> None:
+        async def mechanic(who: Account, http: Connection) -> None:
             for request_id in requests:
                 t0 = time.perf_counter()
-                answer = await http.post(
-                    "/api/mechanic/accept", json={"request_id": request_id}, headers=who.headers
+                answer = await http.request(
+                    "POST",
+                    "/api/mechanic/accept",
+                    headers=who.headers,
+                    json_body={"request_id": request_id},
                 )
                 result.latencies.append(time.perf_counter() - t0)
-                if answer.status_code == 200:
+                if answer.status == 200:
                     result.winners.setdefault(request_id, []).append(str(who.actor.id))
                     result.statuses["200"] += 1
                 else:
-                    code = answer.json().get("error", {}).get("code", "?")
-                    result.statuses[f"{answer.status_code} {code}"] += 1
+                    code = (answer.json() or {}).get("error", {}).get("code", "?")
+                    result.statuses[f"{answer.status} {code}"] += 1
 
         started = time.perf_counter()
-        await asyncio.gather(*(mechanic(m) for m in mechanics))
+        await asyncio.gather(*(mechanic(m, c) for m, c in zip(mechanics, users, strict=True)))
         result.seconds = time.perf_counter() - started
     return result

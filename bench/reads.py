@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import psycopg
 from sqlalchemy import event, text
 
 from bench.database import BenchDatabase
-from bench.load import client
+from bench.load import connections
 from bench.seed import Account
 from bench.stats import Latency
 from pitcrew import dashboard
@@ -135,21 +136,20 @@ async def measure(
         conn.execute(f"SET plan_cache_mode = {plan_cache_mode}")  # as the app's engine does
         for read in reads:
             read.plan = explain(conn, read)
-        async with client(base_url, 1) as http:
+        async with connections(base_url, 1) as (http,):
             for read in reads:
                 params = read.params
-                query = {"cursor": read.cursor} if read.cursor else {}
-                path = f"/api/mechanic/dashboard/{read.tab}"
+                path = _path(read)
                 api: list[float] = []
                 raw: list[float] = []
                 for i in range(samples + 5):
                     t0 = time.perf_counter()
                     conn.execute(read.sql, params).fetchall()
                     t1 = time.perf_counter()
-                    answer = await http.get(path, params=query, headers=who.headers)
+                    answer = await http.request("GET", path, headers=who.headers)
                     t2 = time.perf_counter()
-                    if answer.status_code != 200:
-                        raise RuntimeError(f"{path}: {answer.status_code} {answer.text}")
+                    if answer.status != 200:
+                        raise RuntimeError(f"{path}: {answer.status} {answer.body[:300]!r}")
                     if i >= 5:
                         raw.append(t1 - t0)
                         api.append(t2 - t1)
@@ -157,7 +157,7 @@ async def measure(
             whole: list[float] = []
             for i in range(samples + 5):
                 t0 = time.perf_counter()
-                answer = await http.get("/api/mechanic/dashboard", headers=who.headers)
+                await http.request("GET", "/api/mechanic/dashboard", headers=who.headers)
                 if i >= 5:
                     whole.append(time.perf_counter() - t0)
             return Latency.of(whole)
@@ -165,13 +165,15 @@ async def measure(
 
 async def replay(reads: list[TabRead], base_url: str, who: Account, rounds: int) -> None:
     """Every page through the API again, unmeasured (under the profiler)."""
-    async with client(base_url, 1) as http:
+    async with connections(base_url, 1) as (http,):
         for _ in range(rounds):
             for read in reads:
-                query = {"cursor": read.cursor} if read.cursor else {}
-                await http.get(
-                    f"/api/mechanic/dashboard/{read.tab}", params=query, headers=who.headers
-                )
+                await http.request("GET", _path(read), headers=who.headers)
+
+
+def _path(read: TabRead) -> str:
+    query = f"?{urlencode({'cursor': read.cursor})}" if read.cursor else ""
+    return f"/api/mechanic/dashboard/{read.tab}{query}"
 
 
 def run(

@@ -1,27 +1,26 @@
 """Live updates: N open dashboards (SSE clients) and the time from commit to each of them.
 
 The clients are plain asyncio protocols rather than httpx streams: a thousand of them share
-one process with the event writer, and every microsecond the client spends per message
-would be counted as latency. Events are committed by this process through
-``pitcrew.flow.start_intake`` (a new request is shown to every mechanic), and the commit's
-moment is taken when the transaction returns; the server learns of it the way it learns of
-any other process's commit.
+one process, and every microsecond the client spends per message would be counted as
+latency. Events are committed by a process of their own (bench.writer) through
+``pitcrew.flow.start_intake`` (a new request is shown to every mechanic), which notes the
+moment each transaction committed; the server learns of it the way it learns of any other
+process's commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from bench.seed import INTAKE, Account
+from bench.seed import Account
 from bench.server import Server
 from bench.stats import Latency
-from pitcrew import flow
-from pitcrew.db import Database
-from pitcrew.schemas import IntakeIn
 
 
 class SseClient(asyncio.Protocol):
@@ -106,6 +105,12 @@ class Realtime:
     connect_seconds: float = 0.0
     dropped: int = 0  # streams that ended during the run
     per_event: list[Latency] = field(default_factory=list)  # each event's spread over clients
+    server_cpu: float = 0.0  # seconds the workers used from the first commit to the last delivery
+
+    @property
+    def cpu_per_delivery(self) -> float:
+        """Server CPU per message delivered (seconds): the fan-out's cost per open page."""
+        return self.server_cpu / self.delivered if self.delivered else 0.0
 
     @property
     def delivered_share(self) -> float:
@@ -114,7 +119,7 @@ class Realtime:
 
 async def measure(
     server: Server,
-    db: Database,
+    database_url: str,
     mechanics: list[Account],
     customer: Account,
     *,
@@ -142,18 +147,25 @@ async def measure(
     await asyncio.sleep(1.0)  # let the workers settle before reading their memory
     result.bytes_per_connection = (server.rss_bytes() - rss_before) / clients
 
-    body = IntakeIn.model_validate(INTAKE)
     committed: dict[str, float] = {}
-    commits: list[float] = []
-    db.on_events_committed(lambda: commits.append(time.monotonic()))  # right after COMMIT
-
-    def commit_one() -> None:
-        answer, _ = flow.start_intake(db, customer.actor, body)
-        committed[str(answer.request_id)] = commits[-1]
-
-    for _ in range(events):
-        await asyncio.to_thread(commit_one)
-        await asyncio.sleep(interval)
+    cpu_before = server.cpu_seconds()
+    writer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.writer",
+        database_url,
+        str(customer.actor.id),
+        str(events),
+        str(interval),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert writer.stdout is not None
+    async for line in writer.stdout:
+        request_id, at = line.decode().split()
+        committed[request_id] = float(at)
+    if await writer.wait() != 0 or len(committed) != events:
+        raise RuntimeError(f"the event writer failed after {len(committed)} events")
     deadline = time.monotonic() + 15
     result.expected = clients * events
     while time.monotonic() < deadline:
@@ -161,6 +173,7 @@ async def measure(
             break
         await asyncio.sleep(0.05)
     latencies = [t - at for r, at in committed.items() for t in received.get(r, ())]
+    result.server_cpu = server.cpu_seconds() - cpu_before
     result.delivered = len(latencies)
     result.latency = Latency.of(latencies)
     result.per_event = [

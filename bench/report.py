@@ -100,18 +100,45 @@ def fmt(value: float, unit: str = "", digits: int = 0) -> str:
     return f"{value:,.{digits}f}{unit}"
 
 
-def cpu_busy(seconds: float = 2.0) -> float:
-    """Share of all cores busy over ``seconds`` (before the run: other load on the machine)."""
+def other_load(seconds: float = 3.0) -> str:
+    """What else kept the machine busy just before the run, and who."""
 
-    def sample() -> tuple[int, int]:
+    def machine_ticks() -> tuple[int, int]:
         fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + fields[4]
-        return sum(fields), idle
+        return sum(fields), fields[3] + fields[4]
 
-    total0, idle0 = sample()
+    total0, idle0 = machine_ticks()
+    before = _process_ticks()
     time.sleep(seconds)
-    total1, idle1 = sample()
-    return 1 - (idle1 - idle0) / max(1, total1 - total0)
+    total1, idle1 = machine_ticks()
+    after = _process_ticks()
+    busy = 1 - (idle1 - idle0) / max(1, total1 - total0)
+    hz = os.sysconf("SC_CLK_TCK")
+    users: dict[str, float] = {}
+    for pid, (name, ticks) in after.items():
+        used = (ticks - before.get(pid, (name, ticks))[1]) / hz / seconds
+        users[name] = users.get(name, 0.0) + used
+    top = [f"{name} {cores:.1f}" for name, cores in sorted(users.items(), key=lambda x: -x[1])]
+    busiest = ", ".join(t for t in top[:4] if not t.endswith(" 0.0")) or "nothing"
+    return (
+        f"{busy:.0%} of all cores busy in the {seconds:.0f} s before the run"
+        f" (in cores: {busiest}; load average {os.getloadavg()[0]:.1f})"
+    )
+
+
+def _process_ticks() -> dict[int, tuple[str, int]]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        found[int(entry.name)] = (name, int(fields[11]) + int(fields[12]))
+    return found
 
 
 def machine(pg_version: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from pitcrew.models import AuthToken, Role, utcnow
 from pitcrew.schemas import IntakeIn
 
 PGBENCH_USERS = 64
+ON_DUTY = 5  # mechanics on duty through the whole run: each new request notifies them
 
 INTAKE = {
     "vehicle": {"year": 2016, "make": "Honda", "model": "Civic", "mileage": 84000},
@@ -36,13 +37,18 @@ def _numbered(prefix: str, expr: str | int) -> str:
 
 
 def seed_pgbench(conn: psycopg.Connection[tuple[object, ...]], pending: int) -> None:
-    """Numbered customers, mechanics, and ``pending`` linked pending session/request pairs."""
-    for prefix, role in (("c1000000", "customer"), ("c2000000", "mechanic")):
+    """Numbered customers and mechanics (``ON_DUTY`` more on duty), and ``pending`` linked
+    pending session/request pairs."""
+    for prefix, role, count, on_duty in (
+        ("c1000000", "customer", PGBENCH_USERS, "false"),
+        ("c2000000", "mechanic", PGBENCH_USERS, "false"),
+        ("c3000000", "mechanic", ON_DUTY, "true"),
+    ):
         conn.execute(
             "INSERT INTO users (id, email, name, role, password_hash, on_duty, notify_by_email,"
-            f" created_at) SELECT {_numbered(prefix, 'i')}, 'pgbench-{role}-' || i"
-            f" || '@bench.invalid', 'Bench {role.title()}', '{role}', NULL, false, false, now()"
-            f" FROM generate_series(0, {PGBENCH_USERS - 1}) i"
+            f" created_at) SELECT {_numbered(prefix, 'i')}, 'pgbench-{prefix}-' || i"
+            f" || '@bench.invalid', 'Bench {role.title()}', '{role}', NULL, {on_duty}, false,"
+            f" now() FROM generate_series(0, {count - 1}) i"
         )
     customer = _numbered("c1000000", f"i % {PGBENCH_USERS}")
     conn.execute(

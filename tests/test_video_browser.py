@@ -78,8 +78,23 @@ def browser() -> Iterator[Browser]:
             chromium.close()
 
 
-def _signed_in(browser: Browser, base: str, person: Person) -> BrowserContext:
+# A slow network for one read: the call's setup answers late, after the stream has moved on.
+SLOW_SETUP = """(() => {
+  const original = window.fetch;
+  window.fetch = function (url) {
+    const answer = original.apply(this, arguments);
+    if (!String(url).endsWith('/call')) return answer;
+    return answer.then((r) => new Promise((done) => setTimeout(() => done(r), 1500)));
+  };
+})();"""
+
+
+def _signed_in(
+    browser: Browser, base: str, person: Person, *, slow_setup: bool = False
+) -> BrowserContext:
     context = browser.new_context(base_url=base, permissions=["camera", "microphone"])
+    if slow_setup:
+        context.add_init_script(SLOW_SETUP)
     context.set_default_timeout(WAIT_MS)
     answer = context.request.post(
         "/api/auth/login", data={"email": person.email, "password": PASSWORD}
@@ -183,7 +198,8 @@ def test_video_call_from_join_to_completion(
     db: Database, live: str, browser: Browser, customer: Person, mechanic: Person
 ) -> None:
     sid = _video_session(customer, mechanic)
-    at_customer = _room(_signed_in(browser, live, customer), sid)
+    # The customer's first read of the call answers "waiting" only after the session is live.
+    at_customer = _room(_signed_in(browser, live, customer, slow_setup=True), sid)
     at_mechanic = _room(_signed_in(browser, live, mechanic), sid)
     for page in (at_customer, at_mechanic):
         assert _state(page) == "waiting"

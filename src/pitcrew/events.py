@@ -200,8 +200,13 @@ class Subscription:
         self._queue.put_nowait(None)
 
     async def next(self, timeout: float) -> Live | None:
-        """The next event, or ``None`` when the stream is over; TimeoutError when idle."""
-        return await asyncio.wait_for(self._queue.get(), timeout)
+        """The next event, or ``None`` when the stream is over; TimeoutError when idle.
+
+        ``asyncio.timeout`` rather than ``wait_for``: no extra task per event, which a
+        thousand open pages pay on every event (bench/RESULTS.md, real time).
+        """
+        async with asyncio.timeout(timeout):
+            return await self._queue.get()
 
 
 class EventBus:

@@ -27,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from pitcrew import __version__, auth, dashboard, flow, notify, room
+from pitcrew import __version__, auth, dashboard, events, flow, notify, room
 from pitcrew.errors import DomainError, Forbidden, Invalid, NotFound
 from pitcrew.events import Kind
 from pitcrew.flow import Action, Actor
@@ -201,6 +201,9 @@ class Viewer:
 
     actor: Actor
     unread: int
+    # The newest event when the page was read: the live stream resumes from here, so an
+    # event committed between rendering and connecting still reaches the page.
+    last_event: int
 
     @property
     def role(self) -> str:
@@ -220,8 +223,9 @@ def _viewer(db: DB, actor: Actor | None) -> Viewer | None:
     if actor is None:
         return None
     with db.read() as s:
+        last_event = events.latest_id(s)
         unread = notify.unread_count(s, actor.id)
-    return Viewer(actor=actor, unread=unread)
+    return Viewer(actor=actor, unread=unread, last_event=last_event)
 
 
 def _render(

@@ -154,6 +154,9 @@
 
   var source = null;
   var retryMs = 1000;
+  // Resume from the newest event the server had when it rendered this page; afterwards from
+  // the last one received, so neither a slow first connect nor a reconnect loses anything.
+  var lastEventId = document.body.getAttribute("data-last-event") || "";
   var lost = false;
   var lostTimer = null;
 
@@ -171,10 +174,13 @@
 
   function connect() {
     if (!signedIn() || !window.EventSource) return;
-    source = new EventSource("/api/events");
+    source = new EventSource(
+      lastEventId ? "/api/events?last_event_id=" + encodeURIComponent(lastEventId) : "/api/events"
+    );
     KINDS.forEach(function (kind) {
       source.addEventListener(kind, function (ev) {
         var data;
+        if (ev.lastEventId) lastEventId = ev.lastEventId;
         try { data = JSON.parse(ev.data); } catch (e) { return; }
         broadcast(kind, data);
       });

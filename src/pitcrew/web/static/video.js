@@ -42,6 +42,9 @@
   var iceTimer = null;
   var lostTimer = null;
   var loaded = null; // the first read of the call's setup
+  // The session only moves forward (as far as a call cares): a slow read that answers
+  // "waiting" after the stream said "live" must not take it back.
+  var RANK = { pending: 0, waiting: 0, live: 1, completed: 2, cancelled: 2 };
 
   /* ---------- what the person sees ---------- */
 
@@ -252,8 +255,13 @@
     remoteVideo.srcObject = null;
   }
 
+  /* Camera and microphone, once the ICE servers are known. */
+  function prepared() {
+    return (loaded || Promise.resolve()).then(media);
+  }
+
   function placeCall() {
-    return media().then(function () {
+    return prepared().then(function () {
       if (!wanted || over) return null;
       var peer = makePeer(newCallId());
       var id = callId;
@@ -270,7 +278,7 @@
   }
 
   function answerCall(id, data) {
-    return media().then(function () {
+    return prepared().then(function () {
       if (!wanted || over) return null;
       var peer = makePeer(id);
       show("connecting");
@@ -403,9 +411,10 @@
     if (over || status !== "live") return;
     wanted = true;
     show("starting");
-    (loaded || Promise.resolve()).then(media).then(function () {
+    prepared().then(function () {
       if (!wanted || over) return null;
       if (role === "mechanic") return placeCall();
+      if (pc) return null; // an offer came meanwhile and is being answered
       show("awaiting");
       return send("ready", {}, newCallId());
     });
@@ -425,6 +434,7 @@
 
   function statusChanged(next) {
     var before = status;
+    if ((RANK[next] || 0) < (RANK[before] || 0)) return;
     status = next;
     if (next === "completed" || next === "cancelled") {
       if (!over) {
