@@ -23,6 +23,7 @@ from bench.database import BenchDatabase
 from bench.load import connections
 from bench.seed import Account
 from bench.stats import Latency
+from bench.wire import Connection
 from pitcrew import dashboard
 from pitcrew.dashboard import Page
 from pitcrew.db import Database
@@ -52,6 +53,7 @@ class TabRead:
     params: dict[str, Any]
     keyset: bool = False  # paged by a cursor predicate in the SQL, never by OFFSET
     cursor: str | None = None
+    same_rows: bool = False  # the API listed the rows its SQL returns, in the same order
     api: Latency | None = None
     raw: Latency | None = None
     plan: Plan = field(default_factory=Plan)
@@ -140,6 +142,7 @@ async def measure(
             for read in reads:
                 params = read.params
                 path = _path(read)
+                read.same_rows = await _same_rows(conn, http, read, who)
                 api: list[float] = []
                 raw: list[float] = []
                 for i in range(samples + 5):
@@ -161,6 +164,19 @@ async def measure(
                 if i >= 5:
                     whole.append(time.perf_counter() - t0)
             return Latency.of(whole)
+
+
+async def _same_rows(
+    conn: psycopg.Connection[tuple[object, ...]], http: Connection, read: TabRead, who: Account
+) -> bool:
+    """The page's request ids from the API, against those of its SQL (one more row: the
+    peek that tells there is a next page)."""
+    cursor = conn.execute(read.sql, read.params)
+    names = [c.name for c in cursor.description or ()]
+    raw = [str(row[names.index("request_id")]) for row in cursor.fetchall()]
+    answer = await http.request("GET", _path(read), headers=who.headers)
+    listed = [str(row["request_id"]) for row in answer.json()["rows"]]
+    return bool(listed) and listed == raw[: len(listed)] and len(raw) - len(listed) in (0, 1)
 
 
 async def replay(reads: list[TabRead], base_url: str, who: Account, rounds: int) -> None:

@@ -510,6 +510,17 @@ def _dashboard(
     report.add(
         Row(
             "dashboard",
+            "every page above lists through the API the rows its SQL returns",
+            ", ".join(
+                f"{r.tab} {r.page}: {'same' if r.same_rows else 'DIFFERENT'}" for r in tab_reads
+            ),
+            goal="the same rows",
+            verdict=check(all(r.same_rows for r in tab_reads)),
+        )
+    )
+    report.add(
+        Row(
+            "dashboard",
             "GET /api/mechanic/dashboard (four first pages) p50 / p99",
             f"{fmt(whole.p50, ' ms', 1)} / {fmt(whole.p99, ' ms', 1)}",
         )

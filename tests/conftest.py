@@ -25,6 +25,7 @@ from pitcrew.db import Database
 from pitcrew.flow import Actor
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
+from tests.support.live import serve_in_thread
 
 PG_SERVER = os.environ.get("PITCREW_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 PG_TEST_DB = f"pitcrew_test_{os.getpid()}"
@@ -46,7 +47,8 @@ TABLES = (
 
 
 def _admin_engine() -> Any:
-    return create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    # pre-ping: the fault tests restart PostgreSQL under this engine's pooled connection
+    return create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT", pool_pre_ping=True)
 
 
 @pytest.fixture(scope="session")
@@ -157,6 +159,13 @@ def settings(db: Database, tmp_path: Path) -> Settings:
 @pytest.fixture
 def app(db: Database, settings: Settings) -> Any:
     return create_app(settings, db)
+
+
+@pytest.fixture
+def live(app: Any) -> Iterator[str]:
+    """The app under uvicorn on loopback, for what TestClient cannot show (streams, browsers)."""
+    with serve_in_thread(app) as base:
+        yield base
 
 
 @pytest.fixture

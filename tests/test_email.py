@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import email
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from pitcrew.mailer import Mailer, SmtpTarget, build_message, message_id
 from pitcrew.models import EmailOutbox, Role
 from pitcrew.schemas import IntakeIn
 from tests.conftest import INTAKE, Person
+from tests.support.live import free_port
 
 SENDER = "pitcrew <noreply@pitcrew.test>"
 DEADLINE = 20.0
@@ -112,17 +112,10 @@ class SmtpServer:
             self._controller = None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def smtp() -> Iterator[SmtpServer]:
     """The server object; tests start it (or leave it down) themselves."""
-    server = SmtpServer(_free_port())
+    server = SmtpServer(free_port())
     try:
         yield server
     finally:

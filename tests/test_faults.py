@@ -18,13 +18,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from pitcrew.models import (
 from pitcrew.schemas import IntakeIn
 from pitcrew.web.app import create_app
 from tests.conftest import INTAKE, PASSWORD, PG_SERVER
+from tests.support.live import serve_in_process, wait_for
 
 TIMEOUT = httpx.Timeout(10.0)
 
@@ -56,52 +57,8 @@ TIMEOUT = httpx.Timeout(10.0)
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _wait_for(check: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextmanager
-def serving(url: str, log_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``pitcrew serve`` on a free loopback port; stopped (or killed) when the block ends."""
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=url, LOG_LEVEL="warning", EVENTS_POLL_SECONDS="1")
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pitcrew.cli", "serve", "--no-migrate", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-
-            def healthy() -> bool:
-                assert process.poll() is None, log_path.read_text()
-                try:
-                    return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            _wait_for(healthy, "the server to start")
-            yield base, process
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
+# the events table polled every second, so a page catches up soon after the database is back
+serving = partial(serve_in_process, events_poll_seconds=1)
 
 
 @dataclass
@@ -187,7 +144,7 @@ def test_server_killed_during_accepts_loses_no_acknowledged_accept(
         threads = [threading.Thread(target=accept_all, args=(base, m)) for m in mechanics]
         for t in threads:
             t.start()
-        _wait_for(lambda: len(acknowledged) >= 15, "some accepts to be acknowledged")
+        wait_for(lambda: len(acknowledged) >= 15, "some accepts to be acknowledged", 30)
         process.send_signal(signal.SIGKILL)
         process.wait(10)
         for t in threads:
@@ -250,7 +207,7 @@ def _terminate(db: Database, pids: list[int]) -> None:
     with db.engine.connect() as c:
         for pid in pids:
             c.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-    _wait_for(lambda: not set(pids) & set(_backends(db, "true")), "the backends to go")
+    wait_for(lambda: not set(pids) & set(_backends(db, "true")), "the backends to go", 30)
 
 
 @pytest.mark.postgres_only
@@ -378,7 +335,12 @@ def restartable_cluster() -> Iterator[tuple[str, str]]:
     finally:
         if not _pg_answers():
             _ctl(cluster, "start")
-        _wait_for(_pg_answers, "PostgreSQL to be up again", 120)
+        wait_for(_pg_answers, "PostgreSQL to be up again", 120)
+
+
+def _postmaster_start(db: Database) -> Any:
+    with db.engine.connect() as c:
+        return c.scalar(text("SELECT pg_postmaster_start_time()"))
 
 
 @dataclass
@@ -493,10 +455,12 @@ def test_postgres_restart_under_load_loses_nothing_and_the_server_recovers(
             for t in threads:
                 t.start()
             try:
-                _wait_for(lambda: load.acknowledged() >= 10, "load before the restart")
+                wait_for(lambda: load.acknowledged() >= 10, "load before the restart", 30)
+                started_before = _postmaster_start(pg_db)
                 _ctl(cluster, "restart")
+                assert _postmaster_start(pg_db) > started_before, "PostgreSQL did restart"
                 after_restart = load.acknowledged()
-                _wait_for(
+                wait_for(
                     lambda: load.acknowledged() >= after_restart + 10,
                     "the server to serve again by itself",
                     60,
@@ -517,7 +481,7 @@ def test_postgres_restart_under_load_loses_nothing_and_the_server_recovers(
                     for e in s.scalars(select(Event).order_by(Event.id))
                     if events.visible_to(e.payload, customer.actor.id, Role.CUSTOMER.value)
                 ]
-            _wait_for(lambda: page.ids[: len(visible)] == visible, "the live page to catch up", 30)
+            wait_for(lambda: page.ids[: len(visible)] == visible, "the live page to catch up", 30)
             page.stop.set()
             threads[0].join(15)
             assert page.ids == sorted(set(page.ids)), "no event twice, none out of order"

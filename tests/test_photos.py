@@ -9,12 +9,11 @@ from __future__ import annotations
 import io
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from PIL import ExifTags, Image, PngImagePlugin
 from sqlalchemy import select
 
@@ -23,7 +22,7 @@ from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role, SessionMessage
 from tests.conftest import Person
-from tests.room_support import listen, live_session, serve_in_thread, start_session
+from tests.room_support import listen, live_session, start_session
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
@@ -99,12 +98,6 @@ def _has_location(data: bytes) -> bool:
     image = Image.open(io.BytesIO(data))
     exif = image.getexif()
     return bool(exif.get_ifd(ExifTags.IFD.GPSInfo)) or ExifTags.IFD.GPSInfo in exif
-
-
-@pytest.fixture
-def live(app: FastAPI) -> Iterator[str]:
-    with serve_in_thread(app) as base:
-        yield base
 
 
 def test_photos_from_both_sides_reach_both_sides(

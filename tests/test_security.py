@@ -463,3 +463,47 @@ def test_text_from_users_is_escaped_in_every_page(
             answer = person.client.get(path)
             assert answer.headers["content-type"] == "application/json", path
             assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+# --- lists show only what is yours --------------------------------------------------------
+
+
+def test_lists_never_show_another_users_sessions_or_notifications(
+    quick_passwords: None, db: Database, make_user: Callable[..., Person]
+) -> None:
+    """Object-level access in the answers themselves, not only in their status codes."""
+    customers = [make_user(Role.CUSTOMER) for _ in range(2)]
+    mechanics = [make_user(Role.MECHANIC) for _ in range(2)]
+    owned: dict[str, set[str]] = {}
+    for n, (customer, mechanic) in enumerate(zip(customers, mechanics, strict=True)):
+        started = customer.client.post("/api/intake/start", json=INTAKE).json()
+        accepted = mechanic.client.post(
+            "/api/mechanic/accept", json={"request_id": started["request_id"]}
+        )
+        assert accepted.status_code == 200
+        if n == 0:
+            mechanic.client.post(f"/api/sessions/{started['session_id']}/join")
+        owned[str(customer.id)] = owned[str(mechanic.id)] = {started["session_id"]}
+
+    for person in customers:
+        listed = {s["id"] for s in person.client.get("/api/sessions").json()}
+        assert listed == owned[str(person.id)]
+    for person in mechanics:
+        tabs = person.client.get("/api/mechanic/dashboard").json()
+        held = {
+            row["session_id"] for tab in ("active", "completed", "history") for row in tabs[tab]
+        }
+        assert held == owned[str(person.id)]
+    for person in customers:
+        notes = person.client.get("/api/notifications").json()["notifications"]
+        assert notes, "the customer was told of the accept"
+        assert {n["session_id"] for n in notes} <= owned[str(person.id)]
+    for person in mechanics:
+        notes = person.client.get("/api/notifications").json()["notifications"]
+        # New-request notices go to every mechanic on duty; the rest are about their own.
+        about_others = [
+            n
+            for n in notes
+            if n["session_id"] not in owned[str(person.id)] and n["kind"] != "request.created"
+        ]
+        assert about_others == []

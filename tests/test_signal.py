@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from pitcrew.config import IceServer, Settings
 from pitcrew.db import Database
 from pitcrew.models import Event, Role
 from tests.conftest import Person
-from tests.room_support import Message, listen, live_session, serve_in_thread, start_session
+from tests.room_support import listen, live_session, start_session
+from tests.support.live import Message
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
@@ -27,12 +27,6 @@ def settings(db: Database) -> Settings:
         database_url=db.url if isinstance(db.url, str) else str(db.url),
         ice_servers=[IceServer.model_validate(TURN)],
     )
-
-
-@pytest.fixture
-def live(app: FastAPI) -> Iterator[str]:
-    with serve_in_thread(app) as base:
-        yield base
 
 
 def _signals(db: Database) -> int:

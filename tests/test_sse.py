@@ -8,24 +8,17 @@ every server is stopped in ``finally``.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -38,75 +31,16 @@ from pitcrew.schemas import IntakeIn
 from pitcrew.web import stream
 from pitcrew.web.app import create_app
 from tests.conftest import INTAKE, PASSWORD, Person
+from tests.support.live import (
+    EventReader,
+    Message,
+    open_events,
+    serve_in_process,
+    serve_in_thread,
+    wait_for,
+)
 
 READ_TIMEOUT = 5.0
-
-
-@dataclass
-class Message:
-    id: int
-    kind: str
-    data: dict[str, Any]
-
-
-class EventReader:
-    """An open /api/events response, parsed message by message."""
-
-    def __init__(self, client: httpx.Client, response: httpx.Response) -> None:
-        self.client = client
-        self.response = response
-        self._lines = response.iter_lines()
-        self.comments: list[str] = []
-        self.retry: int | None = None
-
-    def ready(self) -> None:
-        """Read up to ``retry``: from here on, whatever commits reaches this stream."""
-        assert self.line() == "retry: 2000"
-        assert self.line() == ""
-        self.retry = 2000
-
-    def line(self) -> str:
-        return next(self._lines)
-
-    def next(self) -> Message | None:
-        """The next message; None when the server ended the stream."""
-        fields: dict[str, str] = {}
-        for line in self._lines:
-            if line == "":
-                if "data" in fields:
-                    data = json.loads(fields["data"])
-                    return Message(int(fields["id"]), fields["event"], data)
-                continue
-            if line.startswith(":"):
-                self.comments.append(line)
-                continue
-            name, _, value = line.partition(":")
-            value = value.removeprefix(" ")
-            if name == "retry":
-                self.retry = int(value)
-            else:
-                fields[name] = value
-        return None
-
-    def until(self, done: Callable[[Message], bool], *, limit: int = 200) -> list[Message]:
-        """Messages up to and including the first for which ``done`` holds."""
-        seen: list[Message] = []
-        while len(seen) < limit:
-            message = self.next()
-            if message is None:
-                raise AssertionError(f"stream ended before the expected event; got {seen}")
-            seen.append(message)
-            if done(message):
-                return seen
-        raise AssertionError(f"expected event never came; got {seen}")
-
-    def take(self, count: int) -> list[Message]:
-        seen: list[Message] = []
-        for _ in range(count):
-            message = self.next()
-            assert message is not None, f"stream ended after {seen}"
-            seen.append(message)
-        return seen
 
 
 @contextmanager
@@ -121,16 +55,10 @@ def listen(
             params["last_event_id"] = str(last_event_id)
         else:
             headers["Last-Event-ID"] = str(last_event_id)
-    client = httpx.Client(base_url=base, timeout=httpx.Timeout(READ_TIMEOUT))
-    try:
-        with client.stream("GET", "/api/events", headers=headers, params=params) as response:
-            assert response.status_code == 200, response.read()
-            assert response.headers["content-type"].startswith("text/event-stream")
-            reader = EventReader(client, response)
-            reader.ready()
-            yield reader
-    finally:
-        client.close()
+    with open_events(base, headers, params=params, timeout=READ_TIMEOUT) as (response, reader):
+        assert response.headers["content-type"].startswith("text/event-stream")
+        reader.ready()
+        yield reader
 
 
 def _token(person: Person) -> str:
@@ -140,44 +68,6 @@ def _token(person: Person) -> str:
 def _bus(app: FastAPI) -> events.EventBus:
     bus: events.EventBus = app.state.events_bus
     return bus
-
-
-def _wait_for(check: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@contextmanager
-def serve_in_thread(app: FastAPI) -> Iterator[str]:
-    """Run the app under uvicorn on a free loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        _wait_for(lambda: server.started, "the server to start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        bus = getattr(app.state, "events_bus", None)
-        if bus is not None:  # what the stop signal does under `pitcrew serve`
-            bus.close_streams_soon()
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-        assert not thread.is_alive(), "the server did not stop"
-
-
-@pytest.fixture
-def live(app: FastAPI) -> Iterator[str]:
-    with serve_in_thread(app) as base:
-        yield base
 
 
 def _start(customer: Person) -> tuple[str, str]:
@@ -404,7 +294,7 @@ def test_stream_needs_sign_in_and_accepts_the_cookie(
         assert signed.status_code == 200 and browser.cookies
         with browser.stream("GET", "/api/events") as response:
             assert response.status_code == 200
-            reader = EventReader(browser, response)
+            reader = EventReader(response.iter_lines())
             reader.ready()
             sid, _ = _start(customer)
             first = reader.next()
@@ -430,7 +320,7 @@ def test_idle_stream_pings_and_closing_it_unsubscribes(
     with listen(live, _token(customer)) as reader:
         assert reader.line() == ": ping"
         assert _bus(app).subscriber_count == 1
-    _wait_for(lambda: _bus(app).subscriber_count == 0, "the closed stream to unsubscribe")
+    wait_for(lambda: _bus(app).subscriber_count == 0, "the closed stream to unsubscribe")
 
 
 def test_server_shutdown_ends_open_streams(app: FastAPI, customer: Person) -> None:
@@ -470,49 +360,6 @@ def test_a_page_that_falls_behind_is_dropped_not_buffered(
 # --- PostgreSQL: several server processes ----------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextmanager
-def pitcrew_serve(
-    pg_url: str, tmp_path: Path, name: str
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    log = (tmp_path / f"{name}.log").open("wb")
-    env = dict(os.environ, DATABASE_URL=pg_url, EVENTS_POLL_SECONDS="60", LOG_LEVEL="warning")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pitcrew.cli", "serve", "--no-migrate", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-
-        def healthy() -> bool:
-            assert process.poll() is None, (tmp_path / f"{name}.log").read_text()
-            try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        _wait_for(healthy, f"{name} to start", 30)
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-        log.close()
-
-
 def _login(base: str, email: str) -> str:
     answer = httpx.post(
         f"{base}/api/auth/login", json={"email": email, "password": PASSWORD}, timeout=10
@@ -542,8 +389,8 @@ def test_pg_accept_in_one_process_reaches_a_stream_on_another(
     customer_email, _ = _account(pg_db, Role.CUSTOMER)
     mechanic_email, mechanic = _account(pg_db, Role.MECHANIC)
     with (
-        pitcrew_serve(pg_url, tmp_path, "a") as (a, _),
-        pitcrew_serve(pg_url, tmp_path, "b") as (b, process_b),
+        serve_in_process(pg_url, tmp_path / "a.log", events_poll_seconds=60) as (a, _),
+        serve_in_process(pg_url, tmp_path / "b.log", events_poll_seconds=60) as (b, process_b),
     ):
         customer_token = _login(a, customer_email)
         mechanic_token = _login(a, mechanic_email)
@@ -595,12 +442,12 @@ def test_pg_listener_reconnects_after_its_connection_drops(pg_db: Database, pg_u
     try:
         before = listener_pids()
         with serve_in_thread(app) as base:
-            _wait_for(lambda: len(listener_pids() - before) == 1, "the LISTEN connection")
+            wait_for(lambda: len(listener_pids() - before) == 1, "the LISTEN connection")
             (old,) = listener_pids() - before
             with pg_db.engine.connect() as c:
                 c.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": old})
-            _wait_for(lambda: listener_pids() - before - {old} != set(), "a new LISTEN connection")
-            _wait_for(lambda: _bus(app).listening, "the bus to listen again")
+            wait_for(lambda: listener_pids() - before - {old} != set(), "a new LISTEN connection")
+            wait_for(lambda: _bus(app).listening, "the bus to listen again")
             token = _login(base, customer_email)
             with listen(base, token) as reader:
                 # Written through another pool: only a NOTIFY can wake this server's bus.

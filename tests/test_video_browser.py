@@ -15,28 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from tests.conftest import PASSWORD, Person
-from tests.room_support import serve_in_thread, start_session
+from tests.room_support import start_session
+from tests.support.live import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
+# Chromium's fake camera and microphone, and host candidates a loopback peer can reach.
+MEDIA_ARGS = [
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
     "--disable-features=WebRtcHideLocalIpsWithMdns",
@@ -63,19 +56,9 @@ def settings(db: Database, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def live(app: FastAPI) -> Iterator[str]:
-    with serve_in_thread(app) as base:
-        yield base
-
-
-@pytest.fixture
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium(MEDIA_ARGS) as launched:
+        yield launched
 
 
 # A slow network for one read: the call's setup answers late, after the stream has moved on.

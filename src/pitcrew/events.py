@@ -302,8 +302,12 @@ class EventBus:
     async def _pump(self) -> None:
         assert self._woken is not None
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
+            # cancellation that stop() sends when a wake-up lands at the same moment, and
+            # the pump would then sleep a whole poll before stop() returns.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._woken.wait()
             self._woken.clear()
             try:
                 while await self._fetch_once():

@@ -580,36 +580,7 @@ def post_message(db: Database, actor: Actor, session_id: uuid.UUID | str, body: 
     body = body.strip()
     if not body:
         raise Invalid("A message cannot be empty.", code="empty_message")
-
-    def work(s: DbSession) -> MessageOut:
-        pair = _lock_pair(s, sid)
-        _check_party(actor, pair, customer=True, mechanic=True)
-        if pair.session.status not in SESSION_FLOW[Action.MESSAGE][0]:
-            raise _refuse(Action.MESSAGE, pair.session.status)
-        message = SessionMessage(
-            id=uuid.uuid4(), session_id=sid, sender_id=actor.id, body=body, created_at=utcnow()
-        )
-        s.add(message)
-        s.flush()
-        out = MessageOut(
-            id=message.id,
-            session_id=sid,
-            sender_id=actor.id,
-            sender_name=actor.name,
-            body=body,
-            created_at=message.created_at,
-        )
-        events.record(
-            s,
-            Kind.MESSAGE_CREATED,
-            actor_id=actor.id,
-            audience=_session_audience(pair),
-            session_id=sid,
-            payload={"message": out.model_dump(mode="json")},
-        )
-        return out
-
-    return db.run(work)
+    return _add_message(db, actor, sid, body)
 
 
 @dataclass(frozen=True)
@@ -639,6 +610,66 @@ def message_photo(message: SessionMessage) -> PhotoOut | None:
     )
 
 
+def _check_may_message(actor: Actor, pair: _Pair) -> None:
+    _check_party(actor, pair, customer=True, mechanic=True)
+    if pair.session.status not in SESSION_FLOW[Action.MESSAGE][0]:
+        raise _refuse(Action.MESSAGE, pair.session.status)
+
+
+def _add_message(
+    db: Database,
+    actor: Actor,
+    sid: uuid.UUID,
+    body: str,
+    attachment: Attachment | None = None,
+) -> MessageOut:
+    """A chat message row and its event in one transaction, text and photo alike."""
+    files: dict[str, Any] = {}
+    if attachment is not None:
+        files = {
+            "attachment_path": attachment.path,
+            "attachment_type": attachment.content_type,
+            "attachment_width": attachment.width,
+            "attachment_height": attachment.height,
+            "attachment_bytes": attachment.size,
+            "thumbnail_path": attachment.thumbnail_path,
+        }
+
+    def work(s: DbSession) -> MessageOut:
+        pair = _lock_pair(s, sid)
+        _check_may_message(actor, pair)
+        message = SessionMessage(
+            id=uuid.uuid4(),
+            session_id=sid,
+            sender_id=actor.id,
+            body=body,
+            created_at=utcnow(),
+            **files,
+        )
+        s.add(message)
+        s.flush()
+        out = MessageOut(
+            id=message.id,
+            session_id=sid,
+            sender_id=actor.id,
+            sender_name=actor.name,
+            body=body,
+            created_at=message.created_at,
+            photo=message_photo(message),
+        )
+        events.record(
+            s,
+            Kind.MESSAGE_CREATED,
+            actor_id=actor.id,
+            audience=_session_audience(pair),
+            session_id=sid,
+            payload={"message": out.model_dump(mode="json")},
+        )
+        return out
+
+    return db.run(work)
+
+
 def check_may_post(db: Database, actor: Actor, session_id: uuid.UUID | str) -> None:
     """Refuse now what :func:`post_photo` would refuse, so a refused photo is never stored."""
     sid = _parse_id(session_id, "session_id")
@@ -654,9 +685,7 @@ def check_may_post(db: Database, actor: Actor, session_id: uuid.UUID | str) -> N
         ).first()
         if row is None:
             raise NotFound("No such session.")
-        _check_party(actor, _Pair(session=row, request=None), customer=True, mechanic=True)
-        if row.status not in SESSION_FLOW[Action.MESSAGE][0]:
-            raise _refuse(Action.MESSAGE, row.status)
+        _check_may_message(actor, _Pair(session=row, request=None))
 
 
 def post_photo(
@@ -671,49 +700,7 @@ def post_photo(
     The caller writes the files first; this commits the row and its event together, so a
     message never names a file that is not there.
     """
-    sid = _parse_id(session_id, "session_id")
-    caption = caption.strip()
-
-    def work(s: DbSession) -> MessageOut:
-        pair = _lock_pair(s, sid)
-        _check_party(actor, pair, customer=True, mechanic=True)
-        if pair.session.status not in SESSION_FLOW[Action.MESSAGE][0]:
-            raise _refuse(Action.MESSAGE, pair.session.status)
-        message = SessionMessage(
-            id=uuid.uuid4(),
-            session_id=sid,
-            sender_id=actor.id,
-            body=caption,
-            created_at=utcnow(),
-            attachment_path=attachment.path,
-            attachment_type=attachment.content_type,
-            attachment_width=attachment.width,
-            attachment_height=attachment.height,
-            attachment_bytes=attachment.size,
-            thumbnail_path=attachment.thumbnail_path,
-        )
-        s.add(message)
-        s.flush()
-        out = MessageOut(
-            id=message.id,
-            session_id=sid,
-            sender_id=actor.id,
-            sender_name=actor.name,
-            body=caption,
-            created_at=message.created_at,
-            photo=message_photo(message),
-        )
-        events.record(
-            s,
-            Kind.MESSAGE_CREATED,
-            actor_id=actor.id,
-            audience=_session_audience(pair),
-            session_id=sid,
-            payload={"message": out.model_dump(mode="json")},
-        )
-        return out
-
-    return db.run(work)
+    return _add_message(db, actor, _parse_id(session_id, "session_id"), caption.strip(), attachment)
 
 
 # --- video calls ------------------------------------------------------------------------
@@ -875,22 +862,20 @@ def _expire_one(s: DbSession, *, sid: uuid.UUID, cutoff: datetime) -> bool:
 
 def set_on_duty(db: Database, mechanic: Actor, on_duty: bool) -> bool:
     """On duty means: notified of every new request."""
-    _require_role(mechanic, Role.MECHANIC)
-
-    def work(s: DbSession) -> bool:
-        s.execute(update(User).where(User.id == mechanic.id).values(on_duty=on_duty))
-        return on_duty
-
-    return db.run(work)
+    return _set_mechanic_switch(db, mechanic, "on_duty", on_duty)
 
 
 def set_email_notifications(db: Database, mechanic: Actor, enabled: bool) -> bool:
     """Opt in to an email for every new request while on duty (customers always get theirs)."""
+    return _set_mechanic_switch(db, mechanic, "notify_by_email", enabled)
+
+
+def _set_mechanic_switch(db: Database, mechanic: Actor, column: str, value: bool) -> bool:
     _require_role(mechanic, Role.MECHANIC)
 
     def work(s: DbSession) -> bool:
-        s.execute(update(User).where(User.id == mechanic.id).values(notify_by_email=enabled))
-        return enabled
+        s.execute(update(User).where(User.id == mechanic.id).values({column: value}))
+        return value
 
     return db.run(work)
 

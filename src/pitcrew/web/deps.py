@@ -20,12 +20,12 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -63,19 +63,19 @@ def optional_actor(request: Request, db: Annotated[Database, Depends(get_db)]) -
     return actor
 
 
-def current_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
+async def current_actor(actor: Annotated[Actor | None, Depends(optional_actor)]) -> Actor:
     if actor is None:
         raise Unauthenticated("Sign in first.")
     return actor
 
 
-def mechanic_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+async def mechanic_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
     if actor.role != Role.MECHANIC:
         raise Forbidden("Only mechanics can do this.")
     return actor
 
 
-def customer_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+async def customer_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
     if actor.role != Role.CUSTOMER:
         raise Forbidden("Only customers can do this.")
     return actor

@@ -1,0 +1,1 @@
+"""What several test files need to run the service for real: servers, event streams, a browser."""
