@@ -26,6 +26,12 @@
   panel.querySelectorAll("[data-call-action]").forEach(function (b) { buttons[b.dataset.callAction] = b; });
 
   var LOST_AFTER_MS = 5000; // "disconnected" this long counts as lost
+  // Connectivity checks that have not succeeded by then are stuck (a candidate lost on a busy
+  // network, say): the caller starts the call over, a few times, before asking the person.
+  var STUCK_AFTER_MS = 8000;
+  var STUCK_RETRIES = 3;
+  var stuckTimer = null;
+  var stuckRetries = 0;
   var setup = null; // GET /call: role, ICE servers
   var role = panel.dataset.role;
   var status = panel.dataset.sessionStatus;
@@ -222,7 +228,17 @@
       panel.dataset.connection = state;
       clearTimeout(lostTimer);
       if (state === "connected") {
+        clearTimeout(stuckTimer);
+        stuckRetries = 0;
         show("connected");
+      } else if (state === "connecting" && role === "mechanic") {
+        clearTimeout(stuckTimer);
+        stuckTimer = setTimeout(function () {
+          if (pc !== peer || peer.connectionState === "connected" || !wanted || over) return;
+          if (stuckRetries >= STUCK_RETRIES) { lose(); return; }
+          stuckRetries += 1;
+          placeCall();
+        }, STUCK_AFTER_MS);
       } else if (state === "disconnected") {
         show("unstable");
         lostTimer = setTimeout(function () {
@@ -242,6 +258,7 @@
 
   function closePeer() {
     clearTimeout(lostTimer);
+    clearTimeout(stuckTimer);
     clearTimeout(iceTimer);
     iceTimer = null;
     if (pc) {
@@ -410,6 +427,7 @@
   function start() {
     if (over || status !== "live") return;
     wanted = true;
+    stuckRetries = 0;
     show("starting");
     prepared().then(function () {
       if (!wanted || over) return null;
