@@ -44,7 +44,6 @@ class Settings(BaseSettings):
     login_max_failures: int = 10
     login_window: timedelta = timedelta(minutes=15)
     max_body_bytes: int = 64 * 1024
-    max_message_chars: int = 4000
     metrics_refresh_seconds: float = 15.0
     events_poll_seconds: float = 5.0
     # Video calls: none works between browsers on one network; add TURN for the internet.

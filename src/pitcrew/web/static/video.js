@@ -299,6 +299,14 @@
       if (!wanted || over) return null;
       var peer = makePeer(id);
       show("connecting");
+      // An answer the caller never used (it had moved on to a newer offer) would leave this
+      // side waiting forever: ask for a fresh offer instead.
+      stuckTimer = setTimeout(function () {
+        if (pc !== peer || peer.connectionState === "connected" || !wanted || over) return;
+        closePeer();
+        show("awaiting");
+        send("ready", {}, newCallId());
+      }, STUCK_AFTER_MS + 2000);
       return peer.setRemoteDescription({ type: "offer", sdp: data.sdp }).then(function () {
         return addPendingIce();
       }).then(function () {
