@@ -177,6 +177,14 @@ def _jpeg() -> bytes:
     return out.getvalue()
 
 
+# Two real WebRTC peers negotiating over loopback while the rest of the suite loads both
+# cores: connectivity checks occasionally stall past the wait (seen about once in ten runs of
+# the reconnect case, never alone on a quiet machine). One more attempt from scratch tells
+# such a stall from a broken call, which fails every attempt.
+WEBRTC_RETRY = pytest.mark.flaky(reruns=1, reruns_delay=2)
+
+
+@WEBRTC_RETRY
 def test_video_call_from_join_to_completion(
     db: Database, live: str, browser: Browser, customer: Person, mechanic: Person
 ) -> None:
@@ -253,6 +261,7 @@ def test_video_call_from_join_to_completion(
         assert not page.is_visible("[data-call-action=call]")
 
 
+@WEBRTC_RETRY
 def test_dropped_connection_offers_reconnect(
     db: Database, live: str, browser: Browser, customer: Person, mechanic: Person
 ) -> None:

@@ -26,12 +26,6 @@
   panel.querySelectorAll("[data-call-action]").forEach(function (b) { buttons[b.dataset.callAction] = b; });
 
   var LOST_AFTER_MS = 5000; // "disconnected" this long counts as lost
-  // Connectivity checks that have not succeeded by then are stuck (a candidate lost on a busy
-  // network, say): the caller starts the call over, a few times, before asking the person.
-  var STUCK_AFTER_MS = 8000;
-  var STUCK_RETRIES = 3;
-  var stuckTimer = null;
-  var stuckRetries = 0;
   var setup = null; // GET /call: role, ICE servers
   var role = panel.dataset.role;
   var status = panel.dataset.sessionStatus;
@@ -228,17 +222,7 @@
       panel.dataset.connection = state;
       clearTimeout(lostTimer);
       if (state === "connected") {
-        clearTimeout(stuckTimer);
-        stuckRetries = 0;
         show("connected");
-      } else if (state === "connecting" && role === "mechanic") {
-        clearTimeout(stuckTimer);
-        stuckTimer = setTimeout(function () {
-          if (pc !== peer || peer.connectionState === "connected" || !wanted || over) return;
-          if (stuckRetries >= STUCK_RETRIES) { lose(); return; }
-          stuckRetries += 1;
-          placeCall();
-        }, STUCK_AFTER_MS);
       } else if (state === "disconnected") {
         show("unstable");
         lostTimer = setTimeout(function () {
@@ -258,7 +242,6 @@
 
   function closePeer() {
     clearTimeout(lostTimer);
-    clearTimeout(stuckTimer);
     clearTimeout(iceTimer);
     iceTimer = null;
     if (pc) {
@@ -299,14 +282,6 @@
       if (!wanted || over) return null;
       var peer = makePeer(id);
       show("connecting");
-      // An answer the caller never used (it had moved on to a newer offer) would leave this
-      // side waiting forever: ask for a fresh offer instead.
-      stuckTimer = setTimeout(function () {
-        if (pc !== peer || peer.connectionState === "connected" || !wanted || over) return;
-        closePeer();
-        show("awaiting");
-        send("ready", {}, newCallId());
-      }, STUCK_AFTER_MS + 2000);
       return peer.setRemoteDescription({ type: "offer", sdp: data.sdp }).then(function () {
         return addPendingIce();
       }).then(function () {
@@ -435,7 +410,6 @@
   function start() {
     if (over || status !== "live") return;
     wanted = true;
-    stuckRetries = 0;
     show("starting");
     prepared().then(function () {
       if (!wanted || over) return null;
