@@ -89,9 +89,11 @@ def _empty(db: Database) -> None:
                 c.execute(table.delete())
 
 
-def run_flow_machine(db: Database) -> None:
+def run_flow_machine(db: Database) -> int:
+    """Run the machine; returns how many states had every property checked."""
     customers = _actors(db, Role.CUSTOMER, 2)
     mechanics = _actors(db, Role.MECHANIC, 3)
+    checked = [0]
 
     class FlowMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -274,6 +276,7 @@ def run_flow_machine(db: Database) -> None:
             with db.engine.connect() as c:
                 broken = {k: v for k, v in invariants.violations(c).items() if v}
             assert broken == {}
+            checked[0] += 1
 
         @invariant()
         def statuses_match_the_model(self) -> None:
@@ -338,7 +341,11 @@ def run_flow_machine(db: Database) -> None:
                 assert all(page.next_cursor is None for page in tabs.values())
 
     run_state_machine_as_test(FlowMachine, settings=RUNS)
+    return checked[0]
 
 
 def test_random_flows_keep_invariants_and_dashboards(db: Database) -> None:
-    run_flow_machine(db)
+    checked = run_flow_machine(db)
+    # The properties are asserted inside the machine after every step; this guards against a
+    # settings change that would leave it running no step at all.
+    assert checked >= RUNS.max_examples, f"only {checked} states were checked"
