@@ -57,6 +57,12 @@ class SessionStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# A session in one of these is held by a mechanic: it names one, and its request is accepted.
+HELD_STATUSES: frozenset[SessionStatus] = frozenset(
+    {SessionStatus.WAITING, SessionStatus.LIVE, SessionStatus.COMPLETED}
+)
+
+
 class RequestStatus(StrEnum):
     PENDING = "pending"
     ACCEPTED = "accepted"
