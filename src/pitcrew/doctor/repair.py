@@ -99,6 +99,7 @@ def write(session: DbSession, report: Report) -> Report:
 
 
 def _group_of(change: Change) -> _Group:
+    """Which UPDATE a change joins: a guard on a null is ``IS NULL``, not a parameter."""
     guards = tuple(
         (column, change.before[column] is None)
         for column in GUARDS[change.table]

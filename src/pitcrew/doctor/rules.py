@@ -4,8 +4,8 @@ The request is the record of what mechanics did (it is what they accept), so the
 brought in line with it, except where the session has already moved on (cancelled, live or
 completed), which only a person can judge. Every planned repair is checked against the pair
 invariants (docs/ARCHITECTURE.md, section "Invariants") before it is offered: a repair that
-would leave the pair broken in another way is refused, since half a repair hides the
-problem from the next check without solving it.
+would leave the pair breaking another invariant only trades one problem for another, so it
+is refused and the pair is left to a person.
 
 Statuses may arrive as pitcrew's enums or as the text a database holds; the comparisons are
 written against the enums, which equal their text.
@@ -27,7 +27,8 @@ KNOWN_REQUEST_STATUSES = frozenset(RequestStatus)
 KNOWN_SESSION_STATUSES = frozenset(SessionStatus)
 # A session the mechanic still answers for, or that ended after they held it.
 SHOWN_TO_MECHANIC = frozenset({*HELD_STATUSES, SessionStatus.CANCELLED})
-BEFORE_A_MECHANIC = frozenset({SessionStatus.PENDING, SessionStatus.WAITING})
+# A session nobody has started in yet: cancelling it takes nothing from anyone.
+NOT_STARTED = frozenset({SessionStatus.PENDING, SessionStatus.WAITING})
 
 
 @dataclass
@@ -232,11 +233,11 @@ def _pending_naming_a_mechanic(pair: _Pair) -> Fix | Unsure:
 
 
 def _cancelled(pair: _Pair) -> Fix | Unsure:
-    if pair.session_status not in (*BEFORE_A_MECHANIC, SessionStatus.CANCELLED):
+    if pair.session_status not in (*NOT_STARTED, SessionStatus.CANCELLED):
         return Unsure(f"the request is cancelled but its session is {pair.session_status}")
     fix = Fix()
     _hand_to(fix, pair, pair.request_mechanic or pair.session_mechanic)
-    if pair.session_status in BEFORE_A_MECHANIC:
+    if pair.session_status in NOT_STARTED:
         fix.session.update(_cancel_session(pair).session)
     return fix
 
@@ -245,7 +246,7 @@ def _expired(pair: _Pair) -> Fix | Unsure:
     """Nobody accepted it in time, unless a mechanic is named: then it was cancelled."""
     if pair.request_mechanic is not None or pair.session_mechanic is not None:
         return _expired_naming_a_mechanic(pair)
-    if pair.session_status in BEFORE_A_MECHANIC:
+    if pair.session_status in NOT_STARTED:
         return _cancel_session(pair)
     if pair.session_status != SessionStatus.CANCELLED:
         return Unsure(f"the request expired but its session is {pair.session_status}")
