@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,7 +85,8 @@ def _legacy(url: str, sql: str, **params: Any) -> list[Any]:
 
 
 def _problem_for(report: dict[str, Any], request_id: str) -> dict[str, Any]:
-    [problem] = [p for p in report["problems"] if p["request_id"] == request_id]
+    problems: list[dict[str, Any]] = report["problems"]
+    [problem] = [p for p in problems if p["request_id"] == request_id]
     return problem
 
 
@@ -605,7 +607,7 @@ def test_apply_exits_2_when_a_repair_races(
 
 
 def test_apply_exits_2_on_a_database_it_does_not_recognize(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     applied = run_cli(monkeypatch, url, "doctor", "--apply")
