@@ -1,10 +1,12 @@
-"""`pitcrew doctor` finds what breaks DESIGN's invariants and repairs only what is certain.
+"""`pitcrew doctor` finds what breaks the invariants and repairs only what is certain.
 
 On a database of the replaced system (PostgreSQL, tests/legacy_schema.sql): the incident is
 reported, then linked and assigned; ambiguous and unmatched requests are left to a person;
 a dry run writes nothing and a second --apply changes nothing. On pitcrew's own schema
 (SQLite and PostgreSQL): every invariant, broken on purpose past the constraints, is found,
-shows on /metrics, is repaired, and the gauge returns to 0.
+shows on /metrics, is repaired, and the gauge returns to 0. The guards hold: a repair
+that would break another invariant is refused, a repair whose rows changed since it was
+planned writes nothing, and the command line exits 2 when it cannot run.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +27,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, create_engine, select, text
 from typer.testing import CliRunner, Result
 
-from pitcrew import cli, doctor, flow
+from pitcrew import cli, doctor, flow, invariants
 from pitcrew.config import Settings, get_settings
 from pitcrew.db import Database
+from pitcrew.doctor import repair, rules
 from pitcrew.models import Event, Role
 from pitcrew.schemas import IntakeIn
 from pitcrew.web.app import create_app
@@ -80,7 +85,8 @@ def _legacy(url: str, sql: str, **params: Any) -> list[Any]:
 
 
 def _problem_for(report: dict[str, Any], request_id: str) -> dict[str, Any]:
-    [problem] = [p for p in report["problems"] if p["request_id"] == request_id]
+    problems: list[dict[str, Any]] = report["problems"]
+    [problem] = [p for p in problems if p["request_id"] == request_id]
     return problem
 
 
@@ -276,7 +282,7 @@ def test_repairs_make_request_and_session_agree(
 ) -> None:
     request, session = _pair(*request_state, *session_state)
     fix = doctor.agree(request, session, NOW)
-    assert isinstance(fix, doctor._Fix)
+    assert isinstance(fix, doctor.Fix)
     assert {k: fix.request[k] for k in request_after} == request_after
     assert {k: fix.session[k] for k in session_after} == session_after
     assert doctor.breaks({**request, **fix.request}, {**session, **fix.session}) == set()
@@ -297,7 +303,7 @@ def test_uncertain_pairs_are_left_to_a_person(
     request_state: tuple[str, Any], session_state: tuple[str, Any]
 ) -> None:
     request, session = _pair(*request_state, *session_state)
-    assert isinstance(doctor.agree(request, session, NOW), doctor._Unsure)
+    assert isinstance(doctor.agree(request, session, NOW), doctor.Unsure)
 
 
 # --- pitcrew's own schema ---------------------------------------------------------------
@@ -451,7 +457,7 @@ def test_each_broken_invariant_is_found_shown_and_repaired(
         found = doctor.check(db)
         [problem] = [p for p in found.problems if number in p.invariants]
         assert problem.request_id == started.request_id and problem.repairable
-        assert found.violations[doctor.invariants.INVARIANTS[number - 1].name] >= 1
+        assert found.violations[invariants.INVARIANTS[number - 1].name] >= 1
         assert _wait_for_gauge(operator, number, lambda v: v >= 1) >= 1
 
         applied = doctor.apply(db)
@@ -479,3 +485,142 @@ def flow_state(s: Any, request_id: uuid.UUID, session_id: uuid.UUID) -> tuple[An
     session = s.get(Session, session_id)
     assert request.parent_session_id == session_id
     return (request.status, session.status, request.mechanic_id, session.mechanic_id)
+
+
+# --- the guards -------------------------------------------------------------------------
+
+
+def _repair_events(db: Database) -> list[Event]:
+    with db.read() as s:
+        return list(s.scalars(select(Event).where(Event.kind == "doctor.repair")))
+
+
+def _accepted_pair(
+    db: Database, customer: Person, mechanic: Person, *statements: str
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """A request accepted by ``mechanic``, then broken by ``statements`` past the guards."""
+    started, _ = flow.start_intake(db, customer.actor, IntakeIn.model_validate(INTAKE))
+    flow.accept(db, mechanic.actor, started.request_id)
+    with unguarded(db) as c:
+        _sql(*statements)(c, {"r": _hex(started.request_id, db), "s": _hex(started.session_id, db)})
+    return started.request_id, started.session_id
+
+
+def test_a_repair_that_would_break_another_invariant_is_refused(
+    db: Database,
+    quick_passwords: None,
+    customer: Person,
+    mechanic: Person,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The session was cancelled but its request still says accepted (invariant 4).
+    request_id, session_id = _accepted_pair(
+        db, customer, mechanic, "UPDATE sessions SET status = 'cancelled' WHERE id = :s"
+    )
+    broken = flow_state_of(db, request_id, session_id)
+    assert broken == ("accepted", "cancelled", mechanic.id, mechanic.id)
+
+    # A rule that calls the request expired instead: both databases would take it, but the
+    # session would vanish from its mechanic's History tab (invariant 7).
+    def expire_it(request: Any, session: Any, now: datetime) -> doctor.Fix:
+        return doctor.Fix(request={"status": "expired"})
+
+    with monkeypatch.context() as patched:
+        patched.setattr(rules, "agree", expire_it)
+        report = doctor.apply(db)
+
+    [problem] = report.problems
+    assert problem.request_id == request_id and not problem.repairable
+    assert problem.repair == "needs a person: no single change makes this request and session agree"
+    assert "Repaired 0 problem(s); 1 need(s) a person." in doctor.render(report)
+    assert flow_state_of(db, request_id, session_id) == broken, "nothing was written"
+    assert _repair_events(db) == []
+
+    # The real rule repairs it.
+    assert len(doctor.apply(db).repairable) == 1 and doctor.check(db).clean
+
+
+# The request was cancelled and lost its mechanic; the session still waits with them.
+CANCELLED_WITHOUT_MECHANIC = (
+    "UPDATE session_requests SET status = 'cancelled', mechanic_id = NULL WHERE id = :r"
+)
+
+
+@dataclass(frozen=True)
+class Race:
+    """A repair planned for both rows of a pair, after which someone else changed one."""
+
+    stale: doctor.Report
+    request_id: uuid.UUID
+    session_id: uuid.UUID
+    mechanic_id: uuid.UUID
+
+    def assert_untouched_then_repair(self, db: Database) -> None:
+        """The raced repair wrote nothing (not even its first row); a fresh run repairs it."""
+        state = flow_state_of(db, self.request_id, self.session_id)
+        assert state == ("cancelled", "cancelled", None, self.mechanic_id)
+        assert _repair_events(db) == []
+        again = doctor.apply(db)
+        assert [c.after for p in again.repairable for c in p.changes] == [
+            {"mechanic_id": self.mechanic_id}
+        ]
+        assert doctor.check(db).clean
+
+
+@pytest.fixture
+def raced(db: Database, quick_passwords: None, customer: Person, mechanic: Person) -> Race:
+    """The request lost its mechanic; the plan is made; then the session is cancelled."""
+    request_id, session_id = _accepted_pair(db, customer, mechanic, CANCELLED_WITHOUT_MECHANIC)
+    stale = doctor.check(db)
+    [problem] = stale.problems
+    assert [c.table for c in problem.changes] == ["session_requests", "sessions"]
+    with unguarded(db) as c:
+        c.execute(
+            text("UPDATE sessions SET status = 'cancelled' WHERE id = :s"),
+            {"s": _hex(session_id, db)},
+        )
+    return Race(stale, request_id, session_id, mechanic.id)
+
+
+def test_a_repair_whose_rows_changed_since_it_was_planned_writes_nothing(
+    db: Database, raced: Race
+) -> None:
+    with pytest.raises(doctor.RepairRaced, match="sessions rows changed"):
+        db.run(lambda s: repair.write(s, raced.stale))
+
+    raced.assert_untouched_then_repair(db)
+
+
+def test_apply_exits_2_when_a_repair_races(
+    db: Database, raced: Race, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patched:
+        # The run plans from the state it read before the session changed.
+        patched.setattr(repair, "diagnose", lambda connection: raced.stale)
+        applied = run_cli(monkeypatch, _url(db), "doctor", "--apply")
+
+    assert applied.exit_code == 2, applied.output
+    assert "error: sessions rows changed while they were being repaired; run again" in (
+        applied.stderr
+    )
+    raced.assert_untouched_then_repair(db)
+
+
+def test_apply_exits_2_on_a_database_it_does_not_recognize(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    applied = run_cli(monkeypatch, url, "doctor", "--apply")
+    assert applied.exit_code == 2, applied.output
+    assert "error: This database has no session_requests, sessions, intakes table" in (
+        applied.stderr
+    )
+
+
+def _url(db: Database) -> str:
+    return db.url if isinstance(db.url, str) else str(db.url)
+
+
+def flow_state_of(db: Database, request_id: uuid.UUID, session_id: uuid.UUID) -> tuple[Any, ...]:
+    with db.read() as s:
+        return flow_state(s, request_id, session_id)
