@@ -65,7 +65,7 @@ def create_user(
             id=user_id or uuid.uuid4(),
             email=email,
             name=name.strip(),
-            role=role.value,
+            role=role,
             password_hash=password_hash,
             on_duty=on_duty,
             created_at=utcnow(),

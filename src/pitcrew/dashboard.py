@@ -131,7 +131,7 @@ def incoming(s: DbSession, *, cursor: str | None = None, limit: int = PAGE_SIZE)
         r.session_type,
         r.plan_code,
         r.created_at.label("request_created_at"),
-    ).where(r.status == RequestStatus.PENDING.value)
+    ).where(r.status == RequestStatus.PENDING)
     stmt = _keyset(stmt, r.created_at, r.id, cursor, newest_first=False)
     return _page(s, stmt, "request_created_at", limit)
 
@@ -167,14 +167,13 @@ def _held(mechanic_id: uuid.UUID, *statuses: SessionStatus) -> AnySelect:
     session always name the same mechanic (the schema's composite foreign key), so the
     join leaves out nothing the view would show.
     """
-    values = [status.value for status in statuses]
     return (
         _mine(mechanic_id)
         .join_from(overview, Session, Session.id == overview.c.session_id)
         .where(
-            overview.c.session_status.in_(values),
+            overview.c.session_status.in_(statuses),
             Session.mechanic_id == mechanic_id,
-            Session.status.in_(values),
+            Session.status.in_(statuses),
         )
     )
 
@@ -199,7 +198,7 @@ def history(
                 cast(null(), UTCDateTime).label("released_at"),
                 cast(null(), String).label("accepted_before"),
             )
-            .where(v.request_status == status.value),
+            .where(v.request_status == status),
             v.accepted_at,
             v.request_id,
             cursor,
@@ -216,7 +215,7 @@ def history(
             r.customer_name,
             r.session_type,
             r.plan_code,
-            literal(SessionStatus.PENDING.value, String).label("session_status"),
+            literal(SessionStatus.PENDING, String).label("session_status"),
             r.created_at.label("request_created_at"),
             cast(null(), UTCDateTime).label("accepted_at"),
             cast(null(), UTCDateTime).label("started_at"),
@@ -228,7 +227,7 @@ def history(
             e.payload["accepted_at"].as_string().label("accepted_before"),
         )
         .join(r, r.id == e.request_id)
-        .where(e.actor_id == mechanic_id, e.kind == Kind.REQUEST_RELEASED.value)
+        .where(e.actor_id == mechanic_id, e.kind == Kind.REQUEST_RELEASED)
     )
     released = _keyset(released, e.at, e.request_id, cursor).limit(limit + 1)
     branches = [select(branch.subquery()) for branch in (*held, released)]

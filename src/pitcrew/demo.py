@@ -69,7 +69,7 @@ def load(db: Database) -> list[tuple[str, str, str]]:
         has_sessions = s.scalar(select(Session.id).where(Session.customer_user_id == customer.id))
     if has_sessions is None:
         _sample_sessions(db, customer, bea)
-    return [(email, role.value, name) for email, role, name in ACCOUNTS]
+    return [(email, str(role), name) for email, role, name in ACCOUNTS]
 
 
 def _sample_sessions(db: Database, customer: flow.Actor, bea: flow.Actor) -> None:

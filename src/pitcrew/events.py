@@ -84,7 +84,7 @@ def record(
     event = Event(
         at=utcnow(),
         actor_id=actor_id,
-        kind=kind.value,
+        kind=kind,
         session_id=session_id,
         request_id=request_id,
         payload=body,

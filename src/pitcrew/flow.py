@@ -105,17 +105,17 @@ def can_request_again(status: SessionStatus) -> bool:
 
 def _refuse(action: Action, status: str) -> Conflict:
     current = SessionStatus(status)
-    possible = [a.value for a in allowed_actions(current) if a is not Action.EXPIRE]
+    possible = [str(a) for a in allowed_actions(current) if a is not Action.EXPIRE]
     then = f" It can be: {', '.join(possible)}." if possible else " Nothing more can happen to it."
     return Conflict(
-        f"Cannot {action.value}: this session is {STATUS_WORDS[current]}.{then}",
+        f"Cannot {action}: this session is {STATUS_WORDS[current]}.{then}",
         code="invalid_transition",
     )
 
 
 def _require_role(actor: Actor, role: Role) -> None:
     if actor.role != role:
-        raise Forbidden(f"Only a {role.value} can do this.")
+        raise Forbidden(f"Only a {role} can do this.")
 
 
 def _parse_id(value: uuid.UUID | str, what: str) -> uuid.UUID:
@@ -174,9 +174,9 @@ def start_intake(
         sess = Session(
             id=uuid.uuid4(),
             customer_user_id=customer.id,
-            type=intake.session_type.value,
+            type=intake.session_type,
             plan_code=intake.plan_code,
-            status=S.PENDING.value,
+            status=S.PENDING,
             intake_id=row.id,
             created_at=now,
         )
@@ -184,9 +184,9 @@ def start_intake(
             id=uuid.uuid4(),
             customer_id=customer.id,
             customer_name=customer.name,
-            session_type=intake.session_type.value,
+            session_type=intake.session_type,
             plan_code=intake.plan_code,
-            status=R.PENDING.value,
+            status=R.PENDING,
             parent_session_id=sess.id,
             created_at=now,
         )
@@ -276,8 +276,8 @@ def accept(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> Accept
         now = utcnow()
         won = s.execute(
             update(SessionRequest)
-            .where(SessionRequest.id == rid, SessionRequest.status == R.PENDING.value)
-            .values(status=R.ACCEPTED.value, mechanic_id=mechanic.id, accepted_at=now)
+            .where(SessionRequest.id == rid, SessionRequest.status == R.PENDING)
+            .values(status=R.ACCEPTED, mechanic_id=mechanic.id, accepted_at=now)
             .returning(SessionRequest.parent_session_id, SessionRequest.customer_id)
         ).first()
         if won is None:
@@ -287,10 +287,10 @@ def accept(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> Accept
             update(Session)
             .where(
                 Session.id == session_id,
-                Session.status == S.PENDING.value,
+                Session.status == S.PENDING,
                 Session.mechanic_id.is_(None),
             )
-            .values(status=S.WAITING.value, mechanic_id=mechanic.id)
+            .values(status=S.WAITING, mechanic_id=mechanic.id)
             .returning(Session.id)
         ).first()
         if moved is None:
@@ -306,16 +306,16 @@ def accept(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> Accept
                 "mechanic_id": str(mechanic.id),
                 "mechanic_name": mechanic.name,
                 "customer_id": str(customer_id),
-                "request_status": R.ACCEPTED.value,
-                "session_status": S.WAITING.value,
+                "request_status": R.ACCEPTED,
+                "session_status": S.WAITING,
             },
         )
         return AcceptOut(
             session_id=session_id,
             request_id=rid,
             mechanic_id=mechanic.id,
-            session_status=S.WAITING.value,
-            request_status=R.ACCEPTED.value,
+            session_status=S.WAITING,
+            request_status=R.ACCEPTED,
         )
 
     return db.run(work)
@@ -335,7 +335,7 @@ def _accept_refused(s: DbSession, mechanic: Actor, rid: uuid.UUID) -> AcceptOut:
     if current is None:
         raise NotFound("No such request.")
     status, holder, session_id, session_status = current
-    if status == R.ACCEPTED.value and holder == mechanic.id:
+    if status == R.ACCEPTED and holder == mechanic.id:
         return AcceptOut(
             session_id=session_id,
             request_id=rid,
@@ -344,7 +344,7 @@ def _accept_refused(s: DbSession, mechanic: Actor, rid: uuid.UUID) -> AcceptOut:
             request_status=status,
         )
     now = f"this session is {STATUS_WORDS[SessionStatus(session_status)]}"
-    if status == R.ACCEPTED.value:
+    if status == R.ACCEPTED:
         raise Conflict(
             f"Another mechanic accepted this request first; {now}.", code="request_taken"
         )
@@ -415,7 +415,7 @@ def _move(
         raise _refuse(action, status)
     values = dict(session_values)
     if target is not None:
-        values["status"] = target.value
+        values["status"] = target
     done = s.execute(
         update(Session)
         .where(Session.id == pair.session.id, Session.status == status)
@@ -433,7 +433,7 @@ def _move(
                     SessionRequest.id == pair.request.id,
                     SessionRequest.status == pair.request.status,
                 )
-                .values(status=req_target.value, **(request_values or {}))
+                .values(status=req_target, **(request_values or {}))
             )
             if moved.rowcount != 1:  # type: ignore[attr-defined]
                 raise _refuse(action, status)
@@ -500,7 +500,7 @@ def cancel(
                 audience=Audience(users=(pair.session.customer_user_id,), mechanics=True),
                 session_id=sid,
                 request_id=pair.request.id,
-                payload={"request_status": request_status.value, "reason": reason},
+                payload={"request_status": request_status, "reason": reason},
             )
         return status
 
@@ -538,8 +538,8 @@ def release(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> Sessi
                 "mechanic_id": str(mechanic.id),
                 "mechanic_name": mechanic.name,
                 "accepted_at": accepted_at.isoformat() if accepted_at else None,
-                "request_status": R.PENDING.value,
-                "session_status": status.value,
+                "request_status": R.PENDING,
+                "session_status": status,
             },
         )
         return status
@@ -558,11 +558,11 @@ def rate(
     def work(s: DbSession) -> None:
         pair = _lock_pair(s, sid)
         _check_party(customer, pair, customer=True, mechanic=False)
-        if pair.session.status != S.COMPLETED.value:
+        if pair.session.status != S.COMPLETED:
             raise _refuse(Action.RATE, pair.session.status)
         done = s.execute(
             update(Session)
-            .where(Session.id == sid, Session.status == S.COMPLETED.value, Session.rating.is_(None))
+            .where(Session.id == sid, Session.status == S.COMPLETED, Session.rating.is_(None))
             .values(rating=rating, rating_comment=comment or None)
         )
         if done.rowcount != 1:  # type: ignore[attr-defined]
@@ -737,7 +737,7 @@ def signal(
         )
     needed = _SIGNAL_NEEDS.get(kind)
     if needed is not None and not isinstance(data.get(needed[0]), needed[1]):
-        raise Invalid(f"A {kind.value} signal needs data.{needed[0]}.", code="invalid_signal")
+        raise Invalid(f"A {kind} signal needs data.{needed[0]}.", code="invalid_signal")
 
     def work(s: DbSession) -> int:
         pair = _lock_pair(s, sid)
@@ -763,9 +763,9 @@ def signal(
             audience=Audience(users=(other,)),
             session_id=sid,
             payload={
-                "signal": kind.value,
+                "signal": kind,
                 "call_id": call_id,
-                "from_role": (Role.CUSTOMER if is_customer else Role.MECHANIC).value,
+                "from_role": Role.CUSTOMER if is_customer else Role.MECHANIC,
                 "data": data,
             },
         )
@@ -806,7 +806,7 @@ def due_for_expiry(cutoff: datetime, batch: int = 100) -> Select[uuid.UUID]:
     return (
         select(SessionRequest.parent_session_id)
         .where(
-            SessionRequest.status == R.PENDING.value,
+            SessionRequest.status == R.PENDING,
             SessionRequest.created_at < cutoff,
             ~_released_since(SessionRequest.parent_session_id, cutoff),
         )
@@ -821,7 +821,7 @@ def _released_since(session_id: Any, cutoff: datetime) -> Exists:
         select(Event.id)
         .where(
             Event.session_id == session_id,
-            Event.kind == Kind.REQUEST_RELEASED.value,
+            Event.kind == Kind.REQUEST_RELEASED,
             Event.at >= cutoff,
         )
         .exists()
@@ -830,7 +830,7 @@ def _released_since(session_id: Any, cutoff: datetime) -> Exists:
 
 def _expire_one(s: DbSession, *, sid: uuid.UUID, cutoff: datetime) -> bool:
     pair = _lock_pair(s, sid)
-    if pair.request is None or pair.request.status != R.PENDING.value:
+    if pair.request is None or pair.request.status != R.PENDING:
         return False
     created = s.scalar(
         select(SessionRequest.created_at).where(SessionRequest.id == pair.request.id)
@@ -849,8 +849,8 @@ def _expire_one(s: DbSession, *, sid: uuid.UUID, cutoff: datetime) -> bool:
         session_id=sid,
         request_id=pair.request.id,
         payload={
-            "request_status": (request_status or R.EXPIRED).value,
-            "session_status": status.value,
+            "request_status": request_status or R.EXPIRED,
+            "session_status": status,
             "customer_id": str(pair.session.customer_user_id),
         },
     )
@@ -927,16 +927,16 @@ def _emit_session(
     **details: Any,
 ) -> None:
     payload: dict[str, Any] = {
-        "session_status": status.value,
+        "session_status": status,
         "previous_status": pair.session.status,
         "customer_id": str(pair.session.customer_user_id),
         "mechanic_id": str(pair.session.mechanic_id) if pair.session.mechanic_id else None,
-        "actor_role": actor.role.value,
+        "actor_role": actor.role,
         "actor_name": actor.name,
         **details,
     }
     if request_status is not None:
-        payload["request_status"] = request_status.value
+        payload["request_status"] = request_status
     _emit(
         s,
         Kind.SESSION_UPDATED,

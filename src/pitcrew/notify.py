@@ -50,7 +50,7 @@ class Notice:
 
 
 def _on_duty_mechanics(s: DbSession) -> list[uuid.UUID]:
-    stmt = select(User.id).where(User.role == Role.MECHANIC.value, User.on_duty.is_(True))
+    stmt = select(User.id).where(User.role == Role.MECHANIC, User.on_duty.is_(True))
     return list(s.scalars(stmt))
 
 
@@ -212,7 +212,7 @@ def render_email(template: str, subject: str, context: dict[str, Any]) -> Email:
 
 def _wants_email(role: str, opted_in: bool) -> bool:
     """Customers hear of their own request's key moments; mechanics only when opted in."""
-    return role == Role.CUSTOMER.value or (role == Role.MECHANIC.value and opted_in)
+    return role == Role.CUSTOMER or (role == Role.MECHANIC and opted_in)
 
 
 def _queue_emails(s: DbSession, event: Event, users: list[uuid.UUID], message: Message) -> None:
