@@ -13,14 +13,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import access, events, words
+from pitcrew import access, events, pair, words
 from pitcrew.access import parse_id
 from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.errors import Conflict, Invalid, NotFound, TooLarge
 from pitcrew.events import Audience, Kind
-from pitcrew.flow import lock_pair
 from pitcrew.models import Role, Session, SessionStatus, SessionType
 from pitcrew.payloads import CallSignal
 from pitcrew.schemas import CallOut, SignalKind
@@ -76,7 +75,7 @@ def signal(
         raise Invalid(f"A {kind} signal needs data.{needed[0]}.", code="invalid_signal")
 
     def work(s: DbSession) -> int:
-        session = lock_pair(s, sid).session
+        session = pair.lock(s, sid).session
         role = access.check_party(actor, session)
         if session.status not in CALL_STATUSES:
             raise Conflict(

@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import access, events
+from pitcrew import access, events, pair
 from pitcrew.access import parse_id
 from pitcrew.auth import Actor
 from pitcrew.db import Database
 from pitcrew.errors import Invalid, NotFound
 from pitcrew.events import Kind
-from pitcrew.flow import SESSION_FLOW, Action, lock_pair, refuse, session_audience
+from pitcrew.flow import SESSION_FLOW, Action, refuse
 from pitcrew.models import Session, SessionMessage, utcnow
 from pitcrew.payloads import MessageCreated
 from pitcrew.schemas import MessageOut, PhotoOut
@@ -117,8 +117,8 @@ def _add_message(
     files = _files(attachment)
 
     def work(s: DbSession) -> MessageOut:
-        pair = lock_pair(s, sid)
-        _check_may_message(actor, pair.session)
+        session = pair.lock(s, sid).session
+        _check_may_message(actor, session)
         message = SessionMessage(
             id=uuid.uuid4(),
             session_id=sid,
@@ -142,7 +142,7 @@ def _add_message(
             s,
             Kind.MESSAGE_CREATED,
             actor_id=actor.id,
-            audience=session_audience(pair.session),
+            audience=pair.audience(session),
             session_id=sid,
             payload=MessageCreated(message=out.model_dump(mode="json")),
         )

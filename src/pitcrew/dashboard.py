@@ -1,7 +1,11 @@
-"""The reads behind the mechanic's four tabs, through ``mechanic_session_overview``.
+"""The reads behind the mechanic's four tabs.
 
-Every tab is one indexed query, newest first, paged by keyset (a cursor of the last row's
-time and id), so a mechanic with years of history pages as fast as a new one.
+Active and Completed read ``mechanic_session_overview`` (the requests a mechanic holds,
+with their sessions); Incoming reads the pending requests themselves, which name no
+mechanic yet; History joins the view's held requests with the hand-backs from the events
+log (docs/ARCHITECTURE.md, "Data model"). Every tab is one indexed query, newest first,
+paged by keyset (a cursor of the last row's time and id), so a mechanic with years of
+history pages as fast as a new one.
 """
 
 from __future__ import annotations
@@ -205,6 +209,27 @@ def history(
         ).limit(limit + 1)
         for status in (RequestStatus.ACCEPTED, RequestStatus.CANCELLED)
     ]
+    released = _released(mechanic_id, cursor).limit(limit + 1)
+    branches = [select(branch.subquery()) for branch in (*held, released)]
+    both = union_all(*branches).subquery()
+    stmt = select(both).order_by(both.c.at.desc(), both.c.request_id.desc()).limit(limit + 1)
+    rows = []
+    for found in s.execute(stmt):
+        row = dict(found._mapping)
+        before = row.pop("accepted_before")
+        if row["request_status"] == RELEASED and before:
+            row["accepted_at"] = datetime.fromisoformat(before)
+        rows.append(row)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["at"], rows[-1]["request_id"]) if more else None
+    for row in rows:
+        del row["at"]
+    return Page(rows=rows, next_cursor=next_cursor)
+
+
+def _released(mechanic_id: uuid.UUID, cursor: str | None) -> AnySelect:
+    """The mechanic's hand-backs as History rows, from the events log, newest first."""
     e, r = Event, SessionRequest
     released = (
         select(
@@ -229,23 +254,7 @@ def history(
         .join(r, r.id == e.request_id)
         .where(e.actor_id == mechanic_id, e.kind == Kind.REQUEST_RELEASED)
     )
-    released = _keyset(released, e.at, e.request_id, cursor).limit(limit + 1)
-    branches = [select(branch.subquery()) for branch in (*held, released)]
-    both = union_all(*branches).subquery()
-    stmt = select(both).order_by(both.c.at.desc(), both.c.request_id.desc()).limit(limit + 1)
-    rows = []
-    for found in s.execute(stmt):
-        row = dict(found._mapping)
-        before = row.pop("accepted_before")
-        if row["request_status"] == RELEASED and before:
-            row["accepted_at"] = datetime.fromisoformat(before)
-        rows.append(row)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1]["at"], rows[-1]["request_id"]) if more else None
-    for row in rows:
-        del row["at"]
-    return Page(rows=rows, next_cursor=next_cursor)
+    return _keyset(released, e.at, e.request_id, cursor)
 
 
 def whole(s: DbSession, mechanic_id: uuid.UUID) -> dict[str, Page]:

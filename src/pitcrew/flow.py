@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from sqlalchemy import CursorResult, Exists, Select, Update, select, update
+from sqlalchemy import Exists, Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import access, events, notify, words
+from pitcrew import access, events, notify, pair, payloads, words
 from pitcrew.access import PARTIES, parse_id
 from pitcrew.auth import Actor
 from pitcrew.db import Database
@@ -40,16 +39,7 @@ from pitcrew.models import (
     SessionStatus,
     utcnow,
 )
-from pitcrew.payloads import (
-    Payload,
-    RequestAccepted,
-    RequestCancelled,
-    RequestExpired,
-    RequestOffer,
-    RequestReleased,
-    SessionDetails,
-    SessionUpdated,
-)
+from pitcrew.pair import Moved, Pair
 from pitcrew.schemas import AcceptOut, IntakeIn, IntakeOut
 
 
@@ -200,17 +190,7 @@ def _create_intake(
         request_status=request.status,
     )
     if key is not None:
-        response = answer.model_dump(mode="json")
-        s.add(
-            IdempotencyKey(
-                user_id=customer.id,
-                key=key,
-                request_hash=body_hash,
-                response=response,
-                created_at=now,
-            )
-        )
-        s.flush()  # a concurrent retry with the same key stops here
+        _remember(s, customer, key, body_hash, answer)
     for new in (row, sess, request):
         s.add(new)
         s.flush()
@@ -221,9 +201,16 @@ def _create_intake(
         audience=Audience(users=(customer.id,), mechanics=True),
         session_id=sess.id,
         request_id=request.id,
-        payload=_offer(request),
+        payload=payloads.offer(request),
     )
     return answer
+
+
+def _remember(s: DbSession, customer: Actor, key: str, body_hash: str, answer: IntakeOut) -> None:
+    """Keep the answer under its key; a concurrent retry with the same key stops here."""
+    response = answer.model_dump(mode="json")
+    s.add(IdempotencyKey(user_id=customer.id, key=key, request_hash=body_hash, response=response))
+    s.flush()
 
 
 def request_again(db: Database, customer: Actor, session_id: uuid.UUID | str) -> IntakeOut:
@@ -274,7 +261,7 @@ def accept(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> Accept
         if won is None:
             return _accept_refused(s, mechanic, rid)
         session_id, customer_id = won
-        moved = guarded_update(
+        moved = pair.guarded_update(
             s,
             update(Session)
             .where(
@@ -286,7 +273,7 @@ def accept(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> Accept
         )
         if moved != 1:
             raise Conflict("The request's session is no longer pending.", code="request_closed")
-        payload = RequestAccepted(
+        payload = payloads.RequestAccepted(
             mechanic_id=str(mechanic.id),
             mechanic_name=mechanic.name,
             customer_id=str(customer_id),
@@ -344,88 +331,45 @@ def _accept_refused(s: DbSession, mechanic: Actor, rid: uuid.UUID) -> AcceptOut:
 # --- session transitions ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Pair:
-    """A session and its request, locked for this transaction."""
-
-    session: Session
-    request: SessionRequest | None
-
-
-@dataclass(frozen=True)
-class Moved:
-    """What a move found and left: the statuses before and after it."""
-
-    previous: SessionStatus
-    status: SessionStatus
-    request_status: RequestStatus | None
-
-
-def lock_pair(s: DbSession, sid: uuid.UUID) -> Pair:
-    """Lock request, then session (the order accept takes them in), and read both."""
-    request = s.scalars(
-        select(SessionRequest).where(SessionRequest.parent_session_id == sid).with_for_update()
-    ).first()
-    session = s.scalars(select(Session).where(Session.id == sid).with_for_update()).first()
-    if session is None:
-        raise NotFound("No such session.")
-    return Pair(session=session, request=request)
-
-
-def check_party(actor: Actor, pair: Pair, allowed: frozenset[Role] = PARTIES) -> None:
+def check_party(actor: Actor, locked: Pair, allowed: frozenset[Role] = PARTIES) -> None:
     """The actor must be one of the ``allowed`` parties of the locked session."""
-    held = pair.session.mechanic_id is not None
+    held = locked.session.mechanic_id is not None
     if allowed == MECHANIC_ONLY and actor.role == Role.MECHANIC and not held:
         # Nobody holds it, so its state is why no mechanic can do this: the flow table
         # refuses it with a 409 that says so (every held status has its mechanic).
         return
-    access.check_party(actor, pair.session, allowed)
-
-
-def guarded_update(s: DbSession, stmt: Update) -> int:
-    """Run a conditional UPDATE; the number of rows it changed (0: its guard did not hold)."""
-    result = s.execute(stmt)
-    assert isinstance(result, CursorResult)
-    return result.rowcount
+    access.check_party(actor, locked.session, allowed)
 
 
 def _move(
     s: DbSession,
     action: Action,
-    pair: Pair,
+    locked: Pair,
     session_values: dict[str, Any],
     request_values: dict[str, Any] | None = None,
 ) -> Moved:
     """Apply ``action`` to the locked pair with guarded UPDATEs; refuse it if not allowed."""
     sources, target = SESSION_FLOW[action]
-    status = pair.session.status
+    status = locked.session.status
     if status not in sources:
         raise refuse(action, status)
     values = dict(session_values)
     if target is not None:
         values["status"] = target
-    session_guard = (Session.id == pair.session.id, Session.status == status)
-    if guarded_update(s, update(Session).where(*session_guard).values(**values)) != 1:
+    session_guard = (Session.id == locked.session.id, Session.status == status)
+    if pair.guarded_update(s, update(Session).where(*session_guard).values(**values)) != 1:
         raise refuse(action, status)
     new_request_status: RequestStatus | None = None
-    request = pair.request
+    request = locked.request
     if action in REQUEST_FLOW and request is not None:
         req_sources, req_target = REQUEST_FLOW[action]
         if request.status in req_sources:
             guard = (SessionRequest.id == request.id, SessionRequest.status == request.status)
             changes = {"status": req_target, **(request_values or {})}
-            if guarded_update(s, update(SessionRequest).where(*guard).values(**changes)) != 1:
+            if pair.guarded_update(s, update(SessionRequest).where(*guard).values(**changes)) != 1:
                 raise refuse(action, status)
             new_request_status = req_target
     return Moved(previous=status, status=target or status, request_status=new_request_status)
-
-
-def session_audience(session: Session) -> Audience:
-    """The session's two parties (one while nobody holds it)."""
-    users = [session.customer_user_id]
-    if session.mechanic_id is not None:
-        users.append(session.mechanic_id)
-    return Audience(users=tuple(users))
 
 
 def join(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> SessionStatus:
@@ -433,10 +377,10 @@ def join(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> SessionS
     sid = parse_id(session_id, "session_id")
 
     def work(s: DbSession) -> SessionStatus:
-        pair = lock_pair(s, sid)
-        check_party(mechanic, pair, MECHANIC_ONLY)
-        moved = _move(s, Action.JOIN, pair, {"started_at": utcnow()})
-        _emit_session(s, mechanic, pair, moved)
+        locked = pair.lock(s, sid)
+        check_party(mechanic, locked, MECHANIC_ONLY)
+        moved = _move(s, Action.JOIN, locked, {"started_at": utcnow()})
+        _emit_session(s, mechanic, locked, moved)
         return moved.status
 
     return db.run(work)
@@ -449,10 +393,10 @@ def complete(
     sid = parse_id(session_id, "session_id")
 
     def work(s: DbSession) -> SessionStatus:
-        pair = lock_pair(s, sid)
-        check_party(mechanic, pair, MECHANIC_ONLY)
-        moved = _move(s, Action.COMPLETE, pair, {"ended_at": utcnow(), "summary": summary})
-        _emit_session(s, mechanic, pair, moved, SessionDetails(summary=summary))
+        locked = pair.lock(s, sid)
+        check_party(mechanic, locked, MECHANIC_ONLY)
+        moved = _move(s, Action.COMPLETE, locked, {"ended_at": utcnow(), "summary": summary})
+        _emit_session(s, mechanic, locked, moved, payloads.SessionDetails(summary=summary))
         return moved.status
 
     return db.run(work)
@@ -465,20 +409,22 @@ def cancel(
     sid = parse_id(session_id, "session_id")
 
     def work(s: DbSession) -> SessionStatus:
-        pair = lock_pair(s, sid)
-        check_party(actor, pair)
+        locked = pair.lock(s, sid)
+        check_party(actor, locked)
         now = utcnow()
-        moved = _move(s, Action.CANCEL, pair, {"ended_at": now}, {"closed_at": now})
-        _emit_session(s, actor, pair, moved, SessionDetails(reason=reason))
-        if moved.request_status is not None and pair.request is not None:
+        moved = _move(s, Action.CANCEL, locked, {"ended_at": now}, {"closed_at": now})
+        _emit_session(s, actor, locked, moved, payloads.SessionDetails(reason=reason))
+        if moved.request_status is not None and locked.request is not None:
             _emit(
                 s,
                 Kind.REQUEST_CANCELLED,
                 actor=actor,
-                audience=Audience(users=(pair.session.customer_user_id,), mechanics=True),
+                audience=Audience(users=(locked.session.customer_user_id,), mechanics=True),
                 session_id=sid,
-                request_id=pair.request.id,
-                payload=RequestCancelled(request_status=moved.request_status, reason=reason),
+                request_id=locked.request.id,
+                payload=payloads.RequestCancelled(
+                    request_status=moved.request_status, reason=reason
+                ),
             )
         return moved.status
 
@@ -490,22 +436,22 @@ def release(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> Sessi
     sid = parse_id(session_id, "session_id")
 
     def work(s: DbSession) -> SessionStatus:
-        pair = lock_pair(s, sid)
-        check_party(mechanic, pair, MECHANIC_ONLY)
-        request = pair.request
+        locked = pair.lock(s, sid)
+        check_party(mechanic, locked, MECHANIC_ONLY)
+        request = locked.request
         assert request is not None  # a held session has its request (invariant 1)
         # What it was before the hand-back: the offer mechanics see again, and when it was taken.
-        offer = _offer(request)
+        offer = payloads.offer(request)
         accepted_at = request.accepted_at
         moved = _move(
             s,
             Action.RELEASE,
-            pair,
+            locked,
             {"mechanic_id": None},
             {"mechanic_id": None, "accepted_at": None},
         )
         offer["request_status"] = moved.request_status or R.PENDING
-        payload = RequestReleased(
+        payload = payloads.RequestReleased(
             **offer,
             mechanic_id=str(mechanic.id),
             mechanic_name=mechanic.name,
@@ -516,7 +462,7 @@ def release(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> Sessi
             s,
             Kind.REQUEST_RELEASED,
             actor=mechanic,
-            audience=Audience(users=(pair.session.customer_user_id, mechanic.id), mechanics=True),
+            audience=Audience(users=(locked.session.customer_user_id, mechanic.id), mechanics=True),
             session_id=sid,
             request_id=request.id,
             payload=payload,
@@ -535,18 +481,20 @@ def rate(
         raise Invalid("rating must be between 1 and 5.", code="invalid_rating")
 
     def work(s: DbSession) -> None:
-        pair = lock_pair(s, sid)
-        check_party(customer, pair, CUSTOMER_ONLY)
-        if pair.session.status != S.COMPLETED:
-            raise refuse(Action.RATE, pair.session.status)
+        locked = pair.lock(s, sid)
+        check_party(customer, locked, CUSTOMER_ONLY)
+        if locked.session.status != S.COMPLETED:
+            raise refuse(Action.RATE, locked.session.status)
         unrated = (Session.id == sid, Session.status == S.COMPLETED, Session.rating.is_(None))
         stmt = update(Session).where(*unrated).values(rating=rating, rating_comment=comment or None)
-        if guarded_update(s, stmt) != 1:
+        if pair.guarded_update(s, stmt) != 1:
             raise Conflict(
                 "This session is completed and has already been rated.", code="already_rated"
             )
         same = Moved(previous=S.COMPLETED, status=S.COMPLETED, request_status=None)
-        _emit_session(s, customer, pair, same, SessionDetails(rating=rating, comment=comment))
+        _emit_session(
+            s, customer, locked, same, payloads.SessionDetails(rating=rating, comment=comment)
+        )
 
     db.run(work)
 
@@ -606,42 +554,31 @@ def _released_since(session_id: Any, cutoff: datetime) -> Exists:
 
 
 def _expire_one(s: DbSession, *, sid: uuid.UUID, cutoff: datetime) -> bool:
-    pair = lock_pair(s, sid)
-    request = pair.request
+    locked = pair.lock(s, sid)
+    request = locked.request
     if request is None or request.status != R.PENDING or request.created_at >= cutoff:
         return False
     if s.scalar(select(_released_since(sid, cutoff))):
         return False
     now = utcnow()
-    moved = _move(s, Action.EXPIRE, pair, {"ended_at": now}, {"closed_at": now})
+    moved = _move(s, Action.EXPIRE, locked, {"ended_at": now}, {"closed_at": now})
     _emit(
         s,
         Kind.REQUEST_EXPIRED,
         actor=None,
-        audience=Audience(users=(pair.session.customer_user_id,), mechanics=True),
+        audience=Audience(users=(locked.session.customer_user_id,), mechanics=True),
         session_id=sid,
         request_id=request.id,
-        payload=RequestExpired(
+        payload=payloads.RequestExpired(
             request_status=moved.request_status or R.EXPIRED,
             session_status=moved.status,
-            customer_id=str(pair.session.customer_user_id),
+            customer_id=str(locked.session.customer_user_id),
         ),
     )
     return True
 
 
 # --- events -----------------------------------------------------------------------------
-
-
-def _offer(request: SessionRequest) -> RequestOffer:
-    return RequestOffer(
-        customer_id=str(request.customer_id),
-        customer_name=request.customer_name,
-        session_type=request.session_type,
-        plan_code=request.plan_code,
-        request_status=request.status,
-        created_at=request.created_at.isoformat(),
-    )
 
 
 def _emit(
@@ -652,7 +589,7 @@ def _emit(
     audience: Audience,
     session_id: uuid.UUID,
     request_id: uuid.UUID | None = None,
-    payload: Payload,
+    payload: payloads.Payload,
 ) -> None:
     """Record the event, then the notifications that follow from it, in the same transaction."""
     event = events.record(
@@ -668,13 +605,17 @@ def _emit(
 
 
 def _emit_session(
-    s: DbSession, actor: Actor, pair: Pair, moved: Moved, details: SessionDetails | None = None
+    s: DbSession,
+    actor: Actor,
+    locked: Pair,
+    moved: Moved,
+    details: payloads.SessionDetails | None = None,
 ) -> None:
-    session = pair.session
-    extra = SessionDetails(**details) if details else SessionDetails()
+    session = locked.session
+    extra = payloads.SessionDetails(**details) if details else payloads.SessionDetails()
     if moved.request_status is not None:
         extra["request_status"] = moved.request_status
-    payload = SessionUpdated(
+    payload = payloads.SessionUpdated(
         session_status=moved.status,
         previous_status=moved.previous,
         customer_id=str(session.customer_user_id),
@@ -687,8 +628,8 @@ def _emit_session(
         s,
         Kind.SESSION_UPDATED,
         actor=actor,
-        audience=session_audience(session),
+        audience=pair.audience(session),
         session_id=session.id,
-        request_id=pair.request.id if pair.request is not None else None,
+        request_id=locked.request.id if locked.request is not None else None,
         payload=payload,
     )

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
 from pitcrew.events import Kind
-from pitcrew.models import RequestStatus, Role, SessionStatus, SessionType
+from pitcrew.models import RequestStatus, Role, SessionRequest, SessionStatus, SessionType
 from pitcrew.schemas import SignalKind
 
 
@@ -29,6 +29,18 @@ class RequestOffer(TypedDict):
     plan_code: str
     request_status: RequestStatus
     created_at: str
+
+
+def offer(request: SessionRequest) -> RequestOffer:
+    """The request as mechanics are offered it."""
+    return RequestOffer(
+        customer_id=str(request.customer_id),
+        customer_name=request.customer_name,
+        session_type=request.session_type,
+        plan_code=request.plan_code,
+        request_status=request.status,
+        created_at=request.created_at.isoformat(),
+    )
 
 
 class RequestAccepted(TypedDict):
@@ -135,3 +147,15 @@ def read(shape: type[T], payload: Mapping[str, Any]) -> T:
         adapter = _ADAPTERS[shape] = TypeAdapter(shape)
     read_back: T = adapter.validate_python(dict(payload))
     return read_back
+
+
+def session_status(kind: str, payload: Mapping[str, Any]) -> SessionStatus | None:
+    """The session status an event led to, for the kinds that name one."""
+    try:
+        shape = SHAPES.get(Kind(kind))
+    except ValueError:  # a kind this version does not write
+        return None
+    if shape is None:
+        return None
+    status: SessionStatus | None = read(shape, payload).get("session_status")
+    return status

@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from pitcrew import __version__, auth, dashboard, events, flow, notify, room, words
+from pitcrew import __version__, auth, dashboard, events, flow, notify, payloads, room, words
 from pitcrew.auth import Actor
 from pitcrew.errors import DomainError, Forbidden, Invalid, NotFound
 from pitcrew.events import Kind
@@ -423,7 +423,7 @@ def _session_view(db: DB, actor: Actor, session_id: str) -> SessionView:
             who=e.actor_name or "",
             words=e.text,
             kind=e.kind,
-            tone=str(e.payload.get("session_status") or ""),
+            tone=str(payloads.session_status(e.kind, e.payload) or ""),
         )
         for e in entries
         if e.kind not in TIMELINE_SKIPS and e.text
