@@ -78,7 +78,7 @@ def accepted_numbered(conn: psycopg.Connection[tuple[object, ...]], first: int, 
 
 @dataclass(frozen=True)
 class Account:
-    actor: flow.Actor
+    actor: auth.Actor
     token: str
 
     @property
@@ -120,7 +120,7 @@ def _issue_token(db: Database, user_id: uuid.UUID) -> str:
     return token
 
 
-def pending_requests(db: Database, customer: flow.Actor, count: int) -> list[str]:
+def pending_requests(db: Database, customer: auth.Actor, count: int) -> list[str]:
     """``count`` pending requests made the way a customer makes them."""
     body = IntakeIn.model_validate(INTAKE)
     return [str(flow.start_intake(db, customer, body)[0].request_id) for _ in range(count)]

@@ -14,7 +14,7 @@ import time
 import uuid
 
 from bench.seed import INTAKE
-from pitcrew import flow
+from pitcrew import auth, flow
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.schemas import IntakeIn
@@ -23,7 +23,7 @@ from pitcrew.schemas import IntakeIn
 def main(argv: list[str]) -> int:
     url, customer_id, count, interval = argv[0], uuid.UUID(argv[1]), int(argv[2]), float(argv[3])
     db = Database(url, pool_size=1)
-    customer = flow.Actor(id=customer_id, role=Role.CUSTOMER, name="Live Customer")
+    customer = auth.Actor(id=customer_id, role=Role.CUSTOMER, name="Live Customer")
     body = IntakeIn.model_validate(INTAKE)
     commits: list[float] = []
     db.on_events_committed(lambda: commits.append(time.monotonic()))  # right after COMMIT

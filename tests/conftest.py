@@ -20,9 +20,9 @@ from sqlalchemy import create_engine, text
 
 from pitcrew import auth, invariants
 from pitcrew import migrate as schema
+from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
-from pitcrew.flow import Actor
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
 from tests.support.live import serve_in_thread

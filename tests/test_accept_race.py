@@ -51,7 +51,7 @@ T = TypeVar("T")
 Outcome = AcceptOut | DomainError
 
 
-def _actor(db: Database, role: Role, name: str) -> flow.Actor:
+def _actor(db: Database, role: Role, name: str) -> auth.Actor:
     user = auth.create_user(
         db,
         email=f"{role.value}-{uuid.uuid4().hex[:10]}@race.example",
@@ -63,7 +63,7 @@ def _actor(db: Database, role: Role, name: str) -> flow.Actor:
     return auth.actor_of(user)
 
 
-def _start(db: Database, customer: flow.Actor) -> tuple[uuid.UUID, uuid.UUID]:
+def _start(db: Database, customer: auth.Actor) -> tuple[uuid.UUID, uuid.UUID]:
     answer, created = flow.start_intake(db, customer, IntakeIn.model_validate(INTAKE))
     assert created
     return answer.session_id, answer.request_id
@@ -83,7 +83,7 @@ def _at_once(pool: ThreadPoolExecutor, calls: list[Callable[[], T]]) -> list[T |
     return list(pool.map(run, calls))
 
 
-def _accept(db: Database, mechanic: flow.Actor, request_id: uuid.UUID) -> Callable[[], AcceptOut]:
+def _accept(db: Database, mechanic: auth.Actor, request_id: uuid.UUID) -> Callable[[], AcceptOut]:
     return partial(flow.accept, db, mechanic, request_id)
 
 
@@ -104,7 +104,7 @@ def _pair(db: Database, session_id: uuid.UUID) -> tuple[Session, SessionRequest]
 
 
 def _holders(
-    db: Database, mechanics: list[flow.Actor], tab: str, session_id: uuid.UUID
+    db: Database, mechanics: list[auth.Actor], tab: str, session_id: uuid.UUID
 ) -> set[uuid.UUID]:
     """The mechanics whose ``tab`` lists the session."""
     read = getattr(dashboard, tab)

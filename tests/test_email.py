@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from pitcrew import flow, notify
+from pitcrew import auth, flow, notify
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.mailer import Mailer, SmtpTarget, build_message, message_id
@@ -276,7 +276,7 @@ def test_without_smtp_url_no_email_is_queued(
 ) -> None:
     from pitcrew.web.app import create_app
 
-    flow.set_email_notifications(db, mechanic.actor, True)
+    auth.set_email_notifications(db, mechanic.actor, True)
     plain = create_app(Settings(database_url=db.url), db)
     with TestClient(plain) as client:
         assert client.get("/healthz").status_code == 200
@@ -344,7 +344,7 @@ def test_a_crash_between_send_and_mark_resends_with_the_same_message_id(
     db: Database, smtp: SmtpServer, customer: Person, mechanic: Person
 ) -> None:
     smtp.start()
-    flow.set_email_notifications(db, mechanic.actor, True)
+    auth.set_email_notifications(db, mechanic.actor, True)
     _queue(db, customer, 1)
     target = SmtpTarget.from_url(f"smtp://127.0.0.1:{smtp.port}")
     lease = timedelta(seconds=0.3)
@@ -373,7 +373,7 @@ def test_a_permanent_refusal_is_given_up_and_the_rest_still_go(
     smtp.start()
     gone, fine = make_user(Role.MECHANIC), make_user(Role.MECHANIC)
     for mechanic in (gone, fine):
-        flow.set_email_notifications(db, mechanic.actor, True)
+        auth.set_email_notifications(db, mechanic.actor, True)
     smtp.inbox.refuse.add(gone.email)
     _queue(db, customer, 2)
     mailer = Mailer(db, SmtpTarget.from_url(f"smtp://127.0.0.1:{smtp.port}"), SENDER)
@@ -399,7 +399,7 @@ def test_pg_two_senders_share_the_outbox_without_sending_twice(
     mechanic = auth.create_user(
         pg_db, email="m@example.com", name="M", role=Role.MECHANIC, password=None, on_duty=True
     )
-    flow.set_email_notifications(pg_db, auth.actor_of(mechanic), True)
+    auth.set_email_notifications(pg_db, auth.actor_of(mechanic), True)
     notify.send_email_through(pg_db, True)
     try:
         for _ in range(30):

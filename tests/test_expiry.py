@@ -18,10 +18,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select, text
 
 from pitcrew import auth, flow, invariants
+from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.errors import Conflict
-from pitcrew.flow import Actor
 from pitcrew.models import Event, Role, Session, SessionRequest, utcnow
 from pitcrew.schemas import IntakeIn
 from tests.conftest import INTAKE, Person

@@ -35,9 +35,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from pitcrew import auth, events, flow, invariants, notify
+from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
-from pitcrew.flow import Actor
 from pitcrew.models import (
     Event,
     IdempotencyKey,

@@ -22,9 +22,9 @@ import pytest
 from sqlalchemy import func, select, text
 
 from pitcrew import auth, flow
+from pitcrew.auth import Actor
 from pitcrew.db import Database
 from pitcrew.errors import Conflict, DomainError
-from pitcrew.flow import Actor
 from pitcrew.models import Event, Role, Session, SessionRequest, utcnow
 from pitcrew.schemas import IntakeIn
 from tests.conftest import INTAKE

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from pitcrew import auth, flow
+from pitcrew import auth, chat, flow
+from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
-from pitcrew.flow import Actor
 from pitcrew.models import Role
 from pitcrew.schemas import IntakeIn
 from pitcrew.web.app import create_app
@@ -411,8 +411,8 @@ def test_every_page_at_phone_and_desktop_width(world: World) -> None:
             flow.accept(db, mechanic, rid)
         if state in ("live", "completed"):
             flow.join(db, mechanic, sid)
-            flow.post_message(db, customer, sid, "Hello! The light came on this morning.")
-            flow.post_message(db, mechanic, sid, "Is it steady or flashing?")
+            chat.post_message(db, customer, sid, "Hello! The light came on this morning.")
+            chat.post_message(db, mechanic, sid, "Is it steady or flashing?")
         if state == "completed":
             flow.complete(db, mechanic, sid, "Loose fuel cap. Tighten it; the light clears.")
             flow.rate(db, customer, sid, 4, "Helpful.")

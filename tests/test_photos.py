@@ -17,7 +17,7 @@ import pytest
 from PIL import ExifTags, Image, PngImagePlugin
 from sqlalchemy import select
 
-from pitcrew import flow
+from pitcrew import chat
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role, SessionMessage
@@ -299,7 +299,7 @@ def test_a_crash_before_the_commit_leaves_only_an_unreferenced_file(
         on_disk.append(_files(media_dir))
         raise ConnectionError("the database went away")
 
-    monkeypatch.setattr(flow, "post_photo", crash)
+    monkeypatch.setattr(chat, "post_photo", crash)
     with pytest.raises(ConnectionError):
         _upload(customer, sid, photo_bytes())
     # At the moment of the commit both files were complete, under their final names.

@@ -22,10 +22,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from pitcrew import auth, events, flow
+from pitcrew import auth, chat, events, flow
+from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
-from pitcrew.flow import Actor
 from pitcrew.models import Role
 from pitcrew.schemas import IntakeIn
 from pitcrew.web import stream
@@ -183,7 +183,7 @@ def test_replay_hands_over_to_live_without_gap_or_repeat(
     def chatter() -> None:
         writing.set()
         for i in range(count):
-            flow.post_message(db, customer.actor, sid, f"line {i}")
+            chat.post_message(db, customer.actor, sid, f"line {i}")
 
     writer = threading.Thread(target=chatter)
     writer.start()

@@ -26,10 +26,10 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select
 
 from pitcrew import auth, dashboard, flow, invariants
+from pitcrew.auth import Actor
 from pitcrew.db import Database
 from pitcrew.errors import Conflict, DomainError, Forbidden
 from pitcrew.events import latest_id
-from pitcrew.flow import Actor
 from pitcrew.models import Base, Event, Role, Session, SessionRequest
 from pitcrew.schemas import AcceptOut, IntakeIn
 from tests.conftest import INTAKE

@@ -18,9 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from pitcrew import flow
+from pitcrew import chat, flow, words
 from pitcrew.db import Database
-from pitcrew.flow import REQUEST_FLOW, SESSION_FLOW, STATUS_WORDS, Action
+from pitcrew.flow import REQUEST_FLOW, SESSION_FLOW, Action
 from pitcrew.models import RequestStatus, Role, Session, SessionRequest, SessionStatus, utcnow
 from pitcrew.schemas import IntakeIn
 from tests.conftest import INTAKE, Person
@@ -70,7 +70,7 @@ def _release(db: Database, cast: Cast, case: Case) -> None:
 
 
 def _chat(db: Database, cast: Cast, case: Case) -> None:
-    flow.post_message(db, cast.customer.actor, case.session_id, "Still grinding.")
+    chat.post_message(db, cast.customer.actor, case.session_id, "Still grinding.")
 
 
 def _expire(db: Database, cast: Cast, case: Case) -> None:
@@ -221,7 +221,7 @@ def test_action_not_allowed_in_state_is_409_and_changes_nothing(
             assert answer.status_code == 409, f"{where}: {answer.status_code} {answer.text}"
             error = answer.json()["error"]
             assert set(error) >= {"code", "message"} and error["code"], where
-            assert STATUS_WORDS[session_status] in error["message"], (
+            assert words.sentence(session_status) in error["message"], (
                 f"{where}: the message should say the session is {session_status}: "
                 f"{error['message']!r}"
             )
@@ -268,5 +268,5 @@ def test_winner_accepting_again_changes_nothing(db: Database, cast: Cast) -> Non
         "/api/mechanic/accept", json={"request_id": str(case.request_id)}
     )
     assert again.status_code == 409 and again.json()["error"]["code"] == "request_closed"
-    assert STATUS_WORDS[SessionStatus.CANCELLED] in again.json()["error"]["message"]
+    assert words.sentence(SessionStatus.CANCELLED) in again.json()["error"]["message"]
     assert _snapshot(db) == before

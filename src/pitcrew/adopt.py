@@ -1,8 +1,9 @@
 """Adopting a database of the replaced system: what ``pitcrew migrate`` does to one.
 
-The replaced system left PostgreSQL tables with DESIGN's names but no constraints, no
-``users`` and no migrations. Adoption checks the data first (``doctor``'s report plus what
-pitcrew's schema will refuse); if anything would break, it stops and changes nothing.
+The replaced system left PostgreSQL tables with the names pitcrew keeps (docs/ARCHITECTURE.md,
+"Data model") but no constraints, no ``users`` and no migrations. Adoption checks the data
+first (``doctor``'s report plus what pitcrew's schema will refuse); if anything would break,
+it stops and changes nothing.
 Otherwise, in one transaction:
 
 1. the three tables are moved, untouched, into the schema ``pitcrew_legacy`` (the

@@ -1,4 +1,4 @@
-"""Passwords, sign-in tokens and accounts.
+"""Who is acting: accounts, passwords, sign-in tokens, and a mechanic's own switches.
 
 A token is random, shown to the client once and stored only as its SHA-256, so the same
 token serves as the browser's HttpOnly cookie and as an API client's bearer token, and
@@ -10,18 +10,28 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
 from pitcrew.db import Database
-from pitcrew.errors import Conflict, Invalid, Unauthenticated
-from pitcrew.flow import Actor
+from pitcrew.errors import Conflict, Forbidden, Invalid, Unauthenticated
 from pitcrew.models import AuthToken, Role, User, utcnow
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in user a change is made by."""
+
+    id: uuid.UUID
+    role: Role
+    name: str
+
 
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
@@ -41,7 +51,7 @@ def _token_hash(token: str) -> str:
 
 
 def actor_of(user: User) -> Actor:
-    return Actor(id=user.id, role=Role(user.role), name=user.name)
+    return Actor(id=user.id, role=user.role, name=user.name)
 
 
 def create_user(
@@ -65,7 +75,7 @@ def create_user(
             id=user_id or uuid.uuid4(),
             email=email,
             name=name.strip(),
-            role=role.value,
+            role=role,
             password_hash=password_hash,
             on_duty=on_duty,
             created_at=utcnow(),
@@ -137,3 +147,27 @@ def load_user(db: Database, user_id: uuid.UUID) -> User:
     if user is None:
         raise Unauthenticated("This account no longer exists.")
     return user
+
+
+# --- a mechanic's switches --------------------------------------------------------------
+
+
+def set_on_duty(db: Database, mechanic: Actor, on_duty: bool) -> bool:
+    """On duty means: notified of every new request."""
+    return _set_mechanic_switch(db, mechanic, "on_duty", on_duty)
+
+
+def set_email_notifications(db: Database, mechanic: Actor, enabled: bool) -> bool:
+    """Opt in to an email for every new request while on duty (customers always get theirs)."""
+    return _set_mechanic_switch(db, mechanic, "notify_by_email", enabled)
+
+
+def _set_mechanic_switch(db: Database, mechanic: Actor, column: str, value: bool) -> bool:
+    if mechanic.role != Role.MECHANIC:
+        raise Forbidden(f"Only a {Role.MECHANIC} can do this.")
+
+    def work(s: DbSession) -> bool:
+        s.execute(update(User).where(User.id == mechanic.id).values({column: value}))
+        return value
+
+    return db.run(work)

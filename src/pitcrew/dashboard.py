@@ -1,7 +1,11 @@
-"""The reads behind the mechanic's four tabs, through ``mechanic_session_overview``.
+"""The reads behind the mechanic's four tabs.
 
-Every tab is one indexed query, newest first, paged by keyset (a cursor of the last row's
-time and id), so a mechanic with years of history pages as fast as a new one.
+Active and Completed read ``mechanic_session_overview`` (the requests a mechanic holds,
+with their sessions); Incoming reads the pending requests themselves, which name no
+mechanic yet; History joins the view's held requests with the hand-backs from the events
+log (docs/ARCHITECTURE.md, "Data model"). Every tab is one indexed query, newest first,
+paged by keyset (a cursor of the last row's time and id), so a mechanic with years of
+history pages as fast as a new one.
 """
 
 from __future__ import annotations
@@ -131,7 +135,7 @@ def incoming(s: DbSession, *, cursor: str | None = None, limit: int = PAGE_SIZE)
         r.session_type,
         r.plan_code,
         r.created_at.label("request_created_at"),
-    ).where(r.status == RequestStatus.PENDING.value)
+    ).where(r.status == RequestStatus.PENDING)
     stmt = _keyset(stmt, r.created_at, r.id, cursor, newest_first=False)
     return _page(s, stmt, "request_created_at", limit)
 
@@ -167,14 +171,13 @@ def _held(mechanic_id: uuid.UUID, *statuses: SessionStatus) -> AnySelect:
     session always name the same mechanic (the schema's composite foreign key), so the
     join leaves out nothing the view would show.
     """
-    values = [status.value for status in statuses]
     return (
         _mine(mechanic_id)
         .join_from(overview, Session, Session.id == overview.c.session_id)
         .where(
-            overview.c.session_status.in_(values),
+            overview.c.session_status.in_(statuses),
             Session.mechanic_id == mechanic_id,
-            Session.status.in_(values),
+            Session.status.in_(statuses),
         )
     )
 
@@ -199,38 +202,14 @@ def history(
                 cast(null(), UTCDateTime).label("released_at"),
                 cast(null(), String).label("accepted_before"),
             )
-            .where(v.request_status == status.value),
+            .where(v.request_status == status),
             v.accepted_at,
             v.request_id,
             cursor,
         ).limit(limit + 1)
         for status in (RequestStatus.ACCEPTED, RequestStatus.CANCELLED)
     ]
-    e, r = Event, SessionRequest
-    released = (
-        select(
-            e.request_id.label("request_id"),
-            literal(RELEASED, String).label("request_status"),
-            e.session_id.label("session_id"),
-            r.customer_id,
-            r.customer_name,
-            r.session_type,
-            r.plan_code,
-            literal(SessionStatus.PENDING.value, String).label("session_status"),
-            r.created_at.label("request_created_at"),
-            cast(null(), UTCDateTime).label("accepted_at"),
-            cast(null(), UTCDateTime).label("started_at"),
-            cast(null(), UTCDateTime).label("ended_at"),
-            cast(null(), SmallInteger).label("rating"),
-            cast(null(), Uuid).label("intake_id"),
-            e.at.label("at"),
-            e.at.label("released_at"),
-            e.payload["accepted_at"].as_string().label("accepted_before"),
-        )
-        .join(r, r.id == e.request_id)
-        .where(e.actor_id == mechanic_id, e.kind == Kind.REQUEST_RELEASED.value)
-    )
-    released = _keyset(released, e.at, e.request_id, cursor).limit(limit + 1)
+    released = _released(mechanic_id, cursor).limit(limit + 1)
     branches = [select(branch.subquery()) for branch in (*held, released)]
     both = union_all(*branches).subquery()
     stmt = select(both).order_by(both.c.at.desc(), both.c.request_id.desc()).limit(limit + 1)
@@ -247,6 +226,35 @@ def history(
     for row in rows:
         del row["at"]
     return Page(rows=rows, next_cursor=next_cursor)
+
+
+def _released(mechanic_id: uuid.UUID, cursor: str | None) -> AnySelect:
+    """The mechanic's hand-backs as History rows, from the events log, newest first."""
+    e, r = Event, SessionRequest
+    released = (
+        select(
+            e.request_id.label("request_id"),
+            literal(RELEASED, String).label("request_status"),
+            e.session_id.label("session_id"),
+            r.customer_id,
+            r.customer_name,
+            r.session_type,
+            r.plan_code,
+            literal(SessionStatus.PENDING, String).label("session_status"),
+            r.created_at.label("request_created_at"),
+            cast(null(), UTCDateTime).label("accepted_at"),
+            cast(null(), UTCDateTime).label("started_at"),
+            cast(null(), UTCDateTime).label("ended_at"),
+            cast(null(), SmallInteger).label("rating"),
+            cast(null(), Uuid).label("intake_id"),
+            e.at.label("at"),
+            e.at.label("released_at"),
+            e.payload["accepted_at"].as_string().label("accepted_before"),
+        )
+        .join(r, r.id == e.request_id)
+        .where(e.actor_id == mechanic_id, e.kind == Kind.REQUEST_RELEASED)
+    )
+    return _keyset(released, e.at, e.request_id, cursor)
 
 
 def whole(s: DbSession, mechanic_id: uuid.UUID) -> dict[str, Page]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from pitcrew import auth, flow
+from pitcrew import auth, chat, flow
+from pitcrew.auth import Actor
 from pitcrew.db import Database
 from pitcrew.models import Role, Session, User
 from pitcrew.schemas import IntakeIn, IntakeOut
@@ -49,7 +50,7 @@ SAMPLES = [
 
 def load(db: Database) -> list[tuple[str, str, str]]:
     """Create what is missing; running it again adds no duplicate accounts."""
-    actors: dict[str, flow.Actor] = {}
+    actors: dict[str, Actor] = {}
     for email, role, name in ACCOUNTS:
         with db.read() as s:
             user = s.scalar(select(User).where(func.lower(User.email) == email))
@@ -69,10 +70,10 @@ def load(db: Database) -> list[tuple[str, str, str]]:
         has_sessions = s.scalar(select(Session.id).where(Session.customer_user_id == customer.id))
     if has_sessions is None:
         _sample_sessions(db, customer, bea)
-    return [(email, role.value, name) for email, role, name in ACCOUNTS]
+    return [(email, str(role), name) for email, role, name in ACCOUNTS]
 
 
-def _sample_sessions(db: Database, customer: flow.Actor, bea: flow.Actor) -> None:
+def _sample_sessions(db: Database, customer: Actor, bea: Actor) -> None:
 
     def intake(i: int) -> IntakeOut:
         vehicle, issue, kind = SAMPLES[i]
@@ -84,8 +85,8 @@ def _sample_sessions(db: Database, customer: flow.Actor, bea: flow.Actor) -> Non
     done = intake(0)  # completed and rated
     flow.accept(db, bea, done.request_id)
     flow.join(db, bea, done.session_id)
-    flow.post_message(db, customer, done.session_id, "Hi! It grinds when I brake hard.")
-    flow.post_message(db, bea, done.session_id, "Sounds like the front pads are worn out.")
+    chat.post_message(db, customer, done.session_id, "Hi! It grinds when I brake hard.")
+    chat.post_message(db, bea, done.session_id, "Sounds like the front pads are worn out.")
     flow.complete(
         db,
         bea,

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -44,6 +45,11 @@ class Kind(StrEnum):
     REPAIR = "doctor.repair"
 
 
+# What live pages listen for: every kind but the doctor's repairs, which an operator makes
+# and reads in the doctor's report.
+BROWSER_KINDS: tuple[Kind, ...] = tuple(kind for kind in Kind if kind is not Kind.REPAIR)
+
+
 @dataclass(frozen=True)
 class Audience:
     """Who may see an event: named users, and optionally every mechanic."""
@@ -63,9 +69,11 @@ def record(
     audience: Audience,
     session_id: uuid.UUID | None = None,
     request_id: uuid.UUID | None = None,
-    payload: dict[str, Any] | None = None,
+    payload: Mapping[str, Any] | None = None,
 ) -> Event:
     """Append an event inside the caller's transaction.
+
+    ``payload`` is the kind's shape from ``payloads`` (docs/ARCHITECTURE.md, "Events").
 
     On PostgreSQL the append takes a transaction-level advisory lock first, so events commit
     in id order: a client that has seen event N never later misses an event below N. Lock
@@ -84,7 +92,7 @@ def record(
     event = Event(
         at=utcnow(),
         actor_id=actor_id,
-        kind=kind.value,
+        kind=kind,
         session_id=session_id,
         request_id=request_id,
         payload=body,

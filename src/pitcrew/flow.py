@@ -1,29 +1,32 @@
-"""THE status flow: every way a session and its request change, and nothing else.
+"""THE status flow: every way a session and its request change in normal use.
 
 Each public function is one transaction (``Database.run``) that locks or guards the rows it
 expects to change, checks the transition against the tables below, updates request and
 session together, and records its event in the same transaction. A route calls exactly one
-of these; no other module writes a status.
+of these. Outside this module only the operator's tools write a status: ``doctor`` when it
+repairs a broken pair and ``adopt`` when it takes over the replaced system's rows
+(docs/ARCHITECTURE.md, "Status flow"). Chat lines ride on the same locks (``chat``), as do
+call signals (``call``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Exists, Row, Select, select, update
+from sqlalchemy import Exists, Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import events, notify
+from pitcrew import access, events, notify, pair, payloads, words
+from pitcrew.access import PARTIES, parse_id
+from pitcrew.auth import Actor
 from pitcrew.db import Database
-from pitcrew.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
+from pitcrew.errors import Conflict, Forbidden, Invalid, NotFound
 from pitcrew.events import Audience, Kind
 from pitcrew.models import (
     Event,
@@ -32,23 +35,12 @@ from pitcrew.models import (
     RequestStatus,
     Role,
     Session,
-    SessionMessage,
     SessionRequest,
     SessionStatus,
-    SessionType,
-    User,
     utcnow,
 )
-from pitcrew.schemas import AcceptOut, IntakeIn, IntakeOut, MessageOut, PhotoOut, SignalKind
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The signed-in user a change is made by."""
-
-    id: uuid.UUID
-    role: Role
-    name: str
+from pitcrew.pair import Moved, Pair
+from pitcrew.schemas import AcceptOut, IntakeIn, IntakeOut
 
 
 class Action(StrEnum):
@@ -85,13 +77,8 @@ REQUEST_FLOW: dict[Action, tuple[frozenset[RequestStatus], RequestStatus]] = {
     Action.RELEASE: (frozenset({R.ACCEPTED}), R.PENDING),
 }
 
-STATUS_WORDS = {
-    S.PENDING: "waiting for a mechanic",
-    S.WAITING: "accepted and waiting for the mechanic to join",
-    S.LIVE: "live",
-    S.COMPLETED: "completed",
-    S.CANCELLED: "cancelled",
-}
+CUSTOMER_ONLY: frozenset[Role] = frozenset({Role.CUSTOMER})
+MECHANIC_ONLY: frozenset[Role] = frozenset({Role.MECHANIC})
 
 
 def allowed_actions(status: SessionStatus) -> list[Action]:
@@ -103,28 +90,19 @@ def can_request_again(status: SessionStatus) -> bool:
     return status == S.CANCELLED
 
 
-def _refuse(action: Action, status: str) -> Conflict:
-    current = SessionStatus(status)
-    possible = [a.value for a in allowed_actions(current) if a is not Action.EXPIRE]
+def refuse(action: Action, status: SessionStatus) -> Conflict:
+    """The 409 for an action the session's status does not allow, saying what it allows."""
+    possible = [str(a) for a in allowed_actions(status) if a is not Action.EXPIRE]
     then = f" It can be: {', '.join(possible)}." if possible else " Nothing more can happen to it."
     return Conflict(
-        f"Cannot {action.value}: this session is {STATUS_WORDS[current]}.{then}",
+        f"Cannot {action}: this session is {words.sentence(status)}.{then}",
         code="invalid_transition",
     )
 
 
 def _require_role(actor: Actor, role: Role) -> None:
     if actor.role != role:
-        raise Forbidden(f"Only a {role.value} can do this.")
-
-
-def _parse_id(value: uuid.UUID | str, what: str) -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Invalid(f"{what} must be a UUID.", code="invalid_id") from None
+        raise Forbidden(f"Only a {role} can do this.")
 
 
 # --- intake -----------------------------------------------------------------------------
@@ -146,83 +124,12 @@ def start_intake(
         )
     body_hash = hashlib.sha256(intake.model_dump_json().encode()).hexdigest()
 
-    def replay(s: DbSession) -> tuple[IntakeOut, bool] | None:
-        if idempotency_key is None:
-            return None
-        seen = s.get(IdempotencyKey, (customer.id, idempotency_key))
-        if seen is None:
-            return None
-        if seen.request_hash != body_hash:
-            raise Conflict(
-                "This Idempotency-Key was already used with a different intake.",
-                code="idempotency_key_reused",
-            )
-        return IntakeOut.model_validate(seen.response), False
-
     def work(s: DbSession) -> tuple[IntakeOut, bool]:
-        earlier = replay(s)
-        if earlier is not None:
-            return earlier
-        now = utcnow()
-        row = Intake(
-            id=uuid.uuid4(),
-            customer_id=customer.id,
-            vehicle_info=intake.vehicle.model_dump(exclude_none=True),
-            issue_description=intake.issue_description,
-            created_at=now,
-        )
-        sess = Session(
-            id=uuid.uuid4(),
-            customer_user_id=customer.id,
-            type=intake.session_type.value,
-            plan_code=intake.plan_code,
-            status=S.PENDING.value,
-            intake_id=row.id,
-            created_at=now,
-        )
-        request = SessionRequest(
-            id=uuid.uuid4(),
-            customer_id=customer.id,
-            customer_name=customer.name,
-            session_type=intake.session_type.value,
-            plan_code=intake.plan_code,
-            status=R.PENDING.value,
-            parent_session_id=sess.id,
-            created_at=now,
-        )
-        answer = IntakeOut(
-            session_id=sess.id,
-            request_id=request.id,
-            session_status=sess.status,
-            request_status=request.status,
-        )
         if idempotency_key is not None:
-            s.add(
-                IdempotencyKey(
-                    user_id=customer.id,
-                    key=idempotency_key,
-                    request_hash=body_hash,
-                    response=answer.model_dump(mode="json"),
-                    created_at=now,
-                )
-            )
-            s.flush()  # a concurrent retry with the same key stops here
-        s.add(row)
-        s.flush()
-        s.add(sess)
-        s.flush()
-        s.add(request)
-        s.flush()
-        _emit(
-            s,
-            Kind.REQUEST_CREATED,
-            actor=customer,
-            audience=Audience(users=(customer.id,), mechanics=True),
-            session_id=sess.id,
-            request_id=request.id,
-            payload=_request_payload(request),
-        )
-        return answer, True
+            earlier = _replay(s, customer, idempotency_key, body_hash)
+            if earlier is not None:
+                return earlier, False
+        return _create_intake(s, customer, intake, idempotency_key, body_hash), True
 
     try:
         return db.run(work)
@@ -233,16 +140,88 @@ def start_intake(
         return db.run(work)
 
 
+def _replay(s: DbSession, customer: Actor, key: str, body_hash: str) -> IntakeOut | None:
+    """The answer already given for this key, if any; a different body under it is refused."""
+    seen = s.get(IdempotencyKey, (customer.id, key))
+    if seen is None:
+        return None
+    if seen.request_hash != body_hash:
+        raise Conflict(
+            "This Idempotency-Key was already used with a different intake.",
+            code="idempotency_key_reused",
+        )
+    return IntakeOut.model_validate(seen.response)
+
+
+def _create_intake(
+    s: DbSession, customer: Actor, intake: IntakeIn, key: str | None, body_hash: str
+) -> IntakeOut:
+    now = utcnow()
+    row = Intake(
+        id=uuid.uuid4(),
+        customer_id=customer.id,
+        vehicle_info=intake.vehicle.model_dump(exclude_none=True),
+        issue_description=intake.issue_description,
+        created_at=now,
+    )
+    sess = Session(
+        id=uuid.uuid4(),
+        customer_user_id=customer.id,
+        type=intake.session_type,
+        plan_code=intake.plan_code,
+        status=S.PENDING,
+        intake_id=row.id,
+        created_at=now,
+    )
+    request = SessionRequest(
+        id=uuid.uuid4(),
+        customer_id=customer.id,
+        customer_name=customer.name,
+        session_type=intake.session_type,
+        plan_code=intake.plan_code,
+        status=R.PENDING,
+        parent_session_id=sess.id,
+        created_at=now,
+    )
+    answer = IntakeOut(
+        session_id=sess.id,
+        request_id=request.id,
+        session_status=sess.status,
+        request_status=request.status,
+    )
+    if key is not None:
+        _remember(s, customer, key, body_hash, answer)
+    for new in (row, sess, request):
+        s.add(new)
+        s.flush()
+    _emit(
+        s,
+        Kind.REQUEST_CREATED,
+        actor=customer,
+        audience=Audience(users=(customer.id,), mechanics=True),
+        session_id=sess.id,
+        request_id=request.id,
+        payload=payloads.offer(request),
+    )
+    return answer
+
+
+def _remember(s: DbSession, customer: Actor, key: str, body_hash: str, answer: IntakeOut) -> None:
+    """Keep the answer under its key; a concurrent retry with the same key stops here."""
+    response = answer.model_dump(mode="json")
+    s.add(IdempotencyKey(user_id=customer.id, key=key, request_hash=body_hash, response=response))
+    s.flush()
+
+
 def request_again(db: Database, customer: Actor, session_id: uuid.UUID | str) -> IntakeOut:
     """One click after an expiry or cancel: the same intake, a new linked session and request."""
-    sid = _parse_id(session_id, "session_id")
+    sid = parse_id(session_id, "session_id")
     with db.read() as s:
         old = s.get(Session, sid)
         if old is None:
             raise NotFound("No such session.")
-        if old.customer_user_id != customer.id:
-            raise Forbidden("This session is not yours.")
-        if not can_request_again(SessionStatus(old.status)) or old.intake_id is None:
+        access.check_party(customer, old, CUSTOMER_ONLY)
+        if not can_request_again(old.status) or old.intake_id is None:
             raise Conflict("Only a cancelled session can be requested again.", code="not_cancelled")
         previous = s.get(Intake, old.intake_id)
         assert previous is not None
@@ -270,31 +249,37 @@ def accept(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> Accept
     again by the winner returns the same answer.
     """
     _require_role(mechanic, Role.MECHANIC)
-    rid = _parse_id(request_id, "request_id")
+    rid = parse_id(request_id, "request_id")
 
     def work(s: DbSession) -> AcceptOut:
-        now = utcnow()
         won = s.execute(
             update(SessionRequest)
-            .where(SessionRequest.id == rid, SessionRequest.status == R.PENDING.value)
-            .values(status=R.ACCEPTED.value, mechanic_id=mechanic.id, accepted_at=now)
+            .where(SessionRequest.id == rid, SessionRequest.status == R.PENDING)
+            .values(status=R.ACCEPTED, mechanic_id=mechanic.id, accepted_at=utcnow())
             .returning(SessionRequest.parent_session_id, SessionRequest.customer_id)
         ).first()
         if won is None:
             return _accept_refused(s, mechanic, rid)
         session_id, customer_id = won
-        moved = s.execute(
+        moved = pair.guarded_update(
+            s,
             update(Session)
             .where(
                 Session.id == session_id,
-                Session.status == S.PENDING.value,
+                Session.status == S.PENDING,
                 Session.mechanic_id.is_(None),
             )
-            .values(status=S.WAITING.value, mechanic_id=mechanic.id)
-            .returning(Session.id)
-        ).first()
-        if moved is None:
+            .values(status=S.WAITING, mechanic_id=mechanic.id),
+        )
+        if moved != 1:
             raise Conflict("The request's session is no longer pending.", code="request_closed")
+        payload = payloads.RequestAccepted(
+            mechanic_id=str(mechanic.id),
+            mechanic_name=mechanic.name,
+            customer_id=str(customer_id),
+            request_status=R.ACCEPTED,
+            session_status=S.WAITING,
+        )
         _emit(
             s,
             Kind.REQUEST_ACCEPTED,
@@ -302,20 +287,14 @@ def accept(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> Accept
             audience=Audience(users=(customer_id,), mechanics=True),
             session_id=session_id,
             request_id=rid,
-            payload={
-                "mechanic_id": str(mechanic.id),
-                "mechanic_name": mechanic.name,
-                "customer_id": str(customer_id),
-                "request_status": R.ACCEPTED.value,
-                "session_status": S.WAITING.value,
-            },
+            payload=payload,
         )
         return AcceptOut(
             session_id=session_id,
             request_id=rid,
             mechanic_id=mechanic.id,
-            session_status=S.WAITING.value,
-            request_status=R.ACCEPTED.value,
+            session_status=S.WAITING,
+            request_status=R.ACCEPTED,
         )
 
     return db.run(work)
@@ -323,141 +302,86 @@ def accept(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> Accept
 
 def _accept_refused(s: DbSession, mechanic: Actor, rid: uuid.UUID) -> AcceptOut:
     current = s.execute(
-        select(
-            SessionRequest.status,
-            SessionRequest.mechanic_id,
-            SessionRequest.parent_session_id,
-            Session.status,
-        )
+        select(SessionRequest, Session)
         .join(Session, Session.id == SessionRequest.parent_session_id)
         .where(SessionRequest.id == rid)
     ).first()
     if current is None:
         raise NotFound("No such request.")
-    status, holder, session_id, session_status = current
-    if status == R.ACCEPTED.value and holder == mechanic.id:
+    request, session = current
+    if request.status == R.ACCEPTED and request.mechanic_id == mechanic.id:
         return AcceptOut(
-            session_id=session_id,
+            session_id=session.id,
             request_id=rid,
             mechanic_id=mechanic.id,
-            session_status=str(session_status),
-            request_status=status,
+            session_status=session.status,
+            request_status=request.status,
         )
-    now = f"this session is {STATUS_WORDS[SessionStatus(session_status)]}"
-    if status == R.ACCEPTED.value:
+    now = f"this session is {words.sentence(session.status)}"
+    if request.status == R.ACCEPTED:
         raise Conflict(
             f"Another mechanic accepted this request first; {now}.", code="request_taken"
         )
     raise Conflict(
-        f"This request is {status} and can no longer be accepted; {now}.", code="request_closed"
+        f"This request is {request.status} and can no longer be accepted; {now}.",
+        code="request_closed",
     )
 
 
 # --- session transitions ----------------------------------------------------------------
 
 
-@dataclass
-class _Pair:
-    session: Row[*tuple[Any, ...]]
-    request: Row[*tuple[Any, ...]] | None
-
-
-def _lock_pair(s: DbSession, sid: uuid.UUID) -> _Pair:
-    """Lock request, then session (the order accept takes them in), and read both."""
-    request = s.execute(
-        select(SessionRequest.id, SessionRequest.status, SessionRequest.mechanic_id)
-        .where(SessionRequest.parent_session_id == sid)
-        .with_for_update()
-    ).first()
-    session = s.execute(
-        select(
-            Session.id,
-            Session.status,
-            Session.customer_user_id,
-            Session.mechanic_id,
-            Session.rating,
-        )
-        .where(Session.id == sid)
-        .with_for_update()
-    ).first()
-    if session is None:
-        raise NotFound("No such session.")
-    return _Pair(session=session, request=request)
-
-
-def _check_party(actor: Actor, pair: _Pair, *, customer: bool, mechanic: bool) -> None:
-    is_customer = pair.session.customer_user_id == actor.id
-    is_mechanic = pair.session.mechanic_id is not None and pair.session.mechanic_id == actor.id
-    if (customer and is_customer) or (mechanic and is_mechanic):
-        return
-    unheld = pair.session.mechanic_id is None
-    if mechanic and not customer and actor.role == Role.MECHANIC and unheld:
+def check_party(actor: Actor, locked: Pair, allowed: frozenset[Role] = PARTIES) -> None:
+    """The actor must be one of the ``allowed`` parties of the locked session."""
+    held = locked.session.mechanic_id is not None
+    if allowed == MECHANIC_ONLY and actor.role == Role.MECHANIC and not held:
         # Nobody holds it, so its state is why no mechanic can do this: the flow table
         # refuses it with a 409 that says so (every held status has its mechanic).
         return
-    if is_customer or is_mechanic:
-        who = "its customer" if customer and not mechanic else "its mechanic"
-        raise Forbidden(f"Only {who} can do this.")
-    raise Forbidden("This session is not yours.")
+    access.check_party(actor, locked.session, allowed)
 
 
 def _move(
     s: DbSession,
     action: Action,
-    pair: _Pair,
+    locked: Pair,
     session_values: dict[str, Any],
     request_values: dict[str, Any] | None = None,
-) -> tuple[SessionStatus, RequestStatus | None]:
+) -> Moved:
     """Apply ``action`` to the locked pair with guarded UPDATEs; refuse it if not allowed."""
     sources, target = SESSION_FLOW[action]
-    status = pair.session.status
+    status = locked.session.status
     if status not in sources:
-        raise _refuse(action, status)
+        raise refuse(action, status)
     values = dict(session_values)
     if target is not None:
-        values["status"] = target.value
-    done = s.execute(
-        update(Session)
-        .where(Session.id == pair.session.id, Session.status == status)
-        .values(**values)
-    )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
-        raise _refuse(action, status)
+        values["status"] = target
+    session_guard = (Session.id == locked.session.id, Session.status == status)
+    if pair.guarded_update(s, update(Session).where(*session_guard).values(**values)) != 1:
+        raise refuse(action, status)
     new_request_status: RequestStatus | None = None
-    if action in REQUEST_FLOW and pair.request is not None:
+    request = locked.request
+    if action in REQUEST_FLOW and request is not None:
         req_sources, req_target = REQUEST_FLOW[action]
-        if pair.request.status in req_sources:
-            moved = s.execute(
-                update(SessionRequest)
-                .where(
-                    SessionRequest.id == pair.request.id,
-                    SessionRequest.status == pair.request.status,
-                )
-                .values(status=req_target.value, **(request_values or {}))
-            )
-            if moved.rowcount != 1:  # type: ignore[attr-defined]
-                raise _refuse(action, status)
+        if request.status in req_sources:
+            guard = (SessionRequest.id == request.id, SessionRequest.status == request.status)
+            changes = {"status": req_target, **(request_values or {})}
+            if pair.guarded_update(s, update(SessionRequest).where(*guard).values(**changes)) != 1:
+                raise refuse(action, status)
             new_request_status = req_target
-    return SessionStatus(target or status), new_request_status
-
-
-def _session_audience(pair: _Pair) -> Audience:
-    users = [pair.session.customer_user_id]
-    if pair.session.mechanic_id is not None:
-        users.append(pair.session.mechanic_id)
-    return Audience(users=tuple(users))
+    return Moved(previous=status, status=target or status, request_status=new_request_status)
 
 
 def join(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> SessionStatus:
     """The mechanic opens the live room: waiting → live."""
-    sid = _parse_id(session_id, "session_id")
+    sid = parse_id(session_id, "session_id")
 
     def work(s: DbSession) -> SessionStatus:
-        pair = _lock_pair(s, sid)
-        _check_party(mechanic, pair, customer=False, mechanic=True)
-        status, _ = _move(s, Action.JOIN, pair, {"started_at": utcnow()})
-        _emit_session(s, mechanic, pair, status)
-        return status
+        locked = pair.lock(s, sid)
+        check_party(mechanic, locked, MECHANIC_ONLY)
+        moved = _move(s, Action.JOIN, locked, {"started_at": utcnow()})
+        _emit_session(s, mechanic, locked, moved)
+        return moved.status
 
     return db.run(work)
 
@@ -466,14 +390,14 @@ def complete(
     db: Database, mechanic: Actor, session_id: uuid.UUID | str, summary: str
 ) -> SessionStatus:
     """The mechanic closes the session with what they found: live → completed."""
-    sid = _parse_id(session_id, "session_id")
+    sid = parse_id(session_id, "session_id")
 
     def work(s: DbSession) -> SessionStatus:
-        pair = _lock_pair(s, sid)
-        _check_party(mechanic, pair, customer=False, mechanic=True)
-        status, _ = _move(s, Action.COMPLETE, pair, {"ended_at": utcnow(), "summary": summary})
-        _emit_session(s, mechanic, pair, status, summary=summary)
-        return status
+        locked = pair.lock(s, sid)
+        check_party(mechanic, locked, MECHANIC_ONLY)
+        moved = _move(s, Action.COMPLETE, locked, {"ended_at": utcnow(), "summary": summary})
+        _emit_session(s, mechanic, locked, moved, payloads.SessionDetails(summary=summary))
+        return moved.status
 
     return db.run(work)
 
@@ -482,67 +406,68 @@ def cancel(
     db: Database, actor: Actor, session_id: uuid.UUID | str, reason: str = ""
 ) -> SessionStatus:
     """Either party ends a session that has not completed; its request is cancelled with it."""
-    sid = _parse_id(session_id, "session_id")
+    sid = parse_id(session_id, "session_id")
 
     def work(s: DbSession) -> SessionStatus:
-        pair = _lock_pair(s, sid)
-        _check_party(actor, pair, customer=True, mechanic=True)
+        locked = pair.lock(s, sid)
+        check_party(actor, locked)
         now = utcnow()
-        status, request_status = _move(
-            s, Action.CANCEL, pair, {"ended_at": now}, {"closed_at": now}
-        )
-        _emit_session(s, actor, pair, status, reason=reason, request_status=request_status)
-        if request_status is not None and pair.request is not None:
+        moved = _move(s, Action.CANCEL, locked, {"ended_at": now}, {"closed_at": now})
+        _emit_session(s, actor, locked, moved, payloads.SessionDetails(reason=reason))
+        if moved.request_status is not None and locked.request is not None:
             _emit(
                 s,
                 Kind.REQUEST_CANCELLED,
                 actor=actor,
-                audience=Audience(users=(pair.session.customer_user_id,), mechanics=True),
+                audience=Audience(users=(locked.session.customer_user_id,), mechanics=True),
                 session_id=sid,
-                request_id=pair.request.id,
-                payload={"request_status": request_status.value, "reason": reason},
+                request_id=locked.request.id,
+                payload=payloads.RequestCancelled(
+                    request_status=moved.request_status, reason=reason
+                ),
             )
-        return status
+        return moved.status
 
     return db.run(work)
 
 
 def release(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> SessionStatus:
     """Hand-back: the mechanic gives up a session before joining; both rows are pending again."""
-    sid = _parse_id(session_id, "session_id")
+    sid = parse_id(session_id, "session_id")
 
     def work(s: DbSession) -> SessionStatus:
-        pair = _lock_pair(s, sid)
-        _check_party(mechanic, pair, customer=False, mechanic=True)
-        request = s.scalar(select(SessionRequest).where(SessionRequest.parent_session_id == sid))
+        locked = pair.lock(s, sid)
+        check_party(mechanic, locked, MECHANIC_ONLY)
+        request = locked.request
+        assert request is not None  # a held session has its request (invariant 1)
         # What it was before the hand-back: the offer mechanics see again, and when it was taken.
-        offer = _request_payload(request) if request is not None else {}
-        accepted_at = request.accepted_at if request is not None else None
-        status, _ = _move(
+        offer = payloads.offer(request)
+        accepted_at = request.accepted_at
+        moved = _move(
             s,
             Action.RELEASE,
-            pair,
+            locked,
             {"mechanic_id": None},
             {"mechanic_id": None, "accepted_at": None},
         )
-        assert pair.request is not None
+        offer["request_status"] = moved.request_status or R.PENDING
+        payload = payloads.RequestReleased(
+            **offer,
+            mechanic_id=str(mechanic.id),
+            mechanic_name=mechanic.name,
+            accepted_at=accepted_at.isoformat() if accepted_at else None,
+            session_status=moved.status,
+        )
         _emit(
             s,
             Kind.REQUEST_RELEASED,
             actor=mechanic,
-            audience=Audience(users=(pair.session.customer_user_id, mechanic.id), mechanics=True),
+            audience=Audience(users=(locked.session.customer_user_id, mechanic.id), mechanics=True),
             session_id=sid,
-            request_id=pair.request.id,
-            payload={
-                **offer,
-                "mechanic_id": str(mechanic.id),
-                "mechanic_name": mechanic.name,
-                "accepted_at": accepted_at.isoformat() if accepted_at else None,
-                "request_status": R.PENDING.value,
-                "session_status": status.value,
-            },
+            request_id=request.id,
+            payload=payload,
         )
-        return status
+        return moved.status
 
     return db.run(work)
 
@@ -551,227 +476,27 @@ def rate(
     db: Database, customer: Actor, session_id: uuid.UUID | str, rating: int, comment: str = ""
 ) -> None:
     """The customer rates a completed session, once."""
-    sid = _parse_id(session_id, "session_id")
+    sid = parse_id(session_id, "session_id")
     if not 1 <= rating <= 5:
         raise Invalid("rating must be between 1 and 5.", code="invalid_rating")
 
     def work(s: DbSession) -> None:
-        pair = _lock_pair(s, sid)
-        _check_party(customer, pair, customer=True, mechanic=False)
-        if pair.session.status != S.COMPLETED.value:
-            raise _refuse(Action.RATE, pair.session.status)
-        done = s.execute(
-            update(Session)
-            .where(Session.id == sid, Session.status == S.COMPLETED.value, Session.rating.is_(None))
-            .values(rating=rating, rating_comment=comment or None)
-        )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+        locked = pair.lock(s, sid)
+        check_party(customer, locked, CUSTOMER_ONLY)
+        if locked.session.status != S.COMPLETED:
+            raise refuse(Action.RATE, locked.session.status)
+        unrated = (Session.id == sid, Session.status == S.COMPLETED, Session.rating.is_(None))
+        stmt = update(Session).where(*unrated).values(rating=rating, rating_comment=comment or None)
+        if pair.guarded_update(s, stmt) != 1:
             raise Conflict(
                 "This session is completed and has already been rated.", code="already_rated"
             )
-        _emit_session(s, customer, pair, S.COMPLETED, rating=rating, comment=comment)
+        same = Moved(previous=S.COMPLETED, status=S.COMPLETED, request_status=None)
+        _emit_session(
+            s, customer, locked, same, payloads.SessionDetails(rating=rating, comment=comment)
+        )
 
     db.run(work)
-
-
-def post_message(db: Database, actor: Actor, session_id: uuid.UUID | str, body: str) -> MessageOut:
-    """A chat line in a live session, from its customer or its mechanic."""
-    sid = _parse_id(session_id, "session_id")
-    body = body.strip()
-    if not body:
-        raise Invalid("A message cannot be empty.", code="empty_message")
-    return _add_message(db, actor, sid, body)
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """A photo already safely on disk (paths relative to MEDIA_DIR), waiting for its message."""
-
-    path: str
-    content_type: str
-    width: int
-    height: int
-    size: int
-    thumbnail_path: str
-
-
-def message_photo(message: SessionMessage) -> PhotoOut | None:
-    """The photo a message carries, as clients see it (URLs, never disk paths)."""
-    if message.attachment_path is None:
-        return None
-    url = f"/api/sessions/{message.session_id}/photos/{message.id}"
-    return PhotoOut(
-        url=url,
-        thumbnail_url=f"{url}/thumb",
-        content_type=message.attachment_type or "",
-        width=message.attachment_width or 0,
-        height=message.attachment_height or 0,
-        bytes=message.attachment_bytes or 0,
-    )
-
-
-def _check_may_message(actor: Actor, pair: _Pair) -> None:
-    _check_party(actor, pair, customer=True, mechanic=True)
-    if pair.session.status not in SESSION_FLOW[Action.MESSAGE][0]:
-        raise _refuse(Action.MESSAGE, pair.session.status)
-
-
-def _add_message(
-    db: Database,
-    actor: Actor,
-    sid: uuid.UUID,
-    body: str,
-    attachment: Attachment | None = None,
-) -> MessageOut:
-    """A chat message row and its event in one transaction, text and photo alike."""
-    files: dict[str, Any] = {}
-    if attachment is not None:
-        files = {
-            "attachment_path": attachment.path,
-            "attachment_type": attachment.content_type,
-            "attachment_width": attachment.width,
-            "attachment_height": attachment.height,
-            "attachment_bytes": attachment.size,
-            "thumbnail_path": attachment.thumbnail_path,
-        }
-
-    def work(s: DbSession) -> MessageOut:
-        pair = _lock_pair(s, sid)
-        _check_may_message(actor, pair)
-        message = SessionMessage(
-            id=uuid.uuid4(),
-            session_id=sid,
-            sender_id=actor.id,
-            body=body,
-            created_at=utcnow(),
-            **files,
-        )
-        s.add(message)
-        s.flush()
-        out = MessageOut(
-            id=message.id,
-            session_id=sid,
-            sender_id=actor.id,
-            sender_name=actor.name,
-            body=body,
-            created_at=message.created_at,
-            photo=message_photo(message),
-        )
-        events.record(
-            s,
-            Kind.MESSAGE_CREATED,
-            actor_id=actor.id,
-            audience=_session_audience(pair),
-            session_id=sid,
-            payload={"message": out.model_dump(mode="json")},
-        )
-        return out
-
-    return db.run(work)
-
-
-def check_may_post(db: Database, actor: Actor, session_id: uuid.UUID | str) -> None:
-    """Refuse now what :func:`post_photo` would refuse, so a refused photo is never stored."""
-    sid = _parse_id(session_id, "session_id")
-    with db.read() as s:
-        row = s.execute(
-            select(
-                Session.id,
-                Session.status,
-                Session.customer_user_id,
-                Session.mechanic_id,
-                Session.rating,
-            ).where(Session.id == sid)
-        ).first()
-        if row is None:
-            raise NotFound("No such session.")
-        _check_may_message(actor, _Pair(session=row, request=None))
-
-
-def post_photo(
-    db: Database,
-    actor: Actor,
-    session_id: uuid.UUID | str,
-    attachment: Attachment,
-    caption: str = "",
-) -> MessageOut:
-    """A photo in the chat of a live session: the message row for files already on disk.
-
-    The caller writes the files first; this commits the row and its event together, so a
-    message never names a file that is not there.
-    """
-    return _add_message(db, actor, _parse_id(session_id, "session_id"), caption.strip(), attachment)
-
-
-# --- video calls ------------------------------------------------------------------------
-
-# A call runs only while its session is live: it cannot start before the mechanic joins
-# nor outlive completion or cancellation.
-CALL_STATUSES = frozenset({S.LIVE})
-MAX_SIGNAL_BYTES = 32 * 1024
-_SIGNAL_NEEDS: dict[SignalKind, tuple[str, type]] = {
-    SignalKind.OFFER: ("sdp", str),
-    SignalKind.ANSWER: ("sdp", str),
-    SignalKind.ICE: ("candidates", list),
-}
-
-
-def signal(
-    db: Database,
-    actor: Actor,
-    session_id: uuid.UUID | str,
-    kind: SignalKind,
-    call_id: str,
-    data: dict[str, Any] | None = None,
-) -> int:
-    """Pass one WebRTC signalling message to the other party of a live video session.
-
-    It is recorded like every change, so a page that lost its stream replays what it missed,
-    but only the other party ever sees it. Returns the event id.
-    """
-    sid = _parse_id(session_id, "session_id")
-    data = dict(data or {})
-    if len(json.dumps(data, separators=(",", ":"))) > MAX_SIGNAL_BYTES:
-        raise TooLarge(
-            f"A call signal can be at most {MAX_SIGNAL_BYTES // 1024} KiB.", code="signal_too_large"
-        )
-    needed = _SIGNAL_NEEDS.get(kind)
-    if needed is not None and not isinstance(data.get(needed[0]), needed[1]):
-        raise Invalid(f"A {kind.value} signal needs data.{needed[0]}.", code="invalid_signal")
-
-    def work(s: DbSession) -> int:
-        pair = _lock_pair(s, sid)
-        _check_party(actor, pair, customer=True, mechanic=True)
-        status = pair.session.status
-        if status not in CALL_STATUSES:
-            raise Conflict(
-                f"No call now: this session is {STATUS_WORDS[SessionStatus(status)]}."
-                " Calls run while it is live.",
-                code="call_closed",
-            )
-        if s.scalar(select(Session.type).where(Session.id == sid)) != SessionType.VIDEO:
-            raise Conflict(
-                "This is a chat session; calls are for video sessions.", code="not_video"
-            )
-        is_customer = actor.id == pair.session.customer_user_id
-        other = pair.session.mechanic_id if is_customer else pair.session.customer_user_id
-        assert other is not None  # a live session has its mechanic
-        event = events.record(
-            s,
-            Kind.CALL_SIGNAL,
-            actor_id=actor.id,
-            audience=Audience(users=(other,)),
-            session_id=sid,
-            payload={
-                "signal": kind.value,
-                "call_id": call_id,
-                "from_role": (Role.CUSTOMER if is_customer else Role.MECHANIC).value,
-                "data": data,
-            },
-        )
-        return event.id
-
-    return db.run(work)
 
 
 # --- expiry -----------------------------------------------------------------------------
@@ -806,7 +531,7 @@ def due_for_expiry(cutoff: datetime, batch: int = 100) -> Select[uuid.UUID]:
     return (
         select(SessionRequest.parent_session_id)
         .where(
-            SessionRequest.status == R.PENDING.value,
+            SessionRequest.status == R.PENDING,
             SessionRequest.created_at < cutoff,
             ~_released_since(SessionRequest.parent_session_id, cutoff),
         )
@@ -821,7 +546,7 @@ def _released_since(session_id: Any, cutoff: datetime) -> Exists:
         select(Event.id)
         .where(
             Event.session_id == session_id,
-            Event.kind == Kind.REQUEST_RELEASED.value,
+            Event.kind == Kind.REQUEST_RELEASED,
             Event.at >= cutoff,
         )
         .exists()
@@ -829,69 +554,31 @@ def _released_since(session_id: Any, cutoff: datetime) -> Exists:
 
 
 def _expire_one(s: DbSession, *, sid: uuid.UUID, cutoff: datetime) -> bool:
-    pair = _lock_pair(s, sid)
-    if pair.request is None or pair.request.status != R.PENDING.value:
-        return False
-    created = s.scalar(
-        select(SessionRequest.created_at).where(SessionRequest.id == pair.request.id)
-    )
-    if created is None or created >= cutoff:
+    locked = pair.lock(s, sid)
+    request = locked.request
+    if request is None or request.status != R.PENDING or request.created_at >= cutoff:
         return False
     if s.scalar(select(_released_since(sid, cutoff))):
         return False
     now = utcnow()
-    status, request_status = _move(s, Action.EXPIRE, pair, {"ended_at": now}, {"closed_at": now})
+    moved = _move(s, Action.EXPIRE, locked, {"ended_at": now}, {"closed_at": now})
     _emit(
         s,
         Kind.REQUEST_EXPIRED,
         actor=None,
-        audience=Audience(users=(pair.session.customer_user_id,), mechanics=True),
+        audience=Audience(users=(locked.session.customer_user_id,), mechanics=True),
         session_id=sid,
-        request_id=pair.request.id,
-        payload={
-            "request_status": (request_status or R.EXPIRED).value,
-            "session_status": status.value,
-            "customer_id": str(pair.session.customer_user_id),
-        },
+        request_id=request.id,
+        payload=payloads.RequestExpired(
+            request_status=moved.request_status or R.EXPIRED,
+            session_status=moved.status,
+            customer_id=str(locked.session.customer_user_id),
+        ),
     )
     return True
 
 
-# --- mechanics --------------------------------------------------------------------------
-
-
-def set_on_duty(db: Database, mechanic: Actor, on_duty: bool) -> bool:
-    """On duty means: notified of every new request."""
-    return _set_mechanic_switch(db, mechanic, "on_duty", on_duty)
-
-
-def set_email_notifications(db: Database, mechanic: Actor, enabled: bool) -> bool:
-    """Opt in to an email for every new request while on duty (customers always get theirs)."""
-    return _set_mechanic_switch(db, mechanic, "notify_by_email", enabled)
-
-
-def _set_mechanic_switch(db: Database, mechanic: Actor, column: str, value: bool) -> bool:
-    _require_role(mechanic, Role.MECHANIC)
-
-    def work(s: DbSession) -> bool:
-        s.execute(update(User).where(User.id == mechanic.id).values({column: value}))
-        return value
-
-    return db.run(work)
-
-
 # --- events -----------------------------------------------------------------------------
-
-
-def _request_payload(request: SessionRequest) -> dict[str, Any]:
-    return {
-        "customer_id": str(request.customer_id),
-        "customer_name": request.customer_name,
-        "session_type": request.session_type,
-        "plan_code": request.plan_code,
-        "request_status": request.status,
-        "created_at": request.created_at.isoformat(),
-    }
 
 
 def _emit(
@@ -902,7 +589,7 @@ def _emit(
     audience: Audience,
     session_id: uuid.UUID,
     request_id: uuid.UUID | None = None,
-    payload: dict[str, Any],
+    payload: payloads.Payload,
 ) -> None:
     """Record the event, then the notifications that follow from it, in the same transaction."""
     event = events.record(
@@ -920,29 +607,29 @@ def _emit(
 def _emit_session(
     s: DbSession,
     actor: Actor,
-    pair: _Pair,
-    status: SessionStatus,
-    *,
-    request_status: RequestStatus | None = None,
-    **details: Any,
+    locked: Pair,
+    moved: Moved,
+    details: payloads.SessionDetails | None = None,
 ) -> None:
-    payload: dict[str, Any] = {
-        "session_status": status.value,
-        "previous_status": pair.session.status,
-        "customer_id": str(pair.session.customer_user_id),
-        "mechanic_id": str(pair.session.mechanic_id) if pair.session.mechanic_id else None,
-        "actor_role": actor.role.value,
-        "actor_name": actor.name,
-        **details,
-    }
-    if request_status is not None:
-        payload["request_status"] = request_status.value
+    session = locked.session
+    extra = payloads.SessionDetails(**details) if details else payloads.SessionDetails()
+    if moved.request_status is not None:
+        extra["request_status"] = moved.request_status
+    payload = payloads.SessionUpdated(
+        session_status=moved.status,
+        previous_status=moved.previous,
+        customer_id=str(session.customer_user_id),
+        mechanic_id=str(session.mechanic_id) if session.mechanic_id else None,
+        actor_role=actor.role,
+        actor_name=actor.name,
+        **extra,
+    )
     _emit(
         s,
         Kind.SESSION_UPDATED,
         actor=actor,
-        audience=_session_audience(pair),
-        session_id=pair.session.id,
-        request_id=pair.request.id if pair.request is not None else None,
+        audience=pair.audience(session),
+        session_id=session.id,
+        request_id=locked.request.id if locked.request is not None else None,
         payload=payload,
     )

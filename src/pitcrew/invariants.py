@@ -1,4 +1,4 @@
-"""DESIGN.md's invariants as SQL: each query returns the rows that break one.
+"""The invariants (docs/ARCHITECTURE.md, "Invariants") as SQL: each returns the rows breaking one.
 
 Written against the table and column names alone (no constraints, no ``users``), so the same
 queries check a pitcrew database and one of the system pitcrew replaces. ``doctor`` reports
@@ -12,12 +12,16 @@ replaced system must keep them before ``pitcrew migrate`` can adopt it.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import Connection, text
 
-from pitcrew.models import RequestStatus, SessionStatus, SessionType
+from pitcrew.models import HELD_STATUSES, RequestStatus, SessionStatus, SessionType
+
+S = SessionStatus
+R = RequestStatus
 
 
 @dataclass(frozen=True)
@@ -33,12 +37,18 @@ def _differs(a: str, b: str) -> str:
     return f"({a} <> {b} OR ({a} IS NULL) <> ({b} IS NULL))"
 
 
-def _one_of(column: str, values: Collection[str]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def _q(value: StrEnum) -> str:
+    """A status as an SQL literal."""
+    return repr(str(value))
+
+
+def _one_of(column: str, values: Iterable[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(_q(v) for v in values)})"
 
 
 PAIR = "FROM session_requests r JOIN sessions s ON s.id = r.parent_session_id"
-HELD = ("waiting", "live", "completed")
+# In the enum's order, so each query's text is stable from run to run.
+HELD = tuple(status for status in SessionStatus if status in HELD_STATUSES)
 
 # Invariant 1 in its two parts: requests whose session is missing (no link, or a link to
 # nothing), and requests that share an existing session with another request.
@@ -69,14 +79,16 @@ INVARIANTS: tuple[Invariant, ...] = (
         3,
         "pending_mismatch",
         "A request is pending exactly when its session is, and then neither has a mechanic.",
-        f"SELECT r.id, s.id {PAIR} WHERE (r.status = 'pending') <> (s.status = 'pending')"
-        " OR (r.status = 'pending' AND (r.mechanic_id IS NOT NULL OR s.mechanic_id IS NOT NULL))",
+        f"SELECT r.id, s.id {PAIR} WHERE (r.status = {_q(R.PENDING)})"
+        f" <> (s.status = {_q(S.PENDING)}) OR (r.status = {_q(R.PENDING)}"
+        " AND (r.mechanic_id IS NOT NULL OR s.mechanic_id IS NOT NULL))",
     ),
     Invariant(
         4,
         "accepted_not_held",
         "An accepted request's session is waiting, live or completed.",
-        f"SELECT r.id, s.id {PAIR} WHERE r.status = 'accepted' AND NOT {_one_of('s.status', HELD)}",
+        f"SELECT r.id, s.id {PAIR} WHERE r.status = {_q(R.ACCEPTED)}"
+        f" AND NOT {_one_of('s.status', HELD)}",
     ),
     Invariant(
         5,
@@ -90,8 +102,8 @@ INVARIANTS: tuple[Invariant, ...] = (
         6,
         "closed_request_open_session",
         "A cancelled or expired request's session is cancelled.",
-        f"SELECT r.id, s.id {PAIR} WHERE r.status IN ('cancelled', 'expired')"
-        " AND s.status <> 'cancelled'",
+        f"SELECT r.id, s.id {PAIR} WHERE {_one_of('r.status', (R.CANCELLED, R.EXPIRED))}"
+        f" AND s.status <> {_q(S.CANCELLED)}",
     ),
     # The tabs read mechanic_session_overview, whose rows are requests naming a mechanic:
     # Active and Completed by the session's status, History by the request's (accepted or
@@ -103,8 +115,9 @@ INVARIANTS: tuple[Invariant, ...] = (
         "SELECT r.id, s.id FROM sessions s LEFT JOIN session_requests r"
         " ON r.parent_session_id = s.id AND r.mechanic_id = s.mechanic_id"
         " WHERE s.mechanic_id IS NOT NULL AND (r.id IS NULL"
-        " OR s.status NOT IN ('waiting', 'live', 'completed', 'cancelled')"
-        " OR (s.status = 'cancelled' AND r.status NOT IN ('accepted', 'cancelled')))",
+        f" OR NOT {_one_of('s.status', (*HELD, S.CANCELLED))}"
+        f" OR (s.status = {_q(S.CANCELLED)}"
+        f" AND NOT {_one_of('r.status', (R.ACCEPTED, R.CANCELLED))}))",
     ),
 )
 
@@ -141,7 +154,7 @@ class DataCheck:
 
 
 def _bad(column: str, values: type[RequestStatus] | type[SessionStatus] | type[SessionType]) -> str:
-    return f"{column} IS NULL OR NOT {_one_of(column, [v.value for v in values])}"
+    return f"{column} IS NULL OR NOT {_one_of(column, values)}"
 
 
 def _duplicates(table: str) -> str:

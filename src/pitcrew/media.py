@@ -25,10 +25,11 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 
-from pitcrew import flow
+from pitcrew import access, chat
+from pitcrew.auth import Actor
+from pitcrew.chat import Attachment
 from pitcrew.db import Database
 from pitcrew.errors import DomainError, Invalid, NotFound, TooLarge
-from pitcrew.flow import Actor, Attachment
 from pitcrew.models import Session, SessionMessage
 from pitcrew.schemas import MessageOut
 
@@ -217,12 +218,12 @@ def post_photo(
     The order means a refused upload (not a party, session not live, not an image, too
     large) stores nothing.
     """
-    flow.check_may_post(db, actor, session_id)
+    chat.check_may_post(db, actor, session_id)
     if len(raw) > max_bytes:
         raise TooLarge(too_large_message(max_bytes), code="photo_too_large")
     attachment = store(media_dir, session_id, clean(raw))
     try:
-        return flow.post_photo(db, actor, session_id, attachment, caption)
+        return chat.post_photo(db, actor, session_id, attachment, caption)
     except DomainError:
         # Refused inside the transaction (the session ended meanwhile): no row names them.
         _discard(media_dir, attachment)
@@ -270,11 +271,7 @@ def photo_file(
             .join(Session, Session.id == SessionMessage.session_id)
             .where(SessionMessage.id == message_id, SessionMessage.session_id == session_id)
         ).first()
-    if (
-        row is None
-        or row.attachment_path is None
-        or actor.id not in (row.customer_user_id, row.mechanic_id)
-    ):
+    if row is None or row.attachment_path is None or access.part_of(actor.id, row) is None:
         raise NotFound("No such photo.", code="photo_not_found")
     relative = row.thumbnail_path if thumbnail else row.attachment_path
     root = media_dir.resolve()

@@ -35,11 +35,12 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import object_session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pitcrew import invariants
+from pitcrew import invariants, payloads
 from pitcrew.db import Database
 from pitcrew.errors import DomainError
 from pitcrew.events import Kind
 from pitcrew.models import Event, SessionStatus
+from pitcrew.payloads import RequestAccepted, RequestExpired, RequestReleased, SessionUpdated
 
 log = logging.getLogger(__name__)
 
@@ -176,15 +177,15 @@ def count(kind: str, payload: dict[str, Any]) -> None:
         INTAKES.inc()
     elif kind == Kind.REQUEST_ACCEPTED:
         ACCEPTS.inc()
-        _moved(SessionStatus.PENDING, payload.get("session_status") or SessionStatus.WAITING)
+        _moved(SessionStatus.PENDING, payloads.read(RequestAccepted, payload)["session_status"])
     elif kind == Kind.REQUEST_EXPIRED:
-        _moved(SessionStatus.PENDING, payload.get("session_status") or SessionStatus.CANCELLED)
+        _moved(SessionStatus.PENDING, payloads.read(RequestExpired, payload)["session_status"])
     elif kind == Kind.REQUEST_RELEASED:
-        _moved(SessionStatus.WAITING, payload.get("session_status") or SessionStatus.PENDING)
+        _moved(SessionStatus.WAITING, payloads.read(RequestReleased, payload)["session_status"])
     elif kind == Kind.SESSION_UPDATED:
-        before, after = payload.get("previous_status"), payload.get("session_status")
-        if before and after and before != after:
-            _moved(before, after)
+        updated = payloads.read(SessionUpdated, payload)
+        if updated["previous_status"] != updated["session_status"]:
+            _moved(updated["previous_status"], updated["session_status"])
 
 
 def _moved(before: str, after: str) -> None:

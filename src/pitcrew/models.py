@@ -7,9 +7,10 @@ the rules for moving between them live in ``flow``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Enum,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -100,8 +102,36 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 EventId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-def _in(column: str, values: type[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+E = TypeVar("E", bound=StrEnum)
+
+
+def stored(enum: type[E], length: int = 16) -> Enum:
+    """A column holding one of ``enum``'s values, read back as the member.
+
+    Stored as a plain VARCHAR of ``length`` (no native enum type, no constraint of its own:
+    the named CHECK constraints below say which values are allowed), so the schema is the
+    one the replaced system had. An unknown value is refused before it reaches the database.
+    """
+    return Enum(
+        enum,
+        native_enum=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+def _quoted(values: Iterable[StrEnum]) -> str:
+    return ", ".join(repr(str(v)) for v in values)
+
+
+def _in(column: str, values: Iterable[StrEnum]) -> str:
+    return f"{column} IN ({_quoted(values)})"
+
+
+def _held() -> list[SessionStatus]:
+    """The held statuses in the order the enum declares them (a stable constraint text)."""
+    return [status for status in SessionStatus if status in HELD_STATUSES]
 
 
 NAMING = {
@@ -127,7 +157,7 @@ class User(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     email: Mapped[str] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(stored(Role))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     on_duty: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     notify_by_email: Mapped[bool] = mapped_column(
@@ -153,10 +183,13 @@ class Session(Base):
         CheckConstraint(_in("type", SessionType), name="type"),
         CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating"),
         CheckConstraint(
-            "status NOT IN ('waiting', 'live', 'completed') OR mechanic_id IS NOT NULL",
+            f"status NOT IN ({_quoted(_held())}) OR mechanic_id IS NOT NULL",
             name="held_has_mechanic",
         ),
-        CheckConstraint("status <> 'pending' OR mechanic_id IS NULL", name="pending_unassigned"),
+        CheckConstraint(
+            f"status <> {_quoted([SessionStatus.PENDING])} OR mechanic_id IS NULL",
+            name="pending_unassigned",
+        ),
         # The target of session_requests' (parent_session_id, mechanic_id) foreign key.
         UniqueConstraint("id", "mechanic_id", name="uq_sessions_id_mechanic"),
         Index("ix_sessions_mechanic_status_ended", "mechanic_id", "status", text("ended_at DESC")),
@@ -166,9 +199,11 @@ class Session(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     customer_user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     mechanic_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
-    type: Mapped[str] = mapped_column(String(16))
+    type: Mapped[SessionType] = mapped_column(stored(SessionType))
     plan_code: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default=SessionStatus.PENDING.value)
+    status: Mapped[SessionStatus] = mapped_column(
+        stored(SessionStatus), default=SessionStatus.PENDING
+    )
     intake_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("intakes.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -183,9 +218,13 @@ class SessionRequest(Base):
     __table_args__ = (
         CheckConstraint(_in("status", RequestStatus), name="status"),
         CheckConstraint(_in("session_type", SessionType), name="session_type"),
-        CheckConstraint("status <> 'pending' OR mechanic_id IS NULL", name="pending_unassigned"),
         CheckConstraint(
-            "status <> 'accepted' OR mechanic_id IS NOT NULL", name="accepted_has_mechanic"
+            f"status <> {_quoted([RequestStatus.PENDING])} OR mechanic_id IS NULL",
+            name="pending_unassigned",
+        ),
+        CheckConstraint(
+            f"status <> {_quoted([RequestStatus.ACCEPTED])} OR mechanic_id IS NOT NULL",
+            name="accepted_has_mechanic",
         ),
         # A request that names a mechanic must point at a session naming the same one,
         # checked at commit so accept can update both rows in one transaction.
@@ -220,9 +259,11 @@ class SessionRequest(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     customer_name: Mapped[str] = mapped_column(String(200))
-    session_type: Mapped[str] = mapped_column(String(16))
+    session_type: Mapped[SessionType] = mapped_column(stored(SessionType))
     plan_code: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING.value)
+    status: Mapped[RequestStatus] = mapped_column(
+        stored(RequestStatus), default=RequestStatus.PENDING
+    )
     mechanic_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     parent_session_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("sessions.id"), unique=True, nullable=False

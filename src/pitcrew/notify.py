@@ -1,7 +1,8 @@
 """Notifications and emails that follow from events, written in the event's own transaction.
 
-Nothing here is called by a route: ``flow`` records an event and hands it to :func:`follow`,
-so a notification (and the email outbox row, when email is on) exists exactly when the change
+Routes only read here (the bell's list and count, marking one read). Changes reach this
+module through their events: ``flow`` records an event and hands it to :func:`follow`, so a
+notification (and the email outbox row, when email is on) exists exactly when the change
 it tells of was committed. ``mailer`` sends the outbox later, outside any request.
 """
 
@@ -16,7 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import events
+from pitcrew import events, payloads, words
 from pitcrew.db import Database
 from pitcrew.errors import Forbidden
 from pitcrew.events import Audience, Kind
@@ -27,8 +28,17 @@ from pitcrew.models import (
     Notification,
     Role,
     Session,
+    SessionStatus,
     User,
     utcnow,
+)
+from pitcrew.payloads import (
+    NotificationCreated,
+    RequestAccepted,
+    RequestExpired,
+    RequestOffer,
+    RequestReleased,
+    SessionUpdated,
 )
 
 # Set on a Database's sessions while an email sender serves it: only then are emails queued,
@@ -50,76 +60,89 @@ class Notice:
 
 
 def _on_duty_mechanics(s: DbSession) -> list[uuid.UUID]:
-    stmt = select(User.id).where(User.role == Role.MECHANIC.value, User.on_duty.is_(True))
+    stmt = select(User.id).where(User.role == Role.MECHANIC, User.on_duty.is_(True))
     return list(s.scalars(stmt))
 
 
-def _uuid(value: Any) -> uuid.UUID | None:
-    return uuid.UUID(str(value)) if value else None
+def _uuid(value: str | None) -> uuid.UUID | None:
+    return uuid.UUID(value) if value else None
+
+
+def _offer(p: RequestOffer) -> str:
+    return f"{p['session_type']} session, {p['plan_code']} plan"
 
 
 def notices(s: DbSession, event: Event) -> list[Notice]:
     """Who hears of an event and what they are told; empty when nobody needs telling."""
-    p = event.payload
-    customer = _uuid(p.get("customer_id"))
-    mechanic = _uuid(p.get("mechanic_id"))
-    kind = event.kind
-    offer = f"{p.get('session_type')} session, {p.get('plan_code')} plan"
+    kind, p = event.kind, event.payload
     if kind == Kind.REQUEST_CREATED:
-        title = f"New request from {p.get('customer_name')}"
-        return [Notice(_on_duty_mechanics(s), Message(title, offer, "new_request"))]
-    if kind == Kind.REQUEST_ACCEPTED and customer:
-        title = f"{p.get('mechanic_name')} accepted your request"
-        return [Notice([customer], Message(title, "They will join shortly.", "request_accepted"))]
-    if kind == Kind.REQUEST_EXPIRED and customer:
+        created = payloads.read(RequestOffer, p)
+        title = f"New request from {created['customer_name']}"
+        return [Notice(_on_duty_mechanics(s), Message(title, _offer(created), "new_request"))]
+    if kind == Kind.REQUEST_ACCEPTED:
+        accepted = payloads.read(RequestAccepted, p)
+        title = f"{accepted['mechanic_name']} accepted your request"
+        body = "They will join shortly."
+        return [
+            Notice([uuid.UUID(accepted["customer_id"])], Message(title, body, "request_accepted"))
+        ]
+    if kind == Kind.REQUEST_EXPIRED:
+        expired = payloads.read(RequestExpired, p)
         body = "Your request expired. You can request again with one click."
         title = "No mechanic was free in time"
-        return [Notice([customer], Message(title, body, "request_expired"))]
+        return [
+            Notice([uuid.UUID(expired["customer_id"])], Message(title, body, "request_expired"))
+        ]
     if kind == Kind.REQUEST_RELEASED:
-        told = [Notice(_on_duty_mechanics(s), Message(_open_again(p), offer, "new_request"))]
-        if customer:
-            title = f"{p.get('mechanic_name')} handed your request back"
-            body = "It is open again for every mechanic on duty."
-            told.append(Notice([customer], Message(title, body)))
-        return told
+        return _released_notices(s, payloads.read(RequestReleased, p))
     if kind == Kind.SESSION_UPDATED:
-        return _session_notices(p, customer, mechanic)
+        return _session_notices(payloads.read(SessionUpdated, p))
     return []
 
 
-def _open_again(p: dict[str, Any]) -> str:
-    return f"Request from {p.get('customer_name')} is open again"
+def _released_notices(s: DbSession, p: RequestReleased) -> list[Notice]:
+    title = f"Request from {p['customer_name']} is open again"
+    told = [Notice(_on_duty_mechanics(s), Message(title, _offer(p), "new_request"))]
+    title = f"{p['mechanic_name']} handed your request back"
+    body = "It is open again for every mechanic on duty."
+    told.append(Notice([uuid.UUID(p["customer_id"])], Message(title, body)))
+    return told
 
 
-def _session_notices(
-    p: dict[str, Any], customer: uuid.UUID | None, mechanic: uuid.UUID | None
-) -> list[Notice]:
-    status = p.get("session_status")
-    actor_role = p.get("actor_role")
+def _session_notices(p: SessionUpdated) -> list[Notice]:
+    customer = uuid.UUID(p["customer_id"])
+    mechanic = _uuid(p["mechanic_id"])
+    status = p["session_status"]
     if "rating" in p:
         title = f"Your session was rated {p['rating']}/5"
         return [Notice([mechanic], Message(title, p.get("comment") or ""))] if mechanic else []
-    if status == "live" and customer:
-        title = f"{p.get('actor_name')} joined: your session is live"
+    if status == SessionStatus.LIVE:
+        title = f"{p['actor_name']} joined: your session is {words.sentence(status)}"
         return [Notice([customer], Message(title, email="session_live"))]
-    if status == "completed" and customer:
+    if status == SessionStatus.COMPLETED:
         body = "The mechanic's summary is ready."
         return [Notice([customer], Message("Your session is complete", body, "session_completed"))]
-    if status != "cancelled":
+    if status != SessionStatus.CANCELLED:
         return []
-    reason = p.get("reason") or ""
+    return _cancelled_notices(p["actor_role"], p.get("reason") or "", customer, mechanic)
+
+
+def _cancelled_notices(
+    actor_role: Role, reason: str, customer: uuid.UUID, mechanic: uuid.UUID | None
+) -> list[Notice]:
+    """Each party hears who cancelled, unless they did it themselves."""
     told = []
-    if customer and actor_role != Role.CUSTOMER.value:
+    if actor_role != Role.CUSTOMER:
         title = (
             "The mechanic cancelled the session"
-            if actor_role == Role.MECHANIC.value
+            if actor_role == Role.MECHANIC
             else "Your session was cancelled"
         )
         told.append(Notice([customer], Message(title, reason, "session_cancelled")))
-    if mechanic and actor_role != Role.MECHANIC.value:
+    if mechanic and actor_role != Role.MECHANIC:
         title = (
             "The customer cancelled the session"
-            if actor_role == Role.CUSTOMER.value
+            if actor_role == Role.CUSTOMER
             else "The session was cancelled"
         )
         told.append(Notice([mechanic], Message(title, reason)))
@@ -163,7 +186,7 @@ def _notify(s: DbSession, event: Event, users: list[uuid.UUID], message: Message
         audience=Audience(users=tuple(users)),
         session_id=event.session_id,
         request_id=event.request_id,
-        payload={"title": message.title, "body": message.body, "about": event.kind},
+        payload=NotificationCreated(title=message.title, body=message.body, about=event.kind),
     )
 
 
@@ -212,7 +235,7 @@ def render_email(template: str, subject: str, context: dict[str, Any]) -> Email:
 
 def _wants_email(role: str, opted_in: bool) -> bool:
     """Customers hear of their own request's key moments; mechanics only when opted in."""
-    return role == Role.CUSTOMER.value or (role == Role.MECHANIC.value and opted_in)
+    return role == Role.CUSTOMER or (role == Role.MECHANIC and opted_in)
 
 
 def _queue_emails(s: DbSession, event: Event, users: list[uuid.UUID], message: Message) -> None:

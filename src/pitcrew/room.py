@@ -1,7 +1,8 @@
 """What a session's two parties may read: the session, its request and intake, chat, timeline.
 
-The access rule lives in one place (:func:`_open`): a session is readable by its customer,
-by the mechanic who holds it, and by an admin; nobody else, not even other mechanics.
+A session is readable by its customer, by the mechanic who holds it, and by an admin;
+nobody else, not even other mechanics (``access.check_reader``, the rule every module that
+touches a session shares).
 """
 
 from __future__ import annotations
@@ -13,19 +14,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import aliased
 
-from pitcrew import events
+from pitcrew import access, events, payloads, words
+from pitcrew.auth import Actor
+from pitcrew.chat import message_photo
 from pitcrew.db import Database
 from pitcrew.errors import Forbidden, Invalid, NotFound
 from pitcrew.events import Kind
-from pitcrew.flow import Actor, message_photo
 from pitcrew.models import (
     Intake,
-    Role,
     Session,
     SessionMessage,
     SessionRequest,
     SessionStatus,
     User,
+)
+from pitcrew.payloads import (
+    MessageCreated,
+    RequestAccepted,
+    RequestOffer,
+    RequestReleased,
+    SessionUpdated,
 )
 from pitcrew.schemas import (
     IntakeView,
@@ -37,22 +45,12 @@ from pitcrew.schemas import (
 )
 
 
-def _parse(session_id: uuid.UUID | str) -> uuid.UUID:
-    if isinstance(session_id, uuid.UUID):
-        return session_id
-    try:
-        return uuid.UUID(session_id)
-    except ValueError:
-        raise Invalid("session_id must be a UUID.", code="invalid_id") from None
-
-
 def _open(s: DbSession, actor: Actor, session_id: uuid.UUID | str) -> Session:
-    session = s.get(Session, _parse(session_id))
+    session = s.get(Session, access.parse_id(session_id, "session_id"))
     if session is None:
         raise NotFound("No such session.")
-    if actor.role == Role.ADMIN or actor.id in (session.customer_user_id, session.mechanic_id):
-        return session
-    raise Forbidden("This session is not yours.")
+    access.check_reader(actor, session)
+    return session
 
 
 def may_see(db: Database, actor: Actor, session_id: uuid.UUID | str) -> bool:
@@ -147,37 +145,44 @@ def timeline(db: Database, actor: Actor, session_id: uuid.UUID | str) -> list[Ti
 
 def tell(kind: str, p: dict[str, Any], actor_name: str | None) -> str:
     """One event as a sentence a customer or mechanic reads in the session's timeline."""
-    who = actor_name or p.get("actor_name") or p.get("mechanic_name") or "Someone"
-    reason = f" ({p['reason']})" if p.get("reason") else ""
+    named = actor_name or p.get("actor_name") or p.get("mechanic_name")
+    who = named or "Someone"
     if kind == Kind.REQUEST_CREATED:
-        name = actor_name or p.get("customer_name") or "The customer"
-        return f"{name} asked for a {p.get('session_type')} session ({p.get('plan_code')} plan)."
+        offer = payloads.read(RequestOffer, p)
+        name = actor_name or offer["customer_name"] or "The customer"
+        return f"{name} asked for a {offer['session_type']} session ({offer['plan_code']} plan)."
     if kind == Kind.REQUEST_ACCEPTED:
-        return f"{p.get('mechanic_name') or who} accepted the request."
+        return f"{payloads.read(RequestAccepted, p)['mechanic_name'] or who} accepted the request."
     if kind == Kind.REQUEST_RELEASED:
-        return f"{p.get('mechanic_name') or who} handed the request back; it was offered again."
+        name = payloads.read(RequestReleased, p)["mechanic_name"] or who
+        return f"{name} handed the request back; it was offered again."
     if kind == Kind.REQUEST_EXPIRED:
         return "The request expired: no mechanic accepted it in time."
     if kind == Kind.REQUEST_CANCELLED:
         return "The request was cancelled with the session."
     if kind == Kind.MESSAGE_CREATED:
-        sent = (p.get("message") or {}).get("photo")
+        sent = payloads.read(MessageCreated, p)["message"].get("photo")
         return f"{who} sent a photo." if sent else f"{who} wrote in the chat."
     if kind == Kind.REPAIR:
         return "pitcrew doctor repaired this session's records."
     if kind != Kind.SESSION_UPDATED:
         return kind
+    return _tell_session(payloads.read(SessionUpdated, p), who)
+
+
+def _tell_session(p: SessionUpdated, who: str) -> str:
     if "rating" in p:
         comment = f": \u201c{p['comment']}\u201d" if p.get("comment") else "."
         return f"{who} rated the session {p['rating']}/5{comment}"
-    status = p.get("session_status")
+    status = p["session_status"]
     if status == SessionStatus.LIVE:
         return f"{who} joined: the session is live."
     if status == SessionStatus.COMPLETED:
         return f"{who} completed the session."
     if status == SessionStatus.CANCELLED:
+        reason = f" ({p['reason']})" if p.get("reason") else ""
         return f"{who} cancelled the session{reason}."
-    return f"{who} moved the session to {status}."
+    return f"{who} changed the session: it is now {words.sentence(status)}."
 
 
 def customer_sessions(db: Database, actor: Actor, *, limit: int = 50) -> list[SessionOut]:

@@ -1,4 +1,4 @@
-"""The shapes clients rely on (DESIGN.md), validated once at the edge of the domain."""
+"""The shapes clients rely on (docs/ARCHITECTURE.md, "API"), validated once at the domain's edge."""
 
 from __future__ import annotations
 
@@ -231,7 +231,7 @@ def _needs(kinds: list[str], field: str, kind: str) -> dict[str, Any]:
 
 
 class SignalIn(Strict):
-    # What each kind needs in ``data`` (checked in ``flow.signal``), told to clients too.
+    # What each kind needs in ``data`` (checked in ``call.signal``), told to clients too.
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

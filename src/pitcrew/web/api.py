@@ -1,5 +1,8 @@
-"""The JSON API of DESIGN.md. Each route reads the request, calls one domain function and
-returns its answer; rules live in ``flow``, reads in ``dashboard`` and ``room``."""
+"""The JSON API (docs/ARCHITECTURE.md, "API").
+
+Each route reads the request, calls one domain function and returns its answer; rules live
+in ``flow``, ``chat`` and ``call``, reads in ``dashboard`` and ``room``.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response, status
 
-from pitcrew import auth, dashboard, flow, notify, room, throttle
+from pitcrew import auth, chat, dashboard, flow, notify, room, throttle
 from pitcrew.errors import NotFound
 from pitcrew.schemas import (
     NOT_BLANK,
@@ -181,7 +184,7 @@ def accept(body: AcceptIn, db: DB, mechanic: Mechanic) -> AcceptOut:
 
 @router.post("/mechanic/duty", responses=COMMON, tags=["mechanic"])
 def duty(body: DutyIn, db: DB, mechanic: Mechanic) -> dict[str, bool]:
-    return {"on_duty": flow.set_on_duty(db, mechanic, body.on_duty)}
+    return {"on_duty": auth.set_on_duty(db, mechanic, body.on_duty)}
 
 
 @router.get("/me/email-notifications", responses=COMMON, tags=["mechanic"])
@@ -196,7 +199,7 @@ def set_email_notifications(
     body: EmailNotificationsIn, db: DB, mechanic: Mechanic, settings: SettingsDep
 ) -> dict[str, bool]:
     """Opt in or out of an email for each new request while on duty."""
-    enabled = flow.set_email_notifications(db, mechanic, body.enabled)
+    enabled = auth.set_email_notifications(db, mechanic, body.enabled)
     return {"enabled": enabled, "available": bool(settings.smtp_url)}
 
 
@@ -288,7 +291,7 @@ def release(session_id: uuid.UUID, db: DB, mechanic: Mechanic) -> ReleasedOut:
     The answer is not the session's detail: once handed back, it is no longer theirs to read.
     """
     status = flow.release(db, mechanic, session_id)
-    return ReleasedOut(session_id=session_id, session_status=status.value)
+    return ReleasedOut(session_id=session_id, session_status=status)
 
 
 @router.post(
@@ -331,7 +334,7 @@ def list_messages(session_id: uuid.UUID, db: DB, actor: CurrentActor) -> list[Me
     tags=["session"],
 )
 def post_message(session_id: uuid.UUID, body: MessageIn, db: DB, actor: CurrentActor) -> MessageOut:
-    return flow.post_message(db, actor, session_id, body.body)
+    return chat.post_message(db, actor, session_id, body.body)
 
 
 @router.get(

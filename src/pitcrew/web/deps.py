@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from pitcrew import auth
+from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.errors import Forbidden, Unauthenticated
-from pitcrew.flow import Actor
 from pitcrew.models import Role
 
 COOKIE = "pitcrew_session"

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
-from pitcrew import call, flow, media
+from pitcrew import call, media
 from pitcrew.config import Settings
 from pitcrew.schemas import CallOut, MessageOut, SignalIn
 from pitcrew.web.deps import DB, CurrentActor, SettingsDep
@@ -138,5 +138,5 @@ def send_signal(session_id: uuid.UUID, body: SignalIn, db: DB, actor: CurrentAct
 
     It reaches them as a ``call.signal`` event on their stream (GET /api/events).
     """
-    flow.signal(db, actor, session_id, body.kind, body.call_id, body.data)
+    call.signal(db, actor, session_id, body.kind, body.call_id, body.data)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -18,19 +18,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from pitcrew import __version__, auth, dashboard, events, flow, notify, room
+from pitcrew import __version__, auth, dashboard, events, flow, notify, payloads, room, words
+from pitcrew.auth import Actor
 from pitcrew.errors import DomainError, Forbidden, Invalid, NotFound
 from pitcrew.events import Kind
-from pitcrew.flow import Action, Actor
+from pitcrew.flow import Action
 from pitcrew.models import RequestStatus, Role, SessionStatus
 from pitcrew.schemas import SessionDetail, SessionOut
 from pitcrew.web.deps import DB, MaybeActor
@@ -38,7 +40,6 @@ from pitcrew.web.deps import DB, MaybeActor
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 
-router = APIRouter(include_in_schema=False)
 
 # Pages show personal data: never from a shared cache. (The policy headers, CSP included,
 # come from ``web.security`` for every response.)
@@ -81,12 +82,18 @@ STEP_OF = {
     SessionStatus.COMPLETED: 3,
 }
 
-STATUS_LABELS = {
-    SessionStatus.PENDING: "Waiting for a mechanic",
-    SessionStatus.WAITING: "Accepted",
-    SessionStatus.LIVE: "Live",
-    SessionStatus.COMPLETED: "Completed",
-    SessionStatus.CANCELLED: "Cancelled",
+# What each live page re-reads its parts for; the browser listens for BROWSER_KINDS.
+_REQUEST_MOVES = (
+    Kind.REQUEST_ACCEPTED,
+    Kind.REQUEST_CANCELLED,
+    Kind.REQUEST_EXPIRED,
+    Kind.REQUEST_RELEASED,
+    Kind.SESSION_UPDATED,
+)
+PAGE_LIVE_KINDS: dict[str, tuple[Kind, ...]] = {
+    "dashboard": (Kind.REQUEST_CREATED, *_REQUEST_MOVES),
+    "sessions": _REQUEST_MOVES,
+    "session": (*_REQUEST_MOVES, Kind.MESSAGE_CREATED),
 }
 
 
@@ -151,7 +158,7 @@ def status_label(status: str | None) -> str:
     if not status:
         return ""
     try:
-        return STATUS_LABELS[SessionStatus(status)]
+        return words.label(SessionStatus(status))
     except ValueError:
         return status.title()
 
@@ -182,6 +189,12 @@ def _environment() -> Environment:
     env.filters.update(filters)
     env.globals["static_url"] = static_url
     env.globals["product"] = "pitcrew"
+    # For the scripts, as data on the page: the status words and the kinds to listen for.
+    env.globals["status_words"] = words.as_data()
+    env.globals["live_kinds"] = [str(kind) for kind in events.BROWSER_KINDS]
+    env.globals["page_live_kinds"] = {
+        page: [str(kind) for kind in kinds] for page, kinds in PAGE_LIVE_KINDS.items()
+    }
     return env
 
 
@@ -366,30 +379,30 @@ def _headline(detail: SessionDetail, role: Role) -> tuple[str, str, str]:
     mine = role == Role.MECHANIC
     if status == SessionStatus.PENDING:
         return (
-            "Waiting for a mechanic",
+            words.label(status),
             "Every mechanic on duty can see your request. This page updates by itself.",
-            "pending",
+            status,
         )
     if status == SessionStatus.WAITING:
         if mine:
-            return "You accepted — join when ready", f"{s.customer_name} is waiting.", "waiting"
+            return "You accepted — join when ready", f"{s.customer_name} is waiting.", status
         return (
             f"{mechanic} accepted — joining shortly",
             "The chat opens as soon as they join.",
-            "waiting",
+            status,
         )
     if status == SessionStatus.LIVE:
         other = s.customer_name if mine else mechanic
-        return "Live", f"You are in a live session with {other}.", "live"
+        return words.label(status), f"You are in a live session with {other}.", status
     if status == SessionStatus.COMPLETED:
-        return "Completed", "The session is over. The summary is below.", "completed"
+        return words.label(status), "The session is over. The summary is below.", status
     if detail.request.status == RequestStatus.EXPIRED:
         return (
-            "Cancelled — no mechanic was free in time",
+            f"{words.label(status)} — no mechanic was free in time",
             "Nobody accepted the request before it expired.",
-            "cancelled",
+            status,
         )
-    return "Cancelled", "This session was cancelled.", "cancelled"
+    return words.label(status), "This session was cancelled.", status
 
 
 # Chat lines are in the chat, and a cancelled request is told by its session's own line.
@@ -410,7 +423,7 @@ def _session_view(db: DB, actor: Actor, session_id: str) -> SessionView:
             who=e.actor_name or "",
             words=e.text,
             kind=e.kind,
-            tone=str(e.payload.get("session_status") or ""),
+            tone=str(payloads.session_status(e.kind, e.payload) or ""),
         )
         for e in entries
         if e.kind not in TIMELINE_SKIPS and e.text
@@ -472,6 +485,80 @@ def _sessions_context(db: DB, actor: Actor) -> dict[str, Any]:
     return {"sessions": sessions, "intakes": intakes}
 
 
+# --- who may see a page ------------------------------------------------------------------
+
+
+class Refused(Exception):
+    """A page (or part) the visitor may not see, with the answer they get instead."""
+
+    def __init__(self, answer: Response) -> None:
+        super().__init__(answer.status_code)
+        self.answer = answer
+
+
+class PageRoute(APIRoute):
+    """A page route: a :class:`Refused` raised while reading who asks becomes its answer."""
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                response: Response = await handler(request)
+            except Refused as refused:
+                return refused.answer
+            return response
+
+        return answer
+
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+ROLE_PAGES: dict[Role, tuple[str, str]] = {
+    Role.CUSTOMER: ("For customers", "Only customers can see this page."),
+    Role.MECHANIC: ("For mechanics", "Only mechanics have a dashboard."),
+    Role.ADMIN: ("For admins", "Only admins can see this page."),
+}
+
+
+def signed_in_as(*roles: Role) -> Callable[[Request, DB, MaybeActor], Viewer]:
+    """A page for ``roles``: anyone else signs in first, or is shown the 403 page."""
+
+    def viewer(request: Request, db: DB, actor: MaybeActor) -> Viewer:
+        if actor is None:
+            raise Refused(_to_login(request))
+        seen = _viewer(db, actor)
+        assert seen is not None
+        if actor.role not in roles:
+            title, message = ROLE_PAGES[roles[0]]
+            raise Refused(_error_page(request, seen, 403, title, message))
+        return seen
+
+    return viewer
+
+
+def part_for(*roles: Role) -> Callable[[MaybeActor], Actor]:
+    """A live page's part for ``roles``: a bare 401 or 403 the page's script acts on."""
+
+    def reader(actor: MaybeActor) -> Actor:
+        if actor is None:
+            raise Refused(HTMLResponse("", status_code=401, headers=PAGE_HEADERS))
+        if actor.role not in roles:
+            raise Refused(_fragment_error(Forbidden(ROLE_PAGES[roles[0]][1])))
+        return actor
+
+    return reader
+
+
+CustomerPage = Annotated[Viewer, Depends(signed_in_as(Role.CUSTOMER))]
+MechanicPage = Annotated[Viewer, Depends(signed_in_as(Role.MECHANIC))]
+AdminPage = Annotated[Viewer, Depends(signed_in_as(Role.ADMIN))]
+AnyonePage = Annotated[Viewer, Depends(signed_in_as(*Role))]
+CustomerPart = Annotated[Actor, Depends(part_for(Role.CUSTOMER))]
+MechanicPart = Annotated[Actor, Depends(part_for(Role.MECHANIC))]
+AnyonePart = Annotated[Actor, Depends(part_for(*Role))]
+
+
 # --- routes -------------------------------------------------------------------------------
 
 
@@ -497,33 +584,18 @@ def signup_page(request: Request, actor: MaybeActor) -> Response:
 
 
 @router.get("/sessions", response_class=HTMLResponse)
-def customer_home(request: Request, db: DB, actor: MaybeActor) -> Response:
-    if actor is None:
-        return _to_login(request)
-    viewer = _viewer(db, actor)
-    if actor.role != Role.CUSTOMER:
-        return RedirectResponse(_home_for(actor), status_code=303)
-    return _render(request, "sessions.html", {"viewer": viewer, **_sessions_context(db, actor)})
+def customer_home(request: Request, db: DB, viewer: CustomerPage) -> Response:
+    context = _sessions_context(db, viewer.actor)
+    return _render(request, "sessions.html", {"viewer": viewer, **context})
 
 
 @router.get("/sessions/parts", response_class=HTMLResponse)
-def customer_home_parts(request: Request, db: DB, actor: MaybeActor) -> Response:
-    if actor is None:
-        return HTMLResponse("", status_code=401)
-    if actor.role != Role.CUSTOMER:
-        return _fragment_error(Forbidden("Only customers have this list."))
+def customer_home_parts(request: Request, db: DB, actor: CustomerPart) -> Response:
     return _fragment(request, "sessions_parts.html", _sessions_context(db, actor))
 
 
 @router.get("/intake", response_class=HTMLResponse)
-def intake_page(request: Request, db: DB, actor: MaybeActor) -> Response:
-    if actor is None:
-        return _to_login(request)
-    viewer = _viewer(db, actor)
-    if actor.role != Role.CUSTOMER:
-        return _error_page(
-            request, viewer, 403, "For customers", "Only customers can ask for a session."
-        )
+def intake_page(request: Request, viewer: CustomerPage) -> Response:
     return _render(
         request,
         "intake.html",
@@ -536,21 +608,16 @@ def _year() -> int:
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)
-def session_page(request: Request, session_id: str, db: DB, actor: MaybeActor) -> Response:
-    if actor is None:
-        return _to_login(request)
-    viewer = _viewer(db, actor)
+def session_page(request: Request, session_id: str, db: DB, viewer: AnyonePage) -> Response:
     try:
-        view = _session_view(db, actor, session_id)
+        view = _session_view(db, viewer.actor, session_id)
     except DomainError as error:
         return _domain_error_page(request, viewer, error)
     return _render(request, "session.html", {"viewer": viewer, "view": view})
 
 
 @router.get("/sessions/{session_id}/parts", response_class=HTMLResponse)
-def session_parts(request: Request, session_id: str, db: DB, actor: MaybeActor) -> Response:
-    if actor is None:
-        return HTMLResponse("", status_code=401)
+def session_parts(request: Request, session_id: str, db: DB, actor: AnyonePart) -> Response:
     try:
         view = _session_view(db, actor, session_id)
     except DomainError as error:
@@ -559,39 +626,23 @@ def session_parts(request: Request, session_id: str, db: DB, actor: MaybeActor) 
 
 
 @router.get("/mechanic/dashboard", response_class=HTMLResponse)
-def mechanic_dashboard(request: Request, db: DB, actor: MaybeActor) -> Response:
-    if actor is None:
-        return _to_login(request)
-    viewer = _viewer(db, actor)
-    if actor.role != Role.MECHANIC:
-        return _error_page(
-            request, viewer, 403, "For mechanics", "Only mechanics have a dashboard."
-        )
-    user = auth.load_user(db, actor.id)
+def mechanic_dashboard(request: Request, db: DB, viewer: MechanicPage) -> Response:
+    user = auth.load_user(db, viewer.actor.id)
     context = {
         "viewer": viewer,
         "on_duty": user.on_duty,
         "email_alerts": user.notify_by_email,
         "email_available": bool(request.app.state.settings.smtp_url),
-        **_dashboard_context(db, actor),
+        **_dashboard_context(db, viewer.actor),
     }
     return _render(request, "dashboard.html", context)
 
 
 @router.get("/mechanic/dashboard/parts", response_class=HTMLResponse)
-def mechanic_dashboard_parts(request: Request, db: DB, actor: MaybeActor) -> Response:
-    if actor is None:
-        return HTMLResponse("", status_code=401)
-    if actor.role != Role.MECHANIC:
-        return _fragment_error(Forbidden("Only mechanics have a dashboard."))
+def mechanic_dashboard_parts(request: Request, db: DB, actor: MechanicPart) -> Response:
     return _fragment(request, "dashboard_parts.html", _dashboard_context(db, actor))
 
 
 @router.get("/admin", response_class=HTMLResponse)
-def admin_home(request: Request, db: DB, actor: MaybeActor) -> Response:
-    if actor is None:
-        return _to_login(request)
-    viewer = _viewer(db, actor)
-    if actor.role != Role.ADMIN:
-        return RedirectResponse(_home_for(actor), status_code=303)
+def admin_home(request: Request, viewer: AdminPage) -> Response:
     return _render(request, "admin.html", {"viewer": viewer})

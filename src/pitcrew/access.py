@@ -1,0 +1,65 @@
+"""Who may touch a session: its two parties, and nobody else.
+
+A session belongs to its customer and to the mechanic who holds it; other customers and
+other mechanics are told it is not theirs. The status flow, chat, calls, photos and the
+session room all ask :func:`check_party` (docs/ARCHITECTURE.md, "Modules"), so the rule is
+written once. Admins may read a session (:func:`check_reader`) but never act in one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Protocol
+
+from pitcrew.auth import Actor
+from pitcrew.errors import Forbidden, Invalid
+from pitcrew.models import Role
+
+# Both parties: what most actions and every read allow.
+PARTIES: frozenset[Role] = frozenset({Role.CUSTOMER, Role.MECHANIC})
+
+
+class HasParties(Protocol):
+    """A session row, or any row carrying its two parties."""
+
+    @property
+    def customer_user_id(self) -> uuid.UUID: ...
+
+    @property
+    def mechanic_id(self) -> uuid.UUID | None: ...
+
+
+def part_of(user_id: uuid.UUID, session: HasParties) -> Role | None:
+    """The part the user plays in the session, if any."""
+    if session.customer_user_id == user_id:
+        return Role.CUSTOMER
+    if session.mechanic_id is not None and session.mechanic_id == user_id:
+        return Role.MECHANIC
+    return None
+
+
+def check_party(actor: Actor, session: HasParties, allowed: frozenset[Role] = PARTIES) -> Role:
+    """The actor's part in the session, when it is one of ``allowed``; Forbidden otherwise."""
+    part = part_of(actor.id, session)
+    if part is not None and part in allowed:
+        return part
+    if part is not None:
+        who = "its customer" if allowed == {Role.CUSTOMER} else "its mechanic"
+        raise Forbidden(f"Only {who} can do this.")
+    raise Forbidden("This session is not yours.")
+
+
+def check_reader(actor: Actor, session: HasParties) -> None:
+    """Reading a session: its parties, and an admin looking into it."""
+    if actor.role != Role.ADMIN:
+        check_party(actor, session)
+
+
+def parse_id(value: uuid.UUID | str, what: str) -> uuid.UUID:
+    """An id from a path or a body; a clear 422 rather than a 404 for a malformed one."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Invalid(f"{what} must be a UUID.", code="invalid_id") from None

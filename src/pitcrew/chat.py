@@ -1,0 +1,151 @@
+"""Chat in a live session: text lines and photos, from its customer or its mechanic.
+
+A message changes no status, but it follows the same discipline as the status flow: the
+session is locked, the sender checked against its parties (``access``) and the session's
+status against the flow's table (``Action.MESSAGE``), and the row commits with its event.
+Photos are checked, cleaned and stored by ``media`` before their message row exists.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session as DbSession
+
+from pitcrew import access, events, pair
+from pitcrew.access import parse_id
+from pitcrew.auth import Actor
+from pitcrew.db import Database
+from pitcrew.errors import Invalid, NotFound
+from pitcrew.events import Kind
+from pitcrew.flow import SESSION_FLOW, Action, refuse
+from pitcrew.models import Session, SessionMessage, utcnow
+from pitcrew.payloads import MessageCreated
+from pitcrew.schemas import MessageOut, PhotoOut
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A photo already safely on disk (paths relative to MEDIA_DIR), waiting for its message."""
+
+    path: str
+    content_type: str
+    width: int
+    height: int
+    size: int
+    thumbnail_path: str
+
+
+def post_message(db: Database, actor: Actor, session_id: uuid.UUID | str, body: str) -> MessageOut:
+    """A chat line in a live session, from its customer or its mechanic."""
+    sid = parse_id(session_id, "session_id")
+    body = body.strip()
+    if not body:
+        raise Invalid("A message cannot be empty.", code="empty_message")
+    return _add_message(db, actor, sid, body)
+
+
+def post_photo(
+    db: Database,
+    actor: Actor,
+    session_id: uuid.UUID | str,
+    attachment: Attachment,
+    caption: str = "",
+) -> MessageOut:
+    """A photo in the chat of a live session: the message row for files already on disk.
+
+    The caller writes the files first; this commits the row and its event together, so a
+    message never names a file that is not there.
+    """
+    return _add_message(db, actor, parse_id(session_id, "session_id"), caption.strip(), attachment)
+
+
+def check_may_post(db: Database, actor: Actor, session_id: uuid.UUID | str) -> None:
+    """Refuse now what :func:`post_photo` would refuse, so a refused photo is never stored."""
+    sid = parse_id(session_id, "session_id")
+    with db.read() as s:
+        session = s.get(Session, sid)
+        if session is None:
+            raise NotFound("No such session.")
+        _check_may_message(actor, session)
+
+
+def message_photo(message: SessionMessage) -> PhotoOut | None:
+    """The photo a message carries, as clients see it (URLs, never disk paths)."""
+    if message.attachment_path is None:
+        return None
+    url = f"/api/sessions/{message.session_id}/photos/{message.id}"
+    return PhotoOut(
+        url=url,
+        thumbnail_url=f"{url}/thumb",
+        content_type=message.attachment_type or "",
+        width=message.attachment_width or 0,
+        height=message.attachment_height or 0,
+        bytes=message.attachment_bytes or 0,
+    )
+
+
+def _check_may_message(actor: Actor, session: Session) -> None:
+    access.check_party(actor, session)
+    if session.status not in SESSION_FLOW[Action.MESSAGE][0]:
+        raise refuse(Action.MESSAGE, session.status)
+
+
+def _files(attachment: Attachment | None) -> dict[str, Any]:
+    if attachment is None:
+        return {}
+    return {
+        "attachment_path": attachment.path,
+        "attachment_type": attachment.content_type,
+        "attachment_width": attachment.width,
+        "attachment_height": attachment.height,
+        "attachment_bytes": attachment.size,
+        "thumbnail_path": attachment.thumbnail_path,
+    }
+
+
+def _add_message(
+    db: Database,
+    actor: Actor,
+    sid: uuid.UUID,
+    body: str,
+    attachment: Attachment | None = None,
+) -> MessageOut:
+    """A chat message row and its event in one transaction, text and photo alike."""
+    files = _files(attachment)
+
+    def work(s: DbSession) -> MessageOut:
+        session = pair.lock(s, sid).session
+        _check_may_message(actor, session)
+        message = SessionMessage(
+            id=uuid.uuid4(),
+            session_id=sid,
+            sender_id=actor.id,
+            body=body,
+            created_at=utcnow(),
+            **files,
+        )
+        s.add(message)
+        s.flush()
+        out = MessageOut(
+            id=message.id,
+            session_id=sid,
+            sender_id=actor.id,
+            sender_name=actor.name,
+            body=body,
+            created_at=message.created_at,
+            photo=message_photo(message),
+        )
+        events.record(
+            s,
+            Kind.MESSAGE_CREATED,
+            actor_id=actor.id,
+            audience=pair.audience(session),
+            session_id=sid,
+            payload=MessageCreated(message=out.model_dump(mode="json")),
+        )
+        return out
+
+    return db.run(work)
