@@ -52,21 +52,12 @@ RELEASED = "released"
 TABS = ("incoming", "active", "completed", "history")
 PAGE_SIZE = 50
 
-ROW_COLUMNS = (
-    "request_id",
-    "request_status",
-    "session_id",
-    "customer_id",
-    "customer_name",
-    "session_type",
-    "plan_code",
-    "session_status",
-    "request_created_at",
-    "accepted_at",
-    "started_at",
-    "ended_at",
-    "rating",
-    "intake_id",
+# A tab's row: the view's columns but the mechanic (the reader), the request's copy of the
+# session id, and the intake's text (the session page shows that).
+ROW_COLUMNS = tuple(
+    column.name
+    for column in overview.c
+    if column.name not in {"mechanic_id", "parent_session_id", "vehicle_info", "issue_description"}
 )
 
 
@@ -210,7 +201,10 @@ def history(
         for status in (RequestStatus.ACCEPTED, RequestStatus.CANCELLED)
     ]
     released = _released(mechanic_id, cursor).limit(limit + 1)
-    branches = [select(branch.subquery()) for branch in (*held, released)]
+    # UNION pairs columns by position: every branch lists them in the first one's order.
+    subqueries = [branch.subquery() for branch in (*held, released)]
+    names = subqueries[0].c.keys()
+    branches = [select(*(sub.c[name] for name in names)) for sub in subqueries]
     both = union_all(*branches).subquery()
     stmt = select(both).order_by(both.c.at.desc(), both.c.request_id.desc()).limit(limit + 1)
     rows = []

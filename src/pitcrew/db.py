@@ -11,6 +11,7 @@ import contextlib
 import logging
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ T = TypeVar("T")
 RETRYABLE_SQLSTATES = {"40001", "40P01"}
 MAX_ATTEMPTS = 8
 EVENTS_WRITTEN = "pitcrew.events_written"
+DATABASE = "pitcrew.database"  # in every session's info: the Database it belongs to
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -102,19 +104,38 @@ def is_retryable(error: BaseException) -> bool:
 class Database:
     """One per process: the engine and the transactions every module runs in."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, email_enabled: bool = False) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._after_commit: list[Callable[[], None]] = []
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False, info={DATABASE: self})
+        # Whether changes committed here queue emails: only where an email sender empties
+        # the outbox (a server with SMTP_URL), so no outbox fills up that nobody sends.
+        self.email_enabled = email_enabled
+        self._after_commit: tuple[Callable[[], None], ...] = ()
+        self._subscribing = threading.Lock()
 
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
-    def on_events_committed(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` after every commit that wrote to ``events`` (wakes live streams)."""
-        self._after_commit.append(callback)
+    def on_events_committed(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` after every commit that wrote to ``events`` (wakes live streams)
+        until the returned callable is called."""
+        with self._subscribing:
+            self._after_commit = (*self._after_commit, callback)
+
+        subscribed = True
+
+        def unsubscribe() -> None:
+            nonlocal subscribed
+            with self._subscribing:
+                if subscribed:
+                    callbacks = list(self._after_commit)
+                    callbacks.remove(callback)
+                    self._after_commit = tuple(callbacks)
+                    subscribed = False
+
+        return unsubscribe
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -150,3 +171,9 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def emails_queued(session: Session) -> bool:
+    """Whether changes made in ``session`` queue emails (see ``Database.email_enabled``)."""
+    database = session.info.get(DATABASE)
+    return isinstance(database, Database) and database.email_enabled

@@ -242,6 +242,7 @@ class EventBus:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._woken: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._subscriptions = contextlib.ExitStack()  # undone by stop()
 
     # lifecycle
 
@@ -249,12 +250,13 @@ class EventBus:
         self._loop = asyncio.get_running_loop()
         self._woken = asyncio.Event()
         self.last_id = await asyncio.to_thread(self._latest)
-        self.db.on_events_committed(self.wake)
+        self._subscriptions.callback(self.db.on_events_committed(self.wake))
         self._tasks.append(asyncio.create_task(self._pump(), name="pitcrew-events-pump"))
         if self.db.is_postgres:
             self._tasks.append(asyncio.create_task(self._listen(), name="pitcrew-events-listen"))
 
     async def stop(self) -> None:
+        self._subscriptions.close()
         self.close_streams()
         for task in self._tasks:
             task.cancel()

@@ -17,8 +17,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -30,9 +29,9 @@ import aiosmtplib
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import notify
 from pitcrew.db import Database
 from pitcrew.models import EmailOutbox, utcnow
+from pitcrew.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +148,7 @@ class Mailer:
         self.timeout = timeout
         self.max_backoff = max_backoff
         self.max_attempts = max_attempts
-        self._stopping = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._woken: asyncio.Event | None = None
+        self._rounds: Periodic | None = None
 
     # --- the outbox (each a short transaction of its own) ------------------------------
 
@@ -263,46 +260,22 @@ class Mailer:
 
     # --- running as a service ------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Something committed: look at the outbox now. Safe from any thread."""
-        loop, woken = self._loop, self._woken
-        if loop is None or woken is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed in between
-            loop.call_soon_threadsafe(woken.set)
+    @property
+    def _stopping(self) -> bool:
+        return self._rounds is not None and self._rounds.stopping
 
-    async def _run(self) -> None:
-        assert self._woken is not None
-        while not self._stopping:
-            self._woken.clear()
-            try:
-                await self.send_due()
-            except Exception:
-                log.exception("the email sender failed a round; trying again")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), self.poll_seconds)
-
-    @asynccontextmanager
-    async def running(self, *, grace_seconds: float = 10.0) -> AsyncIterator[Mailer]:
-        """Queue emails and send them while inside; on the way out, finish the message in
-        hand (a row cut off mid-send is sent again after its lease)."""
-        self._loop = asyncio.get_running_loop()
-        self._woken = asyncio.Event()
-        self._stopping = False
-        self.db.on_events_committed(self.wake)
-        notify.send_email_through(self.db, True)
-        task = asyncio.create_task(self._run(), name="pitcrew-mailer")
-        try:
-            yield self
-        finally:
-            notify.send_email_through(self.db, False)
-            self._stopping = True
-            self._woken.set()
-            try:
-                await asyncio.wait_for(task, grace_seconds)
-            except TimeoutError:
-                log.warning("the email sender did not stop in time; its rows wait for next time")
-            self._loop = None
+    def running(self, *, grace_seconds: float = 10.0) -> AbstractAsyncContextManager[Periodic]:
+        """Send what is due while inside, woken by every commit that wrote events; on the
+        way out, finish the message in hand (a row cut off mid-send is sent again after its
+        lease)."""
+        self._rounds = Periodic(
+            "email sender",
+            self.send_due,
+            every_seconds=self.poll_seconds,
+            wake_on=[self.db.on_events_committed],
+            grace_seconds=grace_seconds,
+        )
+        return self._rounds.running()
 
 
 def service(app: Any) -> AbstractAsyncContextManager[Any]:

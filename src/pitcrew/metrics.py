@@ -2,9 +2,10 @@
 
 The invariant gauges are refreshed by a background service every
 ``METRICS_REFRESH_SECONDS`` with one COUNT query per invariant, so a scrape never touches
-the database. The flow's counters are read off the events it records: a listener counts
-each event by kind when its transaction commits, so ``flow`` carries no metrics code and a
-rolled-back attempt counts nothing. Accept conflicts are the 409 ``request_taken`` answers.
+the database. The flow's counters are read off the events it records: listeners on the
+app's database count each event by kind when its transaction commits, so ``flow`` carries
+no metrics code and a rolled-back attempt counts nothing. Accept conflicts are the 409
+``request_taken`` answers.
 
 Counters live in the process: with several workers, each reports its own (sum them in
 Prometheus); the gauges are the database's and agree across workers.
@@ -12,12 +13,10 @@ Prometheus); the gauges are the database's and agree across workers.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -32,15 +31,16 @@ from prometheus_client import (
 )
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import UOWTransaction
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pitcrew import invariants, payloads
 from pitcrew.db import Database
-from pitcrew.errors import DomainError
+from pitcrew.errors import Conflict, DomainError
 from pitcrew.events import Kind
 from pitcrew.models import Event, SessionStatus
 from pitcrew.payloads import RequestAccepted, RequestExpired, RequestReleased, SessionUpdated
+from pitcrew.periodic import Periodic, in_thread
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,12 @@ _SEEN = "pitcrew.metrics.events"
 
 
 def install(app: FastAPI) -> None:
-    """Serve /metrics, time every request, count the flow, and keep the gauges fresh."""
-    listen_to_events()
+    """Serve /metrics, time every request, count the flow, and keep the gauges fresh.
+
+    Independent of the order of installation: the accept conflicts are counted before the
+    app's own answer to domain errors, looked up when a conflict happens.
+    """
+    listen_to_events(app.state.db)
     app.add_middleware(Latency)
     _count_accept_conflicts(app)
     app.state.services.append(keep_gauges_fresh)
@@ -122,44 +126,46 @@ def refresh(db: Database) -> dict[str, int]:
     return found
 
 
-@asynccontextmanager
-async def keep_gauges_fresh(app: FastAPI) -> AsyncIterator[None]:
+def keep_gauges_fresh(app: FastAPI) -> AbstractAsyncContextManager[Periodic]:
     """The service: count at start-up, then every ``metrics_refresh_seconds``."""
-    stop = asyncio.Event()
-    every = float(app.state.settings.metrics_refresh_seconds)
-    task = asyncio.create_task(_refresh_until(app.state.db, every, stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await task
-
-
-async def _refresh_until(db: Database, every: float, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(refresh, db)
-        except Exception:
-            log.warning("could not count invariant violations", exc_info=True)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+    db: Database = app.state.db
+    return Periodic(
+        "count of invariant violations",
+        in_thread(lambda: refresh(db)),
+        every_seconds=float(app.state.settings.metrics_refresh_seconds),
+    ).running()
 
 
 # --- counters from committed events -----------------------------------------------------
 
 
-def listen_to_events() -> None:
-    if event.contains(Event, "after_insert", _seen_event):
-        return
-    event.listen(Event, "after_insert", _seen_event)
-    event.listen(OrmSession, "after_commit", _count_committed)
-    event.listen(OrmSession, "after_rollback", _forget)
+def listen_to_events(db: Database) -> Callable[[], None]:
+    """Count the events committed through ``db`` from now on; the returned callable stops.
+
+    The listeners belong to ``db``'s sessions only, and are added once however many apps
+    share the database.
+    """
+    listeners = (
+        ("after_flush", _seen_events),
+        ("after_commit", _count_committed),
+        ("after_rollback", _forget),
+    )
+
+    def stop() -> None:
+        for name, listener in listeners:
+            if event.contains(db.sessions, name, listener):
+                event.remove(db.sessions, name, listener)
+
+    for name, listener in listeners:
+        if not event.contains(db.sessions, name, listener):
+            event.listen(db.sessions, name, listener)
+    return stop
 
 
-def _seen_event(_mapper: Any, _connection: Any, target: Event) -> None:
-    session = object_session(target)
-    if session is not None:
-        session.info.setdefault(_SEEN, []).append((target.kind, dict(target.payload or {})))
+def _seen_events(session: OrmSession, _flush: UOWTransaction) -> None:
+    # After a flush the session still lists what it just inserted as new.
+    seen = session.info.setdefault(_SEEN, [])
+    seen.extend((e.kind, dict(e.payload or {})) for e in session.new if isinstance(e, Event))
 
 
 def _forget(session: OrmSession) -> None:
@@ -193,18 +199,19 @@ def _moved(before: str, after: str) -> None:
 
 
 def _count_accept_conflicts(app: FastAPI) -> None:
-    """Wrap the domain-error handler: a 409 ``request_taken`` is a lost accept race."""
-    answer = app.exception_handlers.get(DomainError)
-    if answer is None:
-        raise RuntimeError("metrics.install must follow errors.install")
-    original: Callable[[Request, Exception], Awaitable[Response]] = answer  # type: ignore[assignment]
+    """A 409 ``request_taken`` is a lost accept race: count it, then answer as the app
+    answers any domain error (its handler looked up now, whatever was installed first)."""
 
     async def counted(request: Request, exc: Exception) -> Response:
         if isinstance(exc, DomainError) and exc.code == "request_taken":
             ACCEPT_CONFLICTS.inc()
-        return await original(request, exc)
+        answer = request.app.exception_handlers.get(DomainError)
+        if answer is None:
+            raise exc
+        response: Response = await answer(request, exc)
+        return response
 
-    app.add_exception_handler(DomainError, counted)
+    app.add_exception_handler(Conflict, counted)
 
 
 # --- latency ----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from pitcrew import events, payloads, words
-from pitcrew.db import Database
+from pitcrew.db import emails_queued
 from pitcrew.errors import Forbidden
 from pitcrew.events import Audience, Kind
 from pitcrew.models import (
@@ -40,10 +40,6 @@ from pitcrew.payloads import (
     RequestReleased,
     SessionUpdated,
 )
-
-# Set on a Database's sessions while an email sender serves it: only then are emails queued,
-# so a server without SMTP_URL never fills an outbox nobody empties.
-EMAIL_ON = "pitcrew.email_on"
 
 
 @dataclass(frozen=True)
@@ -159,7 +155,7 @@ def follow(s: DbSession, event: Event) -> None:
         if not users:
             continue
         _notify(s, event, users, notice.message)
-        if notice.message.email is not None and s.info.get(EMAIL_ON):
+        if notice.message.email is not None and emails_queued(s):
             _queue_emails(s, event, users, notice.message)
 
 
@@ -191,16 +187,6 @@ def _notify(s: DbSession, event: Event, users: list[uuid.UUID], message: Message
 
 
 # --- email ------------------------------------------------------------------------------
-
-
-def send_email_through(db: Database, on: bool) -> None:
-    """Queue emails for changes committed through ``db`` from now on, or stop queueing them."""
-    info = dict(db.sessions.kw.get("info") or {})
-    if on:
-        info[EMAIL_ON] = True
-    else:
-        info.pop(EMAIL_ON, None)
-    db.sessions.configure(info=info)
 
 
 @lru_cache(maxsize=1)

@@ -8,16 +8,14 @@ mechanic accepting at that moment) change a request.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
 from pitcrew import flow
 from pitcrew.db import Database
+from pitcrew.periodic import Periodic, in_thread
 
 log = logging.getLogger(__name__)
 
@@ -35,25 +33,12 @@ class Sweeper:
             log.info("expired %d request(s) nobody accepted within %s", expired, self.ttl)
         return expired
 
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[Sweeper]:
-        stop = asyncio.Event()
-
-        async def loop() -> None:
-            while not stop.is_set():
-                try:
-                    await asyncio.to_thread(self.sweep)
-                except Exception:
-                    log.exception("expiry sweep failed; trying again next time")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.every_seconds)
-
-        task = asyncio.create_task(loop(), name="pitcrew-expiry-sweeper")
-        try:
-            yield self
-        finally:
-            stop.set()
-            await task  # a sweep in progress finishes its short transactions
+    def running(self) -> AbstractAsyncContextManager[Periodic]:
+        """Sweep every ``every_seconds`` while inside; a sweep in progress at the stop
+        finishes its short transactions."""
+        return Periodic(
+            "expiry sweep", in_thread(self.sweep), every_seconds=self.every_seconds
+        ).running()
 
 
 def service(app: Any) -> AbstractAsyncContextManager[Any]:

@@ -85,6 +85,8 @@ async def _nothing() -> Message:
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = db or Database(settings.database_url)
+    # Emails are queued only where this server's email sender will send them.
+    database.email_enabled = bool(settings.smtp_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,7 +109,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     # each entry is a callable taking the app and returning an async context manager.
     app.state.services = []
     errors.install(app)
-    metrics.install(app)  # /metrics, request latency, invariant gauges
+    metrics.install(app)  # /metrics, request latency, invariant gauges, flow counters
     app.include_router(api.router)
     app.include_router(stream.router)
     app.include_router(pages.router)

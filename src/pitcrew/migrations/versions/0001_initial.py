@@ -8,13 +8,47 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
-from pitcrew.models import OVERVIEW_SQL, EventId, JSONType, UTCDateTime
+from sqlalchemy.dialects import postgresql
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+# The column types as this revision created them (the models' types make the same DDL;
+# these are copied so that no change to the models can change what this revision builds).
+UTC_DATETIME = sa.DateTime(timezone=True)
+JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+EVENT_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# The view as this revision created it. Its text lives here, not in the models: a later
+# change to the view is a new revision, and this one keeps building what it always built.
+OVERVIEW_SQL = """
+CREATE VIEW mechanic_session_overview AS
+SELECT
+    r.id AS request_id,
+    r.status AS request_status,
+    r.mechanic_id AS mechanic_id,
+    r.customer_id AS customer_id,
+    r.customer_name AS customer_name,
+    r.session_type AS session_type,
+    r.plan_code AS plan_code,
+    r.created_at AS request_created_at,
+    r.accepted_at AS accepted_at,
+    r.parent_session_id AS parent_session_id,
+    s.id AS session_id,
+    s.status AS session_status,
+    s.started_at AS started_at,
+    s.ended_at AS ended_at,
+    s.rating AS rating,
+    s.intake_id AS intake_id,
+    i.vehicle_info AS vehicle_info,
+    i.issue_description AS issue_description
+FROM session_requests r
+LEFT JOIN sessions s ON s.id = r.parent_session_id
+LEFT JOIN intakes i ON i.id = s.intake_id
+WHERE r.mechanic_id IS NOT NULL
+"""
 
 # On PostgreSQL the agreement of a request and its session (DESIGN invariants 2, 3, 4 and 6)
 # is checked at commit, so no transaction can leave an orphaned session behind.
@@ -54,13 +88,13 @@ $$
 def upgrade() -> None:
     op.create_table(
         "events",
-        sa.Column("id", EventId, autoincrement=True, nullable=False),
-        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("id", EVENT_ID, autoincrement=True, nullable=False),
+        sa.Column("at", UTC_DATETIME, nullable=False),
         sa.Column("actor_id", sa.Uuid(), nullable=True),
         sa.Column("kind", sa.String(length=64), nullable=False),
         sa.Column("session_id", sa.Uuid(), nullable=True),
         sa.Column("request_id", sa.Uuid(), nullable=True),
-        sa.Column("payload", JSONType, nullable=False),
+        sa.Column("payload", JSON_TYPE, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
@@ -75,7 +109,7 @@ def upgrade() -> None:
         sa.Column("password_hash", sa.String(length=255), nullable=True),
         sa.Column("on_duty", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("notify_by_email", sa.Boolean(), server_default=sa.false(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.CheckConstraint("role IN ('customer', 'mechanic', 'admin')", name=op.f("ck_users_role")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
     )
@@ -83,8 +117,8 @@ def upgrade() -> None:
         "auth_tokens",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("expires_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
+        sa.Column("expires_at", UTC_DATETIME, nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_auth_tokens_user_id_users")
         ),
@@ -98,8 +132,8 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
-        sa.Column("response", JSONType, nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("response", JSON_TYPE, nullable=False),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_idempotency_keys_user_id_users")
         ),
@@ -109,9 +143,9 @@ def upgrade() -> None:
         "intakes",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("customer_id", sa.Uuid(), nullable=False),
-        sa.Column("vehicle_info", JSONType, nullable=False),
+        sa.Column("vehicle_info", JSON_TYPE, nullable=False),
         sa.Column("issue_description", sa.Text(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.ForeignKeyConstraint(
             ["customer_id"], ["users.id"], name=op.f("fk_intakes_customer_id_users")
         ),
@@ -129,8 +163,8 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("session_id", sa.Uuid(), nullable=True),
         sa.Column("request_id", sa.Uuid(), nullable=True),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("read_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
+        sa.Column("read_at", UTC_DATETIME, nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_notifications_user_id_users")
         ),
@@ -145,9 +179,9 @@ def upgrade() -> None:
         sa.Column("plan_code", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("intake_id", sa.Uuid(), nullable=True),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("started_at", UTCDateTime(), nullable=True),
-        sa.Column("ended_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
+        sa.Column("started_at", UTC_DATETIME, nullable=True),
+        sa.Column("ended_at", UTC_DATETIME, nullable=True),
         sa.Column("summary", sa.Text(), nullable=True),
         sa.Column("rating", sa.SmallInteger(), nullable=True),
         sa.Column("rating_comment", sa.Text(), nullable=True),
@@ -185,7 +219,7 @@ def upgrade() -> None:
         sa.Column("session_id", sa.Uuid(), nullable=False),
         sa.Column("sender_id", sa.Uuid(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.ForeignKeyConstraint(
             ["sender_id"], ["users.id"], name=op.f("fk_session_messages_sender_id_users")
         ),
@@ -209,9 +243,9 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("mechanic_id", sa.Uuid(), nullable=True),
         sa.Column("parent_session_id", sa.Uuid(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("accepted_at", UTCDateTime(), nullable=True),
-        sa.Column("closed_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
+        sa.Column("accepted_at", UTC_DATETIME, nullable=True),
+        sa.Column("closed_at", UTC_DATETIME, nullable=True),
         sa.CheckConstraint(
             "session_type IN ('chat', 'video')", name=op.f("ck_session_requests_session_type")
         ),

@@ -9,12 +9,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from pitcrew.models import UTCDateTime
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
+
+UTC_DATETIME = sa.DateTime(timezone=True)  # as revision 0001 (the DDL of models.UTCDateTime)
 
 
 def upgrade() -> None:
@@ -25,10 +25,10 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(length=200), nullable=False),
         sa.Column("text_body", sa.Text(), nullable=False),
         sa.Column("html_body", sa.Text(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_at", UTC_DATETIME, nullable=False),
         sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
-        sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
-        sa.Column("sent_at", UTCDateTime(), nullable=True),
+        sa.Column("next_attempt_at", UTC_DATETIME, nullable=True),
+        sa.Column("sent_at", UTC_DATETIME, nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_email_outbox")),
     )

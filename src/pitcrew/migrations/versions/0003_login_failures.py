@@ -9,12 +9,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from pitcrew.models import UTCDateTime
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+
+UTC_DATETIME = sa.DateTime(timezone=True)  # as revision 0001 (the DDL of models.UTCDateTime)
 
 
 def upgrade() -> None:
@@ -23,7 +23,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("account", sa.String(length=320), nullable=False),
         sa.Column("address", sa.String(length=64), nullable=False),
-        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("at", UTC_DATETIME, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
     )
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
