@@ -284,19 +284,21 @@ def test_photo_is_served_only_to_the_two_parties_and_never_as_html(
     assert customer.client.get(f"/api/sessions/{sid}/photos/{uuid.uuid4()}").status_code == 404
 
 
-def test_a_crash_before_the_commit_leaves_only_an_unreferenced_file(
+def test_a_failed_commit_leaves_no_file_behind(
     db: Database,
     customer: Person,
     mechanic: Person,
     media_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The files are whole on disk before the row; a failed commit leaves no dangling row."""
+    """The files are whole on disk before the row; a failed commit leaves neither row nor file."""
     sid = live_session(customer, mechanic, "chat")
     on_disk: list[list[Path]] = []
 
     def crash(*args: Any, **kwargs: Any) -> None:
-        on_disk.append(_files(media_dir))
+        names = _files(media_dir)
+        on_disk.append(names)
+        assert [Image.open(name).size for name in names] == [(64, 48), (64, 48)]
         raise ConnectionError("the database went away")
 
     monkeypatch.setattr(chat, "post_photo", crash)
@@ -306,8 +308,8 @@ def test_a_crash_before_the_commit_leaves_only_an_unreferenced_file(
     (names,) = on_disk
     assert [p.suffix for p in names] == [".jpg", ".jpg"]
     assert not [p for p in names if p.name.startswith(".")]
-    assert Image.open(names[0]).size == (64, 48) and Image.open(names[1]).size == (64, 48)
     assert _attachments(db) == []
+    assert _files(media_dir) == []
     monkeypatch.undo()
     # A later upload works, and every message names files that exist.
     assert _upload(customer, sid, photo_bytes()).status_code == 201

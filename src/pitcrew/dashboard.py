@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -77,8 +77,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None:  # ours always carry UTC; a naive one was made by hand
             raise ValueError(at)
-        return moment, uuid.UUID(row_id)
-    except (ValueError, UnicodeDecodeError):
+        # Ours are UTC already; a far offset at the edge of the calendar cannot be stored.
+        return moment.astimezone(UTC), uuid.UUID(row_id)
+    except (ValueError, UnicodeDecodeError, OverflowError):
         # Like an unknown id: no page answers to a cursor we never gave out.
         raise NotFound("No page has that cursor.", code="invalid_cursor") from None
 

@@ -48,3 +48,14 @@ class TooLarge(DomainError):
 class TooManyRequests(DomainError):
     status = 429
     default_code = "too_many_requests"
+
+
+class Unavailable(DomainError):
+    """Busy for a moment: the client should try again after ``retry_after`` seconds."""
+
+    status = 503
+    default_code = "unavailable"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

@@ -17,8 +17,10 @@ import contextlib
 import io
 import os
 import tempfile
+import threading
 import uuid
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from pitcrew import access, chat
 from pitcrew.auth import Actor
 from pitcrew.chat import Attachment
 from pitcrew.db import Database
-from pitcrew.errors import DomainError, Invalid, NotFound, TooLarge
+from pitcrew.errors import Invalid, NotFound, TooLarge, Unavailable
 from pitcrew.models import Session, SessionMessage
 from pitcrew.schemas import MessageOut
 
@@ -44,9 +46,26 @@ FORMATS: dict[str, tuple[str, str]] = {
 OPENERS = ("JPEG", "PNG", "WEBP")  # the only decoders an upload ever reaches
 EXTENSION_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 MAX_PIXELS = 50_000_000  # a 48-megapixel phone camera fits; decompression bombs do not
+# What one decode may hold in memory. A large JPEG decodes at a reduced scale (a half, a
+# quarter…, never below DRAFT_SIDE), so a phone's photo stays far below; a PNG or WebP is
+# held whole, so one that would unpack past this is refused from its header, before any pixel.
+MAX_DECODED_BYTES = 96 * 1024 * 1024
+DRAFT_SIDE = 2048
 THUMBNAIL_BOX = (480, 480)
 JPEG_QUALITY = 88
 ALLOWED_WORDS = "JPEG, PNG or WebP"
+
+# Decoding is the one place an upload costs memory out of proportion to its size (a 200 KB
+# PNG can unpack to hundreds of MB). It runs on two threads of its own, whatever the number
+# of requests, and at most a few more wait; past that a photo is refused with "try again"
+# rather than queued, so memory stays bounded by DECODE_THREADS times MAX_DECODED_BYTES (twice,
+# with the re-encoded copy) however many arrive at once. A small fixed set of threads also
+# keeps the allocator from spreading freed image memory over one arena per request thread.
+DECODE_THREADS = 2
+DECODE_WAITING = 6
+RETRY_AFTER_SECONDS = 5
+_decoder = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="pitcrew-photo")
+_admitted = threading.BoundedSemaphore(DECODE_THREADS + DECODE_WAITING)
 
 
 @dataclass(frozen=True)
@@ -61,42 +80,83 @@ class CleanPhoto:
     thumbnail: bytes
 
 
+def _too_many_pixels(width: int, height: int) -> Invalid:
+    return Invalid(
+        f"That image is {width} by {height} pixels; photos can have at most "
+        f"{MAX_PIXELS // 1_000_000} million.",
+        code="photo_too_many_pixels",
+    )
+
+
+def _open(raw: bytes) -> Image.Image:
+    """Read the header only, refuse what would unpack too large, and set a reduced decode."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(raw), formats=OPENERS)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            # Pillow refuses the largest ones itself, before we can read their size.
+            raise Invalid(
+                f"That image has too many pixels; photos can have at most "
+                f"{MAX_PIXELS // 1_000_000} million.",
+                code="photo_too_many_pixels",
+            ) from None
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise _too_many_pixels(width, height)
+    if image.format == "JPEG" or image.format == "MPO":
+        image.draft(image.mode, (DRAFT_SIDE, DRAFT_SIDE))
+    decoded = image.size[0] * image.size[1] * len(image.getbands())
+    if decoded > MAX_DECODED_BYTES:
+        raise Invalid(
+            f"That image is {width} by {height} pixels, more than pitcrew can open as "
+            f"{image.format}; send it as a JPEG, or smaller.",
+            code="photo_too_many_pixels",
+        )
+    return image
+
+
 def _decode(raw: bytes) -> tuple[Image.Image, str]:
     """Open the bytes as one of the accepted formats and decode every pixel, or refuse."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            probe = Image.open(io.BytesIO(raw), formats=OPENERS)
-            kind = probe.format or ""
-            width, height = probe.size
-            if width * height > MAX_PIXELS:
-                raise Invalid(
-                    f"That image is {width} by {height} pixels; photos can have at most "
-                    f"{MAX_PIXELS // 1_000_000} million.",
-                    code="photo_too_many_pixels",
-                )
-            probe.verify()  # the file's own checksums and structure
-            image = Image.open(io.BytesIO(raw), formats=OPENERS)
-            image.load()  # every pixel: a truncated file fails here
+        probe = _open(raw)
+        kind = probe.format or ""
+        probe.verify()  # the file's own checksums and structure
+        image = _open(raw)
+        image.load()  # every pixel: a truncated file fails here
     except UnidentifiedImageError:
         raise Invalid(
             f"That file is not a {ALLOWED_WORDS} image.", code="photo_unsupported_type"
         ) from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+    except (OSError, SyntaxError, ValueError, EOFError):
         raise Invalid(
             "That image is damaged or cut short; try sending it again.", code="photo_damaged"
         ) from None
-    except Image.DecompressionBombWarning:
-        raise Invalid("That image has too many pixels.", code="photo_too_many_pixels") from None
     if kind not in FORMATS:
         raise Invalid(f"That file is not a {ALLOWED_WORDS} image.", code="photo_unsupported_type")
     return image, kind
 
 
 def clean(raw: bytes) -> CleanPhoto:
-    """Check an upload by its content and re-encode it from its pixels alone."""
+    """Check an upload by its content and re-encode it from its pixels alone.
+
+    Runs on the decoding threads; refuses at once (503, "try again") when they are busy.
+    """
     if not raw:
         raise Invalid("The photo is empty.", code="photo_empty")
+    if not _admitted.acquire(blocking=False):
+        raise Unavailable(
+            "Many photos are being sent right now; try again in a few seconds.",
+            code="photo_busy",
+            retry_after=RETRY_AFTER_SECONDS,
+        )
+    try:
+        return _decoder.submit(_reencode, raw).result()
+    finally:
+        _admitted.release()
+
+
+def _reencode(raw: bytes) -> CleanPhoto:
     image, kind = _decode(raw)
     content_type, extension = FORMATS[kind]
     # Turn the pixels the way the camera meant them, since the orientation tag goes too.
@@ -131,9 +191,14 @@ def clean(raw: bytes) -> CleanPhoto:
 
 
 def _thumbnail(image: Image.Image) -> bytes:
-    """The chat's small JPEG; shrinks ``image`` in place, so a big photo is never held twice."""
-    image.thumbnail(THUMBNAIL_BOX)
-    small = image
+    """The chat's small JPEG.
+
+    A box reduction by a whole factor comes first: it reads the big image once and makes no
+    full-size copy, where a resize of a transparent image would first copy all of it.
+    """
+    factor = max(1, max(image.size) // (2 * max(THUMBNAIL_BOX)))
+    small = image.reduce(factor) if factor > 1 else image.copy()
+    small.thumbnail(THUMBNAIL_BOX)
     if small.mode in ("RGBA", "LA") or "A" in small.getbands():
         background = Image.new("RGB", small.size, (255, 255, 255))
         background.paste(small.convert("RGBA"), mask=small.convert("RGBA").getchannel("A"))
@@ -224,8 +289,9 @@ def post_photo(
     attachment = store(media_dir, session_id, clean(raw))
     try:
         return chat.post_photo(db, actor, session_id, attachment, caption)
-    except DomainError:
-        # Refused inside the transaction (the session ended meanwhile): no row names them.
+    except BaseException:
+        # Refused or failed inside the transaction (the session ended meanwhile, the database
+        # went away): no row names the files, so none may stay on disk.
         _discard(media_dir, attachment)
         raise
 

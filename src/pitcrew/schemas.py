@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
+    StrictBool,
     StringConstraints,
     model_validator,
 )
@@ -24,40 +28,63 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 # Text fields are trimmed before their length is checked; the ``pattern`` on each says the
 # same to clients and the OpenAPI schema. A visible character is one no trimming removes
 # (Python's also strips the separators \x1c-\x1f, which Unicode does not count as space).
-VISIBLE = r"[^\s\x1c-\x1f]"
+# Characters that draw nothing (zero-width spaces and joiners, soft hyphens, direction marks,
+# fillers) do not make a text visible either.
+INVISIBLE = (
+    r"\s\x1c-\x1f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f"
+    r"\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0"
+)
+VISIBLE = rf"[^{INVISIBLE}]"
+# Embeddings, overrides and isolates turn the text that follows around ("U+202E" makes a
+# name read backwards); nobody types one into a form, so no text may carry them.
+DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 NOT_BLANK = VISIBLE
 THREE_ONCE_TRIMMED = rf"{VISIBLE}[\s\S]+{VISIBLE}"
 
 
-def _has_nul(value: Any) -> bool:
+def _texts(value: Any) -> Iterator[str]:
+    """Every string in a JSON body, keys included."""
     if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _texts(item)
+
+
+def refuse_unstorable(text: str) -> str:
+    """The rule every text a person sends passes, in a JSON body or a form field alike."""
+    if "\x00" in text:
+        raise ValueError("Text cannot contain NUL (\\x00) characters.")
+    if DIRECTION_CONTROLS.search(text):
+        raise ValueError("Text cannot contain characters that change its direction.")
+    return text
 
 
 class Strict(BaseModel):
     """Unknown fields are an error, so a typo in a client never passes silently.
 
     No text may contain a NUL character: PostgreSQL cannot store one, and no person types one;
-    it is refused (422) on every database alike rather than failing on one of them.
+    it is refused (422) on every database alike rather than failing on one of them. Nor may
+    it carry direction controls, which make a name or a message read as something else.
+    Booleans and numbers are strict: ``"yes"`` is not true and ``"2016"`` is not a year.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
-    def _refuse_nul(cls, data: Any) -> Any:
-        if _has_nul(data):
-            raise ValueError("Text cannot contain NUL (\\x00) characters.")
+    def _refuse_unstorable_text(cls, data: Any) -> Any:
+        for text in _texts(data):
+            refuse_unstorable(text)
         return data
 
 
 class Vehicle(Strict):
-    year: int = Field(ge=1900, le=2100)
+    year: int = Field(ge=1900, le=2100, strict=True)
     make: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=NOT_BLANK),
@@ -72,7 +99,7 @@ class Vehicle(Strict):
             strip_whitespace=True, to_upper=True, pattern=r"^[A-HJ-NPR-Z0-9]{11,17}$"
         ),
     ] = None
-    mileage: int | None = Field(default=None, ge=0, le=2_000_000)
+    mileage: int | None = Field(default=None, ge=0, le=2_000_000, strict=True)
 
 
 class IntakeIn(Strict):
@@ -162,11 +189,11 @@ class LoginIn(Strict):
 
 
 class DutyIn(Strict):
-    on_duty: bool
+    on_duty: StrictBool
 
 
 class EmailNotificationsIn(Strict):
-    enabled: bool
+    enabled: StrictBool
 
 
 class UserOut(BaseModel):
@@ -319,3 +346,13 @@ class TimelineEntry(BaseModel):
     actor_name: str | None
     text: str = ""  # what happened, as a sentence
     payload: dict[str, Any]
+
+
+class PhotoCaption(BaseModel):
+    """The form fields that come with a photo; checked before a byte of the photo is kept."""
+
+    caption: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=4000),
+        AfterValidator(refuse_unstorable),
+    ] = ""

@@ -36,6 +36,7 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         413: "Request body too large",
         422: "Invalid input",
         429: "Too many attempts",
+        503: "Busy or briefly unavailable: try again after Retry-After seconds",
     }
     return {c: {"model": ErrorOut, "description": words[c]} for c in codes}
 

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse
 
 from pitcrew import call, media
 from pitcrew.config import Settings
-from pitcrew.schemas import CallOut, MessageOut, SignalIn
+from pitcrew.schemas import CallOut, MessageOut, PhotoCaption, SignalIn
 from pitcrew.web.deps import DB, CurrentActor, SettingsDep
 from pitcrew.web.errors import ON_SESSION, _responses
 
@@ -45,7 +45,7 @@ def upload_limit(settings: Settings) -> tuple[int, str]:
     "/sessions/{session_id}/photos",
     status_code=status.HTTP_201_CREATED,
     response_model=MessageOut,
-    responses=ON_SESSION,
+    responses={**ON_SESSION, **_responses(503)},
 )
 def upload_photo(
     session_id: uuid.UUID,
@@ -53,7 +53,7 @@ def upload_photo(
     db: DB,
     actor: CurrentActor,
     settings: SettingsDep,
-    caption: Annotated[str, Form(max_length=4000)] = "",
+    form: Annotated[PhotoCaption, Form()],
 ) -> MessageOut:
     """Post a photo into the chat; its metadata (location included) is removed first."""
     raw = photo.file.read(settings.max_upload_bytes + 1)
@@ -64,7 +64,7 @@ def upload_photo(
         raw,
         media_dir=settings.media_dir,
         max_bytes=settings.max_upload_bytes,
-        caption=caption,
+        caption=form.caption,
     )
 
 

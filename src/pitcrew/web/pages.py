@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -292,8 +292,16 @@ def _home_for(actor: Actor) -> str:
 
 
 def safe_next(value: str | None) -> str | None:
-    """Only a path on this site: never a redirect to somewhere else."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a path on this site: never a redirect to somewhere else.
+
+    Browsers drop tabs and line breaks from a URL and read a backslash as a slash, so
+    ``/\t/evil.example`` would leave the site: any control character, white space or
+    backslash refuses the value outright, and what remains must parse as a bare path.
+    """
+    if not value or any(ch.isspace() or not ch.isprintable() or ch == "\\" for ch in value):
+        return None
+    parts = urlsplit(value)
+    if not value.startswith("/") or value.startswith("//") or parts.scheme or parts.netloc:
         return None
     return value
 
