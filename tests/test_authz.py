@@ -73,8 +73,8 @@ class Row:
         return status
 
 
-U, C, M = 401, 403, 403  # unsigned, wrong role, not yours (kept apart for reading)
-MINE_ONLY = dict(anonymous=401, other_customer=403, other_mechanic=403)
+U, C, M = 401, 403, 404  # unsigned, wrong role, not yours (as unknown as a made-up id)
+MINE_ONLY = dict(anonymous=401, other_customer=404, other_mechanic=404)
 # The smallest PNG: one white pixel.
 PHOTO = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de"

@@ -78,7 +78,7 @@ def test_a_handed_back_request_is_offered_again_and_the_story_is_kept(
     assert [(r["session_id"], r["request_status"]) for r in mine] == [(sid, "released")]
     theirs = _ok(other.client.get("/api/mechanic/dashboard"))["history"]
     assert [(r["session_id"], r["request_status"]) for r in theirs] == [(sid, "accepted")]
-    assert mechanic.client.get(f"/api/sessions/{sid}").status_code == 403
+    assert mechanic.client.get(f"/api/sessions/{sid}").status_code == 404
 
     timeline = _ok(customer.client.get(f"/api/sessions/{sid}/timeline"))
     assert [(t["kind"], t["actor_name"], t["text"]) for t in timeline] == [
@@ -108,7 +108,7 @@ def test_only_its_mechanic_can_hand_back_and_only_before_joining(
     assert pending.status_code == 409, "a pending session has nothing to hand back"
     assert pending.json()["error"]["code"] == "invalid_transition"
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
-    assert other.client.post(f"/api/sessions/{sid}/release").status_code == 403
+    assert other.client.post(f"/api/sessions/{sid}/release").status_code == 404
     _ok(mechanic.client.post(f"/api/sessions/{sid}/join"))
     late = mechanic.client.post(f"/api/sessions/{sid}/release")
     assert late.status_code == 409

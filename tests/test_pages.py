@@ -124,10 +124,10 @@ def test_session_page_is_for_its_customer_and_mechanic_only(
     for person in (stranger, other_mechanic):
         with _browser(app, person) as browser:
             page = browser.get(f"/sessions/{sid}")
-            assert page.status_code == 403
+            assert page.status_code == 404  # someone else's session is as unknown as none
             assert page.headers["content-type"].startswith("text/html")
             assert "Grinding noise" not in page.text
-            assert browser.get(f"/sessions/{sid}/parts").status_code == 403
+            assert browser.get(f"/sessions/{sid}/parts").status_code == 404
     with _browser(app, customer) as browser:
         assert browser.get(f"/sessions/{uuid.uuid4()}").status_code == 404
         assert browser.get("/sessions/not-a-session").status_code == 404

@@ -253,7 +253,7 @@ def test_photo_only_from_a_party_of_a_live_session(
     mechanic.client.post("/api/mechanic/accept", json={"request_id": rid})
     mechanic.client.post(f"/api/sessions/{sid}/join")
     for outsider in (make_user(Role.MECHANIC), make_user(Role.CUSTOMER)):
-        assert _upload(outsider, sid, photo_bytes()).status_code == 403
+        assert _upload(outsider, sid, photo_bytes()).status_code == 404
     mechanic.client.post(f"/api/sessions/{sid}/complete", json={"summary": "Done."})
     assert _upload(customer, sid, photo_bytes()).status_code == 409
     assert _files(media_dir) == [] and _attachments(db) == []

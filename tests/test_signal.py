@@ -180,4 +180,4 @@ def test_call_setup_gives_ice_servers_to_the_parties_only(
         assert body["session_status"] == "waiting"
         assert body["ice_servers"] == [TURN]
     for outsider in (make_user(Role.MECHANIC), make_user(Role.CUSTOMER)):
-        assert outsider.client.get(f"/api/sessions/{sid}/call").status_code == 403
+        assert outsider.client.get(f"/api/sessions/{sid}/call").status_code == 404

@@ -1,9 +1,9 @@
 """Who may touch a session: its two parties, and nobody else.
 
-A session belongs to its customer and to the mechanic who holds it; other customers and
-other mechanics are told it is not theirs. The status flow, chat, calls, photos and the
-session room all ask :func:`check_party` (docs/ARCHITECTURE.md, "Modules"), so the rule is
-written once. Admins may read a session (:func:`check_reader`) but never act in one.
+A session belongs to its customer and to the mechanic who holds it; to other customers and
+other mechanics it does not exist (404, as an unknown id). The status flow, chat, calls,
+photos and the session room all ask :func:`check_party` (docs/ARCHITECTURE.md, "Modules"),
+so the rule is written once. Admins may read a session (:func:`check_reader`) but never act in one.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import uuid
 from typing import Protocol
 
 from pitcrew.auth import Actor
-from pitcrew.errors import Forbidden, Invalid
+from pitcrew.errors import Forbidden, Invalid, NotFound
 from pitcrew.models import Role
 
 # Both parties: what most actions and every read allow.
@@ -46,7 +46,13 @@ def check_party(actor: Actor, session: HasParties, allowed: frozenset[Role] = PA
     if part is not None:
         who = "its customer" if allowed == {Role.CUSTOMER} else "its mechanic"
         raise Forbidden(f"Only {who} can do this.")
-    raise Forbidden("This session is not yours.")
+    # Someone else's session answers exactly like one that does not exist: which ids are
+    # sessions is itself private.
+    raise unknown_session()
+
+
+def unknown_session() -> NotFound:
+    return NotFound("No such session.")
 
 
 def check_reader(actor: Actor, session: HasParties) -> None:

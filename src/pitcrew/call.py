@@ -18,7 +18,7 @@ from pitcrew.access import parse_id
 from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
-from pitcrew.errors import Conflict, Invalid, NotFound, TooLarge
+from pitcrew.errors import Conflict, Invalid, TooLarge
 from pitcrew.events import Audience, Kind
 from pitcrew.models import Role, Session, SessionStatus, SessionType
 from pitcrew.payloads import CallSignal
@@ -39,7 +39,7 @@ def setup(db: Database, actor: Actor, session_id: uuid.UUID, settings: Settings)
     with db.read() as s:
         session = s.get(Session, session_id)
         if session is None:
-            raise NotFound("No such session.")
+            raise access.unknown_session()
         role = access.check_party(actor, session)
         return CallOut(
             session_id=session_id,

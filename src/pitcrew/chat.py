@@ -18,7 +18,7 @@ from pitcrew import access, events, pair
 from pitcrew.access import parse_id
 from pitcrew.auth import Actor
 from pitcrew.db import Database
-from pitcrew.errors import Invalid, NotFound
+from pitcrew.errors import Invalid
 from pitcrew.events import Kind
 from pitcrew.flow import SESSION_FLOW, Action, refuse
 from pitcrew.models import Session, SessionMessage, utcnow
@@ -68,7 +68,7 @@ def check_may_post(db: Database, actor: Actor, session_id: uuid.UUID | str) -> N
     with db.read() as s:
         session = s.get(Session, sid)
         if session is None:
-            raise NotFound("No such session.")
+            raise access.unknown_session()
         _check_may_message(actor, session)
 
 

@@ -219,7 +219,7 @@ def request_again(db: Database, customer: Actor, session_id: uuid.UUID | str) ->
     with db.read() as s:
         old = s.get(Session, sid)
         if old is None:
-            raise NotFound("No such session.")
+            raise access.unknown_session()
         access.check_party(customer, old, CUSTOMER_ONLY)
         if not can_request_again(old.status) or old.intake_id is None:
             raise Conflict("Only a cancelled session can be requested again.", code="not_cancelled")
@@ -422,9 +422,7 @@ def cancel(
                 audience=Audience(users=(locked.session.customer_user_id,), mechanics=True),
                 session_id=sid,
                 request_id=locked.request.id,
-                payload=payloads.RequestCancelled(
-                    request_status=moved.request_status, reason=reason
-                ),
+                payload=payloads.RequestCancelled(request_status=moved.request_status),
             )
         return moved.status
 

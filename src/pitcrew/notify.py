@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session as DbSession
 
 from pitcrew import events, payloads, words
 from pitcrew.db import emails_queued
-from pitcrew.errors import Forbidden
 from pitcrew.events import Audience, Kind
 from pitcrew.models import (
     EmailOutbox,
@@ -302,12 +301,14 @@ def unread_count(s: DbSession, user_id: uuid.UUID) -> int:
 
 
 def mark_read(s: DbSession, user_id: uuid.UUID, notification_id: uuid.UUID) -> bool:
-    """Mark one of the user's notifications read; False when there is no such notification."""
+    """Mark one of the user's notifications read; False when there is no such notification.
+
+    Someone else's notification is "no such notification" too: ids are not a way to learn
+    what exists.
+    """
     owner = s.scalar(select(Notification.user_id).where(Notification.id == notification_id))
-    if owner is None:
+    if owner is None or owner != user_id:
         return False
-    if owner != user_id:
-        raise Forbidden("This notification is not yours.")
     s.execute(
         update(Notification)
         .where(Notification.id == notification_id, Notification.read_at.is_(None))

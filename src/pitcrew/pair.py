@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import CursorResult, Update, select
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew.errors import NotFound
+from pitcrew import access
 from pitcrew.events import Audience
 from pitcrew.models import RequestStatus, Session, SessionRequest, SessionStatus
 
@@ -45,7 +45,7 @@ def lock(s: DbSession, session_id: uuid.UUID) -> Pair:
     ).first()
     session = s.scalars(select(Session).where(Session.id == session_id).with_for_update()).first()
     if session is None:
-        raise NotFound("No such session.")
+        raise access.unknown_session()
     return Pair(session=session, request=request)
 
 

@@ -67,8 +67,9 @@ class RequestExpired(TypedDict):
 
 
 class RequestCancelled(TypedDict):
+    """Seen by every mechanic (the row leaves Incoming): the reason stays with the parties."""
+
     request_status: RequestStatus
-    reason: str
 
 
 class SessionDetails(TypedDict, total=False):

@@ -48,7 +48,7 @@ from pitcrew.schemas import (
 def _open(s: DbSession, actor: Actor, session_id: uuid.UUID | str) -> Session:
     session = s.get(Session, access.parse_id(session_id, "session_id"))
     if session is None:
-        raise NotFound("No such session.")
+        raise access.unknown_session()
     access.check_reader(actor, session)
     return session
 
