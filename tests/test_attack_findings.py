@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import struct
 import threading
 import uuid
@@ -21,6 +22,7 @@ from PIL import Image
 
 from pitcrew import auth
 from pitcrew.db import Database
+from pitcrew.events import PublicEvent, events_after, visible_to
 from pitcrew.models import Role
 from pitcrew.web.pages import safe_next
 from tests.conftest import INTAKE, PASSWORD, Person
@@ -262,3 +264,34 @@ def test_twenty_unpacking_images_at_once_keep_memory_bounded(
             assert int(answer.headers["Retry-After"]) > 0
     print(f"peak memory growth {growth_mb:.0f} MB; answers {statuses}")
     assert growth_mb < 600, f"the server grew by {growth_mb:.0f} MB"
+
+
+# --- 3. a customer's cancel reason --------------------------------------------------------
+
+
+def test_a_cancel_reason_reaches_only_the_two_parties(
+    db: Database, customer: Person, mechanic: Person, make_user: Any
+) -> None:
+    """Every mechanic sees a request leave Incoming; only the parties read why."""
+    bystander = make_user(Role.MECHANIC)
+    started = customer.client.post("/api/intake/start", json=INTAKE).json()
+    reason = "PRIVATE: my husband crashed it"
+    cancelled = customer.client.post(
+        f"/api/sessions/{started['session_id']}/cancel", json={"reason": reason}
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    with db.read() as s:
+        logged = events_after(s, 0)
+    seen_by_bystander = [
+        json.dumps(PublicEvent.from_row(e).as_json())
+        for e in logged
+        if visible_to(e.payload, bystander.id, Role.MECHANIC)
+    ]
+    assert any("request.cancelled" in seen for seen in seen_by_bystander)
+    assert not any("PRIVATE" in seen for seen in seen_by_bystander)
+    seen_by_customer = [
+        json.dumps(PublicEvent.from_row(e).as_json())
+        for e in logged
+        if visible_to(e.payload, customer.id, Role.CUSTOMER)
+    ]
+    assert any(reason in seen for seen in seen_by_customer)
