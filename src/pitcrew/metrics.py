@@ -13,7 +13,6 @@ Prometheus); the gauges are the database's and agree across workers.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -41,8 +40,6 @@ from pitcrew.events import Kind
 from pitcrew.models import Event, SessionStatus
 from pitcrew.payloads import RequestAccepted, RequestExpired, RequestReleased, SessionUpdated
 from pitcrew.periodic import Periodic, in_thread
-
-log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry()
 
@@ -200,7 +197,8 @@ def _moved(before: str, after: str) -> None:
 
 def _count_accept_conflicts(app: FastAPI) -> None:
     """A 409 ``request_taken`` is a lost accept race: count it, then answer as the app
-    answers any domain error (its handler looked up now, whatever was installed first)."""
+    answers every domain error (that handler is looked up at the time, so it may be
+    installed before or after this one)."""
 
     async def counted(request: Request, exc: Exception) -> Response:
         if isinstance(exc, DomainError) and exc.code == "request_taken":
