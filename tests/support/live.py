@@ -115,7 +115,7 @@ def serve_in_process(
                 except httpx.TransportError:
                     return False
 
-            wait_for(healthy, f"{log_path.stem} to start", 30)
+            wait_for(healthy, f"{log_path.stem} to start", 90)  # a loaded machine
             yield base, process
         finally:
             if process.poll() is None:
