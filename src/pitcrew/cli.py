@@ -164,6 +164,16 @@ def serve(
     )
 
 
+@app.command()
+def prune() -> None:
+    """Delete what nothing reads any more (old notification pushes and call signalling, read
+    notifications, sent emails, expired sign-ins, old failed sign-ins); run it daily."""
+    from pitcrew import retention
+
+    db = _database()
+    typer.echo(retention.prune(db, get_settings()).describe())
+
+
 @app.command("config")
 def config_command() -> None:
     """Print the effective settings (from the environment, .env and defaults), secrets masked."""

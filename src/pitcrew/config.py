@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=20.0, gt=0)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     log_format: Literal["text", "json"] = "text"
+    # Retention (`pitcrew prune`): how long rows that nothing reads any more are kept.
+    events_retention: timedelta = timedelta(days=30)
+    notifications_retention: timedelta = timedelta(days=90)
+    email_retention: timedelta = timedelta(days=30)
 
     @field_validator("database_url")
     @classmethod
