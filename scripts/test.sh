@@ -14,6 +14,9 @@ apt_install() {
 # Debian's Chromium drives the browser tests (never a downloaded browser).
 [ -x /usr/bin/chromium ] || { echo "installing chromium"; apt_install chromium; }
 
+# Debian's nginx runs deploy/nginx/pitcrew.conf in front of pitcrew (tests/test_nginx.py).
+[ -x /usr/sbin/nginx ] || { echo "installing nginx"; apt_install nginx; }
+
 # PostgreSQL must answer on 127.0.0.1:5432: start it if it is installed but down, install it if absent.
 pg_up() { python3 - <<'PY'
 import socket, sys

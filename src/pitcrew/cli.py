@@ -1,26 +1,63 @@
-"""The command line: serve, migrate, demo, users, doctor."""
+"""The command line: serve, migrate, demo, users, doctor, config.
+
+Every command reports a setup problem (a setting, the database, the port) in a line or two
+with exit status 2, through one wrapper around the whole command line
+(:mod:`pitcrew.operator_errors`).
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
 
-from pitcrew import adopt, auth, doctor
+from pitcrew import adopt, auth, doctor, logs, operator_errors
 from pitcrew import migrate as schema
-from pitcrew.config import get_settings
+from pitcrew.config import effective, get_settings
 from pitcrew.db import Database
 from pitcrew.errors import DomainError
 from pitcrew.models import Role
 
-app = typer.Typer(help="pitcrew: connects drivers with remote mechanics.", no_args_is_help=True)
+
+class _Commands(typer.Typer):
+    """The command line, with setup problems told in words rather than as tracebacks."""
+
+    debug = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as error:
+            debug = self.debug or os.environ.get("LOG_LEVEL", "").strip().lower() == "debug"
+            sys.exit(operator_errors.report(error, debug=debug))
+
+
+app = _Commands(
+    help="pitcrew: connects drivers with remote mechanics.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 users = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(users, name="users")
 
 
-def _database() -> Database:
-    return Database(get_settings().database_url)
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of any error (or LOG_LEVEL=debug).")
+    ] = False,
+) -> None:
+    _Commands.debug = debug
+
+
+def _database(*, schema_needed: bool = True, allow_foreign: bool = False) -> Database:
+    """The database, checked to be reachable and, unless told otherwise, at the code's schema."""
+    db = Database(get_settings().database_url)
+    if schema_needed:
+        operator_errors.require_current_schema(db, allow_foreign=allow_foreign)
+    return db
 
 
 def _where(db: Database) -> str:
@@ -34,7 +71,7 @@ def migrate() -> None:
     Adoption checks the data first and, if pitcrew's constraints would refuse any of it,
     prints the doctor's report and changes nothing.
     """
-    db = _database()
+    db = _database(schema_needed=False)
     if schema.is_legacy(db.engine):
         try:
             adopted = adopt.adopt(db)
@@ -62,7 +99,7 @@ def doctor_command(
 
     Exit code 0 when clean, 1 when problems remain.
     """
-    db = _database()
+    db = _database(allow_foreign=True)
     try:
         report = doctor.apply(db) if apply else doctor.check(db)
         after = doctor.check(db) if apply else report
@@ -89,24 +126,29 @@ def serve(
         bool, typer.Option("--migrate/--no-migrate", help="Apply migrations before serving.")
     ] = True,
 ) -> None:
-    """Serve the API and the pages."""
+    """Serve the API and the pages.
+
+    On SIGTERM (or Ctrl+C) it stops accepting connections, ends live streams (browsers
+    reconnect and replay what they missed), lets requests in flight finish for up to
+    SHUTDOWN_GRACE_SECONDS, then exits.
+    """
     import uvicorn
 
     settings = get_settings()
     if workers > 1 and not settings.is_postgres:
         typer.echo("Several workers need PostgreSQL; SQLite serves with one.", err=True)
         raise typer.Exit(2)
+    operator_errors.require_free_port(host, port)
+    db = _database(schema_needed=not migrate_first)
     if migrate_first:
-        db = _database()
         try:
             schema.upgrade(db.engine)
         except schema.NotAdopted as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None
-        db.dispose()
-    typer.echo(
-        f"pitcrew on http://{host}:{port}  (database: {settings.database_url.split('@')[-1]})"
-    )
+    where = db.engine.url.render_as_string(hide_password=True)
+    db.dispose()
+    typer.echo(f"pitcrew on http://{host}:{port}  (database: {where})")
     uvicorn.run(
         "pitcrew.web.app:create_app",
         factory=True,
@@ -114,8 +156,29 @@ def serve(
         port=port,
         workers=workers,
         proxy_headers=True,
-        log_level=os.environ.get("LOG_LEVEL", "info").lower(),
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
+        access_log=False,  # pitcrew logs each request itself, with its request id
+        log_config=logs.config(settings),
+        log_level=settings.log_level,
     )
+
+
+@app.command()
+def prune() -> None:
+    """Delete what nothing reads any more (old notification pushes and call signalling, read
+    notifications, sent emails, expired sign-ins, old failed sign-ins); run it daily."""
+    from pitcrew import retention
+
+    db = _database()
+    typer.echo(retention.prune(db, get_settings()).describe())
+
+
+@app.command("config")
+def config_command() -> None:
+    """Print the effective settings (from the environment, .env and defaults), secrets masked."""
+    for name, value, chosen in effective(get_settings()):
+        typer.echo(f"{name}={value}" + ("" if chosen else "  # default"))
 
 
 @app.command()
@@ -123,7 +186,7 @@ def demo() -> None:
     """Create demo accounts and sessions in every state, and print how to sign in."""
     from pitcrew import demo as demo_data
 
-    db = _database()
+    db = _database(schema_needed=False)
     schema.upgrade(db.engine)
     accounts = demo_data.load(db)
     typer.echo("Demo accounts (password for all: " + demo_data.PASSWORD + "):")

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,16 +81,23 @@ def serve_in_thread(app: FastAPI) -> Iterator[str]:
 
 @contextmanager
 def serve_in_process(
-    database_url: str, log_path: Path, *, events_poll_seconds: float
+    database_url: str,
+    log_path: Path,
+    *,
+    events_poll_seconds: float,
+    port: int | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``pitcrew serve`` on a free loopback port; stopped (or killed) when the block ends."""
-    port = free_port()
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        LOG_LEVEL="warning",
-        EVENTS_POLL_SECONDS=str(events_poll_seconds),
-    )
+    """``pitcrew serve`` on loopback (a free port unless given); stopped (or killed) when the
+    block ends. ``settings`` adds or overrides environment variables."""
+    port = port or free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "warning",
+        "EVENTS_POLL_SECONDS": str(events_poll_seconds),
+        **(settings or {}),
+    }
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "pitcrew.cli", "serve", "--no-migrate", "--port", str(port)],
@@ -108,7 +115,7 @@ def serve_in_process(
                 except httpx.TransportError:
                     return False
 
-            wait_for(healthy, f"{log_path.stem} to start", 30)
+            wait_for(healthy, f"{log_path.stem} to start", 90)  # a loaded machine
             yield base, process
         finally:
             if process.poll() is None:

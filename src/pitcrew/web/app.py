@@ -15,6 +15,7 @@ from pitcrew import __version__, mailer, metrics, sweeper
 from pitcrew.config import Settings, get_settings
 from pitcrew.db import Database
 from pitcrew.web import api, errors, media_routes, pages, stream
+from pitcrew.web.request_log import RequestLog
 from pitcrew.web.security import SecurityHeaders
 
 
@@ -131,4 +132,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         uploads=(media_routes.UPLOAD_PATH, upload_bytes, upload_words),
     )
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestLog)  # outermost: its id is in every response and error body
     return app

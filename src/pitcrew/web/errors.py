@@ -1,4 +1,7 @@
-"""Every error leaves the server as DESIGN's JSON shape: {"error": {"code", "message"}}."""
+"""Every error leaves the server as DESIGN's JSON shape: {"error": {"code", "message"}}.
+
+Each also carries ``request_id``, the id of the request's log line (see ``request_log``).
+"""
 
 from __future__ import annotations
 
@@ -14,12 +17,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pitcrew.errors import DomainError
+from pitcrew.web.request_log import current_request_id
 
 
 class ErrorBody(BaseModel):
     code: str
     message: str
     details: list[dict[str, Any]] | None = None
+    request_id: str | None = None
 
 
 class ErrorOut(BaseModel):
@@ -49,6 +54,9 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details
+    request_id = current_request_id()
+    if request_id is not None:
+        body["request_id"] = request_id
     return JSONResponse({"error": body}, status_code=status)
 
 

@@ -1,0 +1,121 @@
+"""Keeping the tables that only grow in check: what may go, and when.
+
+Only what nothing reads any more is deleted:
+
+- events of the kinds no timeline shows (notification pushes and call signalling), once
+  older than ``EVENTS_RETENTION``; every event a session timeline, History or the doctor's
+  audit trail reads is kept;
+- notifications already read, older than ``NOTIFICATIONS_RETENTION``;
+- emails sent (or given up on), older than ``EMAIL_RETENTION``; unsent ones are kept;
+- sign-in tokens past their expiry, and failed sign-ins older than ``LOGIN_WINDOW`` (they
+  no longer count toward the limit).
+
+Rows go in batches of short transactions, so a large first prune never holds locks for
+long. On PostgreSQL one host prunes at a time (an advisory lock); the deletes are
+harmless to repeat, so a prune that finds the lock taken simply does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, select, text
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import Session as DbSession
+
+from pitcrew.config import Settings
+from pitcrew.db import Database
+from pitcrew.events import Kind
+from pitcrew.models import AuthToken, EmailOutbox, Event, LoginFailure, Notification, utcnow
+
+PRUNE_LOCK = 7201
+BATCH = 5000
+# Pushed to live pages and kept elsewhere (notifications) or meaningless later (signalling).
+TRANSIENT_EVENTS = (Kind.NOTIFICATION_CREATED.value, Kind.CALL_SIGNAL.value)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    events: int = 0
+    notifications: int = 0
+    emails: int = 0
+    tokens: int = 0
+    login_failures: int = 0
+    skipped: bool = False  # another host held the lock
+
+    def describe(self) -> str:
+        if self.skipped:
+            return "Another server is pruning; nothing done here."
+        return (
+            f"Pruned {self.events} event(s), {self.notifications} notification(s), "
+            f"{self.emails} email(s), {self.tokens} expired sign-in(s), "
+            f"{self.login_failures} old failed sign-in(s)."
+        )
+
+
+def prune(db: Database, settings: Settings, *, now: datetime | None = None) -> Pruned:
+    """Delete what the retention settings let go of; how many rows of each kind."""
+    now = now or utcnow()
+    with _one_at_a_time(db) as mine:
+        if not mine:
+            return Pruned(skipped=True)
+        return Pruned(
+            events=_in_batches(
+                db,
+                Event.id,
+                Event.kind.in_(TRANSIENT_EVENTS),
+                Event.at < now - settings.events_retention,
+            ),
+            notifications=_in_batches(
+                db,
+                Notification.id,
+                Notification.read_at.is_not(None),
+                Notification.created_at < now - settings.notifications_retention,
+            ),
+            emails=_in_batches(
+                db,
+                EmailOutbox.id,
+                (EmailOutbox.sent_at.is_not(None)) | (EmailOutbox.next_attempt_at.is_(None)),
+                EmailOutbox.created_at < now - settings.email_retention,
+            ),
+            tokens=_in_batches(db, AuthToken.token_hash, AuthToken.expires_at < now),
+            login_failures=_in_batches(
+                db, LoginFailure.id, LoginFailure.at < now - settings.login_window
+            ),
+        )
+
+
+def _in_batches(
+    db: Database, key: InstrumentedAttribute[object], *where: ColumnElement[bool]
+) -> int:
+    """Delete the rows matching ``where``, a batch per transaction; how many went."""
+    table = key.class_
+
+    def one_batch(s: DbSession) -> int:
+        chosen = select(key).where(*where).limit(BATCH).scalar_subquery()
+        result = s.execute(delete(table).where(key.in_(chosen)))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    total = 0
+    while (deleted := db.run(one_batch)) > 0:
+        total += deleted
+    return total
+
+
+@contextmanager
+def _one_at_a_time(db: Database) -> Iterator[bool]:
+    """Hold PostgreSQL's advisory lock for the prune (SQLite has one writer anyway)."""
+    if not db.is_postgres:
+        yield True
+        return
+    with db.engine.connect() as connection:
+        got = connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": PRUNE_LOCK})
+        connection.commit()
+        try:
+            yield bool(got.scalar())
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock_all()"))
+            connection.commit()
