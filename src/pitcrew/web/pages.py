@@ -27,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from pitcrew import __version__, auth, dashboard, events, flow, notify, room
+from pitcrew import __version__, auth, dashboard, events, flow, notify, room, words
 from pitcrew.errors import DomainError, Forbidden, Invalid, NotFound
 from pitcrew.events import Kind
 from pitcrew.flow import Action, Actor
@@ -182,6 +182,8 @@ def _environment() -> Environment:
     env.filters.update(filters)
     env.globals["static_url"] = static_url
     env.globals["product"] = "pitcrew"
+    env.globals["status_words"] = words.as_data()
+    env.globals["live_kinds"] = [kind.value for kind in events.Kind]
     return env
 
 
