@@ -1,9 +1,9 @@
-/* pitcrew: what every signed-in page shares.
+/* pitcrew: what every page shares.
  * - what the server wrote on <body>: the event kinds of the live stream (data-live-kinds) and
  *   the words for each session status (data-status-words), so no script keeps its own copy
  * - api(): JSON or FormData calls with the CSRF header; a lost sign-in goes to /login?next=…
  * - the live event stream (/api/events), re-broadcast as "pitcrew:event" DOM events
- * - small helpers the page scripts share: busy buttons, error boxes, field errors
+ * - small helpers the page scripts share: busy buttons, error boxes, a refused form
  * - the notifications bell, toasts, local times and ticking waiting times, sign-out
  */
 (function () {

@@ -216,7 +216,11 @@
     dialogBody.textContent = "Loading…";
     dialog.showModal();
     fetch("/sessions/" + encodeURIComponent(sessionId) + "/parts", { credentials: "same-origin" })
-      .then(function (res) { if (!res.ok) throw new Error(String(res.status)); return res.text(); })
+      .then(function (res) {
+        if (res.status === 401) P.toLogin();
+        if (!res.ok) throw new Error(String(res.status));
+        return res.text();
+      })
       .then(function (html) {
         var doc = new DOMParser().parseFromString("<body>" + html + "</body>", "text/html");
         var picked = kind === "summary" ? doc.querySelector("[data-fragment=summary]") : doc.querySelector("[data-part=intake]");
