@@ -3,16 +3,19 @@ text and forged requests do no harm. (The live behaviour is in test_pages_browse
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from pitcrew import auth
+from pitcrew import auth, words
 from pitcrew.db import Database
+from pitcrew.events import BROWSER_KINDS, Kind
 from pitcrew.models import Role
 from tests.conftest import INTAKE, PASSWORD, Person
 
@@ -46,6 +49,23 @@ def _ok(answer: Any) -> None:
 def _text(html: str) -> str:
     """What a person reads: tags dropped, whitespace folded."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+class _Attributes(HTMLParser):
+    """Each tag's attributes as a browser reads them (entities decoded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, {name: value or "" for name, value in attrs}))
+
+
+def _tags(html: str) -> list[tuple[str, dict[str, str]]]:
+    parser = _Attributes()
+    parser.feed(html)
+    return parser.tags
 
 
 def _buttons(html: str) -> set[str]:
@@ -216,6 +236,35 @@ def test_dashboard_has_the_four_tabs_with_counts(
         assert "Accept" in _buttons(page.text) and "Join session" in _buttons(page.text)
         parts = browser.get("/mechanic/dashboard/parts")
         assert parts.status_code == 200 and 'data-part="panel-active"' in parts.text
+
+
+def test_pages_give_their_scripts_the_status_words_and_event_kinds(
+    app: Any, customer: Person, mechanic: Person
+) -> None:
+    """The scripts keep no copy of either: the page carries them, and each live region names
+    the subjects of the events it redraws on, which must be subjects the stream has."""
+    sid, _ = _start(customer)
+    with TestClient(app) as anonymous:
+        pages = [anonymous.get("/login").text]
+    with _browser(app, customer) as browser:
+        pages += [browser.get("/sessions").text, browser.get(f"/sessions/{sid}").text]
+    with _browser(app, mechanic) as browser:
+        pages.append(browser.get("/mechanic/dashboard").text)
+    subjects = {kind.value.split(".")[0] for kind in Kind}
+    regions = 0
+    for html in pages:
+        tags = _tags(html)
+        body = next(attrs for tag, attrs in tags if tag == "body")
+        assert json.loads(body["data-live-kinds"]) == [kind.value for kind in BROWSER_KINDS]
+        status_words = json.loads(body["data-status-words"])
+        assert status_words == words.as_data()
+        assert status_words["pending"]["label"] == "Waiting for a mechanic"
+        for _, attrs in tags:
+            if "data-live" in attrs:
+                regions += 1
+                named = attrs["data-live-subjects"].split()
+                assert named and set(named) <= subjects, named
+    assert regions == 3
 
 
 def test_user_text_is_shown_as_text_never_as_markup(

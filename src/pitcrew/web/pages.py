@@ -82,21 +82,6 @@ STEP_OF = {
     SessionStatus.COMPLETED: 3,
 }
 
-# What each live page re-reads its parts for; the browser listens for BROWSER_KINDS.
-_REQUEST_MOVES = (
-    Kind.REQUEST_ACCEPTED,
-    Kind.REQUEST_CANCELLED,
-    Kind.REQUEST_EXPIRED,
-    Kind.REQUEST_RELEASED,
-    Kind.SESSION_UPDATED,
-)
-PAGE_LIVE_KINDS: dict[str, tuple[Kind, ...]] = {
-    "dashboard": (Kind.REQUEST_CREATED, *_REQUEST_MOVES),
-    "sessions": _REQUEST_MOVES,
-    "session": (*_REQUEST_MOVES, Kind.MESSAGE_CREATED),
-}
-
-
 # --- templates --------------------------------------------------------------------------
 
 
@@ -192,9 +177,6 @@ def _environment() -> Environment:
     # For the scripts, as data on the page: the status words and the kinds to listen for.
     env.globals["status_words"] = words.as_data()
     env.globals["live_kinds"] = [str(kind) for kind in events.BROWSER_KINDS]
-    env.globals["page_live_kinds"] = {
-        page: [str(kind) for kind in kinds] for page, kinds in PAGE_LIVE_KINDS.items()
-    }
     return env
 
 

@@ -1,24 +1,37 @@
-/* pitcrew: what every signed-in page shares.
- * - api(): JSON calls with the CSRF header (the value of the pitcrew_csrf cookie)
+/* pitcrew: what every page shares.
+ * - what the server wrote on <body>: the event kinds of the live stream (data-live-kinds) and
+ *   the words for each session status (data-status-words), so no script keeps its own copy
+ * - api(): JSON or FormData calls with the CSRF header; a lost sign-in goes to /login?next=…
  * - the live event stream (/api/events), re-broadcast as "pitcrew:event" DOM events
+ * - small helpers the page scripts share: busy buttons, error boxes, a refused form
  * - the notifications bell, toasts, local times and ticking waiting times, sign-out
  */
 (function () {
   "use strict";
 
-  var KINDS = [
-    "request.created", "request.accepted", "request.cancelled", "request.expired",
-    "request.released", "session.updated", "message.created", "notification.created",
-    "call.signal"
-  ];
+  /* ---------- what the server wrote on the page ---------- */
 
-  function cookie(name) {
-    var parts = document.cookie ? document.cookie.split("; ") : [];
-    for (var i = 0; i < parts.length; i++) {
-      var eq = parts[i].indexOf("=");
-      if (parts[i].slice(0, eq) === name) return decodeURIComponent(parts[i].slice(eq + 1));
-    }
-    return "";
+  function pageData(name, empty) {
+    var raw = document.body.getAttribute("data-" + name);
+    if (!raw) return empty;
+    try { return JSON.parse(raw); } catch (e) { return empty; }
+  }
+
+  var KINDS = pageData("live-kinds", []);
+  var STATUS_WORDS = pageData("status-words", {});
+
+  /* The words for a session status: "label" for a badge, "sentence" to follow "is". */
+  function statusWords(status) {
+    return STATUS_WORDS[status] || { label: status, sentence: status };
+  }
+
+  /* ---------- calling the API ---------- */
+
+  /* The CSRF token the server set beside the sign-in cookie; read at each call, since
+   * signing in again replaces it. */
+  function csrfToken() {
+    var found = document.cookie.match(/(?:^|; )pitcrew_csrf=([^;]*)/);
+    return found ? decodeURIComponent(found[1]) : "";
   }
 
   function ApiError(status, code, message, details) {
@@ -28,16 +41,24 @@
     this.details = details || [];
   }
 
+  function fallbackMessage(status) {
+    if (status === 413) return "That is too large to send.";
+    return "Something went wrong (" + status + "). Please try again.";
+  }
+
+  /* A JSON body is sent as JSON; a FormData body (a photo) as multipart, as the browser
+   * builds it. Resolves to the answer's JSON (null for 204); rejects with an ApiError. */
   function api(method, url, body, headers) {
     var h = { "Accept": "application/json" };
     if (headers) for (var k in headers) h[k] = headers[k];
-    if (body !== undefined) h["Content-Type"] = "application/json";
-    if (method !== "GET" && method !== "HEAD") h["X-CSRF-Token"] = cookie("pitcrew_csrf");
+    var form = body instanceof FormData;
+    if (body !== undefined && !form) h["Content-Type"] = "application/json";
+    if (method !== "GET" && method !== "HEAD") h["X-CSRF-Token"] = csrfToken();
     return fetch(url, {
       method: method,
       headers: h,
       credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body)
+      body: body === undefined || form ? body : JSON.stringify(body)
     }).catch(function () {
       throw new ApiError(0, "network", "Could not reach pitcrew. Check your connection and try again.");
     }).then(function (res) {
@@ -46,7 +67,7 @@
         if (res.ok) return data;
         var e = (data && data.error) || {};
         var err = new ApiError(res.status, e.code || "http_" + res.status,
-          e.message || "Something went wrong (" + res.status + "). Please try again.", e.details);
+          e.message || fallbackMessage(res.status), e.details);
         if (res.status === 401 && signedIn()) toLogin();
         throw err;
       });
@@ -55,6 +76,7 @@
 
   function signedIn() { return !!document.body.dataset.user; }
 
+  /* The sign-in ran out: sign in again, then come back here. */
   function toLogin() {
     window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
   }
@@ -90,6 +112,46 @@
       button.disabled = false;
       button.removeAttribute("aria-busy");
     }
+  }
+
+  /* The button says what is happening and takes no second click while call() runs. After a
+   * failure it is ready again; after a success it stays as it is, because what follows (the
+   * next page, or the redrawn part) replaces it: a caller whose button stays re-enables it. */
+  function busyWhile(button, label, call) {
+    busy(button, true, label);
+    return call().catch(function (err) {
+      busy(button, false);
+      throw err;
+    });
+  }
+
+  /* The API's per-field problems, beside their fields: each [data-error-for="<field>"] box
+   * shows its field's problem (in `words`' wording where it has one) and its input is marked
+   * invalid. Returns how many were shown; any shown earlier are cleared first. */
+  function fieldErrors(form, details, words) {
+    form.querySelectorAll("[data-error-for]").forEach(function (box) { showError(box, ""); });
+    form.querySelectorAll("[aria-invalid]").forEach(function (f) { f.removeAttribute("aria-invalid"); });
+    var shown = 0;
+    (details || []).forEach(function (d) {
+      var box = form.querySelector('[data-error-for="' + d.field + '"]');
+      if (!box) return;
+      showError(box, (words && words[d.field]) || d.problem);
+      var input = box.parentElement.querySelector("input, textarea");
+      if (input) input.setAttribute("aria-invalid", "true");
+      shown++;
+    });
+    return shown;
+  }
+
+  /* A form the API refused: each field's problem beside it, and above the form either a
+   * pointer to them or, when no field is to blame, the answer's message. No error clears
+   * both. `words` rewords a field's problem (see fieldErrors). Returns what to bring into
+   * view: the first marked field, or the message. */
+  function formError(form, err, words) {
+    var box = form.querySelector("[data-form-error]");
+    var marked = fieldErrors(form, err ? err.details : [], words);
+    showError(box, !err ? "" : marked ? "Please check the fields marked below." : err.message);
+    return form.querySelector("[aria-invalid]") || box;
   }
 
   function toast(title, body, href) {
@@ -293,13 +355,12 @@
       ev.stopPropagation();
       var btn = ev.target.closest("[data-mark-read]");
       if (btn) {
-        busy(btn, true, "…");
-        markRead(btn.dataset.markRead).then(function () {
+        busyWhile(btn, "…", function () { return markRead(btn.dataset.markRead); }).then(function () {
           var item = btn.closest(".notif-item");
           if (item) item.classList.remove("unread");
           btn.remove();
           return refreshNotifications();
-        }).catch(function (err) { busy(btn, false); toast("Could not mark as read", err.message); });
+        }).catch(function (err) { toast("Could not mark as read", err.message); });
         return;
       }
       var link = ev.target.closest("a.notif-title");
@@ -336,23 +397,28 @@
   function setUpSignOut() {
     document.querySelectorAll("[data-signout]").forEach(function (btn) {
       btn.addEventListener("click", function () {
-        busy(btn, true, "Signing out…");
         if (source) source.close();
-        api("POST", "/api/auth/logout").catch(function () { /* signed out already */ })
-          .then(function () { window.location.assign("/login"); });
+        busyWhile(btn, "Signing out…", function () {
+          return api("POST", "/api/auth/logout").catch(function () { /* signed out already */ });
+        }).then(function () { window.location.assign("/login"); });
       });
     });
   }
 
   window.pitcrew = {
     api: api,
+    ApiError: ApiError,
+    csrfToken: csrfToken,
+    toLogin: toLogin,
+    statusWords: statusWords,
     el: el,
     busy: busy,
-    toast: toast,
+    busyWhile: busyWhile,
     showError: showError,
+    formError: formError,
+    toast: toast,
     localize: localize,
-    tick: tick,
-    ApiError: ApiError
+    tick: tick
   };
 
   document.addEventListener("DOMContentLoaded", function () {

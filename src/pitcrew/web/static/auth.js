@@ -3,28 +3,13 @@
   "use strict";
   var P = window.pitcrew;
 
-  function fieldErrors(form, details) {
-    form.querySelectorAll("[data-error-for]").forEach(function (p) { P.showError(p, ""); });
-    var shown = false;
-    (details || []).forEach(function (d) {
-      var box = form.querySelector('[data-error-for="' + d.field + '"]');
-      if (box) { P.showError(box, d.problem); shown = true; }
-    });
-    return shown;
-  }
-
   function wire(form, send, after) {
-    var error = form.querySelector("[data-form-error]");
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var button = form.querySelector("button[type=submit]");
-      P.showError(error, "");
-      P.busy(button, true, "One moment…");
-      send(new FormData(form)).then(after).catch(function (err) {
-        P.busy(button, false);
-        var perField = err.code === "invalid" && fieldErrors(form, err.details);
-        P.showError(error, perField ? "Please check the fields marked below." : err.message);
-      });
+      P.formError(form, null);
+      P.busyWhile(button, "One moment…", function () { return send(new FormData(form)); })
+        .then(after).catch(function (err) { P.formError(form, err); });
     });
   }
 

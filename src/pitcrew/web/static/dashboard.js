@@ -97,8 +97,9 @@
   function acceptRequest(button) {
     var requestId = button.dataset.accept;
     var who = button.dataset.customer;
-    P.busy(button, true, "Accepting…");
-    P.api("POST", "/api/mechanic/accept", { request_id: requestId }).then(function () {
+    P.busyWhile(button, "Accepting…", function () {
+      return P.api("POST", "/api/mechanic/accept", { request_id: requestId });
+    }).then(function () {
       removeRow('[data-request="' + requestId + '"]');
       say("You accepted " + who + "’s request. It is in Active Sessions.", "ok");
       return P.refresh(board);
@@ -108,18 +109,17 @@
         say(err.code === "request_taken" ? "Another mechanic accepted this request first." : err.message, "warn");
         return P.refresh(board);
       }
-      P.busy(button, false);
       say(err.message, "error");
     });
   }
 
   function joinSession(button) {
     var id = button.dataset.join;
-    P.busy(button, true, "Joining…");
-    P.api("POST", "/api/sessions/" + encodeURIComponent(id) + "/join").then(function () {
+    P.busyWhile(button, "Joining…", function () {
+      return P.api("POST", "/api/sessions/" + encodeURIComponent(id) + "/join");
+    }).then(function () {
       window.location.assign("/sessions/" + id);
     }).catch(function (err) {
-      P.busy(button, false);
       say(err.message, "error");
       P.refresh(board);
     });
@@ -127,50 +127,46 @@
 
   function handBack(button) {
     var id = button.dataset.release;
-    P.busy(button, true, "Handing back…");
-    P.api("POST", "/api/sessions/" + encodeURIComponent(id) + "/release").then(function () {
+    P.busyWhile(button, "Handing back…", function () {
+      return P.api("POST", "/api/sessions/" + encodeURIComponent(id) + "/release");
+    }).then(function () {
       say("Handed back: the request is open to every mechanic again.", "ok");
       return P.refresh(board);
     }).catch(function (err) {
-      P.busy(button, false);
       say(err.message, "error");
       P.refresh(board);
     });
   }
 
-  /* ---------- on duty ---------- */
+  /* ---------- on duty, email alerts ---------- */
 
-  var duty = document.querySelector("[data-duty]");
-  if (duty) {
-    duty.addEventListener("change", function () {
-      var wanted = duty.checked;
-      duty.disabled = true;
-      P.api("POST", "/api/mechanic/duty", { on_duty: wanted }).then(function (answer) {
-        duty.checked = answer.on_duty;
-        say(answer.on_duty ? "You are on duty: you will be told of every new request."
-                           : "You are off duty: no alerts for new requests.", "ok");
+  /* A switch sends what was chosen and then shows what the server says is so; a refusal
+   * puts it back. `field` names the setting in both the request and the answer. */
+  function onOffSwitch(input, url, field, words) {
+    if (!input) return;
+    input.addEventListener("change", function () {
+      var wanted = input.checked;
+      var body = {};
+      body[field] = wanted;
+      input.disabled = true;
+      P.api("POST", url, body).then(function (answer) {
+        input.checked = answer[field];
+        say(answer[field] ? words.on : words.off, "ok");
       }).catch(function (err) {
-        duty.checked = !wanted;
+        input.checked = !wanted;
         say(err.message, "error");
-      }).then(function () { duty.disabled = false; });
+      }).then(function () { input.disabled = false; });
     });
   }
 
-  var email = document.querySelector("[data-email-alerts]");
-  if (email) {
-    email.addEventListener("change", function () {
-      var wanted = email.checked;
-      email.disabled = true;
-      P.api("POST", "/api/me/email-notifications", { enabled: wanted }).then(function (answer) {
-        email.checked = answer.enabled;
-        say(answer.enabled ? "You will get an email for each new request while on duty."
-                           : "No more emails for new requests.", "ok");
-      }).catch(function (err) {
-        email.checked = !wanted;
-        say(err.message, "error");
-      }).then(function () { email.disabled = false; });
-    });
-  }
+  onOffSwitch(document.querySelector("[data-duty]"), "/api/mechanic/duty", "on_duty", {
+    on: "You are on duty: you will be told of every new request.",
+    off: "You are off duty: no alerts for new requests."
+  });
+  onOffSwitch(document.querySelector("[data-email-alerts]"), "/api/me/email-notifications", "enabled", {
+    on: "You will get an email for each new request while on duty.",
+    off: "No more emails for new requests."
+  });
 
   /* ---------- desktop alerts ---------- */
 
@@ -220,7 +216,11 @@
     dialogBody.textContent = "Loading…";
     dialog.showModal();
     fetch("/sessions/" + encodeURIComponent(sessionId) + "/parts", { credentials: "same-origin" })
-      .then(function (res) { if (!res.ok) throw new Error(String(res.status)); return res.text(); })
+      .then(function (res) {
+        if (res.status === 401) P.toLogin();
+        if (!res.ok) throw new Error(String(res.status));
+        return res.text();
+      })
       .then(function (html) {
         var doc = new DOMParser().parseFromString("<body>" + html + "</body>", "text/html");
         var picked = kind === "summary" ? doc.querySelector("[data-fragment=summary]") : doc.querySelector("[data-part=intake]");

@@ -4,7 +4,6 @@
   var P = window.pitcrew;
   var form = document.querySelector("form[data-intake]");
   if (!form) return;
-  var error = form.querySelector("[data-form-error]");
   var key = null;
   var FRIENDLY = {
     "vehicle.vin": "A VIN is 11 to 17 letters and digits (never I, O or Q).",
@@ -42,36 +41,20 @@
     };
   }
 
-  function clearErrors() {
-    P.showError(error, "");
-    form.querySelectorAll("[data-error-for]").forEach(function (p) { P.showError(p, ""); });
-    form.querySelectorAll("[aria-invalid]").forEach(function (f) { f.removeAttribute("aria-invalid"); });
-  }
-
   // A retry of the same intake reuses its key (no duplicate session); an edited one gets a new key.
   form.addEventListener("input", function () { key = null; });
 
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
-    clearErrors();
+    P.formError(form, null);
     var button = form.querySelector("button[type=submit]");
     key = key || newKey();
-    P.busy(button, true, "Sending…");
-    P.api("POST", "/api/intake/start", body(), { "Idempotency-Key": key }).then(function (answer) {
+    P.busyWhile(button, "Sending…", function () {
+      return P.api("POST", "/api/intake/start", body(), { "Idempotency-Key": key });
+    }).then(function (answer) {
       window.location.assign("/sessions/" + answer.session_id);
     }).catch(function (err) {
-      P.busy(button, false);
-      var marked = 0;
-      (err.details || []).forEach(function (d) {
-        var box = form.querySelector('[data-error-for="' + d.field + '"]');
-        if (!box) return;
-        P.showError(box, FRIENDLY[d.field] || d.problem);
-        var input = box.parentElement.querySelector("input, textarea");
-        if (input) input.setAttribute("aria-invalid", "true");
-        marked++;
-      });
-      P.showError(error, marked ? "Please check the fields marked below." : err.message);
-      (form.querySelector("[aria-invalid]") || error).scrollIntoView({ block: "center", behavior: "smooth" });
+      P.formError(form, err, FRIENDLY).scrollIntoView({ block: "center", behavior: "smooth" });
     });
   });
 })();

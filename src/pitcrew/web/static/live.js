@@ -1,5 +1,6 @@
 /* Live regions: an element with data-live="<parts url>" re-reads that URL when the stream
- * reports one of its data-live-kinds (for data-live-session, only about that session) and
+ * reports an event about one of its data-live-subjects (the part of an event kind before the
+ * dot: "request", "session", "message"; for data-live-session, only about that session) and
  * swaps in the server-rendered parts ([data-part]) that changed. The server renders every
  * update with the same templates as the first view; text being typed survives the swap.
  */
@@ -61,7 +62,7 @@
     s.running = true;
     s.promise = fetch(root.dataset.live, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (res) {
-        if (res.status === 401) { window.location.assign("/login?next=" + encodeURIComponent(location.pathname)); return null; }
+        if (res.status === 401) { window.pitcrew.toLogin(); return null; }
         if (res.status === 403 || res.status === 404) {
           root.dispatchEvent(new CustomEvent("pitcrew:gone", { bubbles: true, detail: { status: res.status } }));
           return null;
@@ -78,8 +79,8 @@
   }
 
   function matches(root, kind, data) {
-    var kinds = (root.dataset.liveKinds || "").split(/\s+/);
-    if (kinds.indexOf(kind) < 0) return false;
+    var subjects = (root.dataset.liveSubjects || "").split(/\s+/);
+    if (subjects.indexOf(kind.split(".")[0]) < 0) return false;
     var only = root.dataset.liveSession;
     return !only || (data && data.session_id === only);
   }

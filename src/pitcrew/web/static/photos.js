@@ -9,31 +9,11 @@
   if (!P || !room) return;
   var base = "/api/sessions/" + encodeURIComponent(room.dataset.session);
 
-  function csrf() {
-    var m = document.cookie.match(/(?:^|; )pitcrew_csrf=([^;]*)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
-
   function sendPhoto(blob, name, caption) {
     var form = new FormData();
     form.append("photo", blob, name || "photo.jpg");
     if (caption) form.append("caption", caption);
-    return fetch(base + "/photos", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Accept": "application/json", "X-CSRF-Token": csrf() },
-      body: form
-    }).catch(function () {
-      throw new P.ApiError(0, "network", "Could not reach pitcrew. Check your connection and try again.");
-    }).then(function (res) {
-      return res.json().catch(function () { return null; }).then(function (data) {
-        if (res.ok) return data;
-        var e = (data && data.error) || {};
-        throw new P.ApiError(res.status, e.code || "http_" + res.status,
-          e.message || (res.status === 413 ? "That photo is too large." :
-            "Could not send the photo (" + res.status + ")."));
-      });
-    }).then(function (message) {
+    return P.api("POST", base + "/photos", form).then(function (message) {
       P.refresh(room);
       return message;
     });

@@ -15,12 +15,10 @@
   function run(button, label, call, then) {
     var box = errorBox(button);
     P.showError(box, "");
-    P.busy(button, true, label);
-    return call().then(function (answer) {
+    return P.busyWhile(button, label, call).then(function (answer) {
       if (then) return then(answer);
       return P.refresh(room);
     }).catch(function (err) {
-      P.busy(button, false);
       P.showError(box, err.message);
       if (err.status === 409) P.refresh(room);
     });

@@ -1,0 +1,214 @@
+"""Every page passes axe-core's accessibility rules in Chromium, at desktop and phone width.
+
+axe-core (shipped inside the axe-playwright-python package) runs in the page as it is shown:
+after each page loads, with each dashboard tab picked, with the notifications panel and the
+dashboard's dialog open. A serious or critical finding fails the test, with axe's report of
+what and where; lesser ones are left to judgement.
+
+PostgreSQL only, to keep CI time down; the pages are the same on SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Browser, Page, expect
+
+from pitcrew import auth, flow
+from pitcrew.config import Settings
+from pitcrew.db import Database
+from pitcrew.flow import Actor
+from pitcrew.models import Role
+from pitcrew.schemas import IntakeIn
+from pitcrew.web.app import create_app
+from tests.conftest import INTAKE, PASSWORD
+from tests.support.live import chromium, serve_in_thread
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
+
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+FAILING = ("serious", "critical")
+STATES = ("pending", "waiting", "live", "completed", "cancelled")
+
+
+@dataclass
+class Findings:
+    """What axe found on each view, named by where it was."""
+
+    axe: Axe = field(default_factory=Axe)
+    serious: list[str] = field(default_factory=list)
+    views: int = 0
+
+    def check(self, page: Page, where: str) -> None:
+        results = self.axe.run(page, options={"resultTypes": ["violations"]})
+        self.views += 1
+        for violation in results.response["violations"]:
+            if violation["impact"] in FAILING:
+                report = results.generate_report(violation["id"])
+                self.serious.append(f"{where}: {violation['impact']}{report}")
+
+
+@dataclass
+class Cast:
+    customer: Actor
+    customer_email: str
+    mechanic: Actor
+    mechanic_email: str
+    admin_email: str
+    sessions: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def site(pg_db: Database, pg_url: str) -> Iterator[str]:
+    app = create_app(Settings(database_url=pg_url), pg_db)
+    with serve_in_thread(app) as url:
+        yield url
+
+
+def _person(db: Database, role: Role, name: str) -> tuple[Actor, str]:
+    email = f"{role.value}-{name.split()[0].lower()}@example.com"
+    user = auth.create_user(
+        db, email=email, name=name, role=role, password=PASSWORD, on_duty=role == Role.MECHANIC
+    )
+    return auth.actor_of(user), email
+
+
+def _sessions_in_every_state(db: Database, customer: Actor, mechanic: Actor) -> dict[str, str]:
+    sessions = {}
+    for state in STATES:
+        body = IntakeIn.model_validate(INTAKE)
+        answer, _ = flow.start_intake(db, customer, body)
+        sid, rid = answer.session_id, answer.request_id
+        sessions[state] = str(sid)
+        if state in ("waiting", "live", "completed"):
+            flow.accept(db, mechanic, rid)
+        if state in ("live", "completed"):
+            flow.join(db, mechanic, sid)
+            flow.post_message(db, customer, sid, "Hello! It grinds when I brake.")
+            flow.post_message(db, mechanic, sid, "Front or back?")
+        if state == "completed":
+            flow.complete(db, mechanic, sid, "Worn front pads: replace them this week.")
+            flow.rate(db, customer, sid, 4, "Helpful.")
+        if state == "cancelled":
+            flow.cancel(db, customer, sid, "Found a garage nearby")
+    return sessions
+
+
+def _sign_in(page: Page, email: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/(sessions|mechanic/dashboard|admin)(#\w+)?$"))
+
+
+def _sign_out(page: Page) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile("/login$"))
+
+
+def _with_notifications_open(page: Page, findings: Findings, where: str) -> None:
+    page.get_by_role("button", name=re.compile("^Notifications")).click()
+    expect(page.locator(".notif-item").first).to_be_visible()
+    findings.check(page, f"{where} with notifications open")
+    page.keyboard.press("Escape")
+
+
+def _dashboard(page: Page, findings: Findings, where: str) -> None:
+    page.goto("/mechanic/dashboard")
+    for title in ("Incoming Requests", "Active Sessions", "Completed", "History"):
+        page.get_by_role("tab", name=title).click()
+        findings.check(page, f"{where}, {title}")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_every_page_has_no_serious_accessibility_problem(
+    pg_db: Database, site: str, browser: Browser, viewport: str
+) -> None:
+    db = pg_db
+    findings = Findings()
+    context = browser.new_context(viewport=VIEWPORTS[viewport], base_url=site)  # type: ignore[arg-type]
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        for path in ("/signup", "/login"):
+            page.goto(path)
+            findings.check(page, path)
+        page.get_by_label("Email").fill("nobody@example.com")
+        page.get_by_label("Password").fill("not the password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_be_visible()
+        findings.check(page, "/login with its error")
+
+        mechanic, mechanic_email = _person(db, Role.MECHANIC, "Bea Mechanic")
+        _sign_in(page, mechanic_email)
+        _dashboard(page, findings, "an empty dashboard")
+        _sign_out(page)
+
+        customer, customer_email = _person(db, Role.CUSTOMER, "Casey Driver")
+        sessions = _sessions_in_every_state(db, customer, mechanic)
+        _sign_in(page, customer_email)
+        findings.check(page, "/sessions")
+        page.goto("/intake")
+        findings.check(page, "/intake")
+        page.get_by_label("Year").fill("2016")
+        page.get_by_label("Make").fill("Honda")
+        page.get_by_label("Model").fill("Civic")
+        page.get_by_label("Describe the issue").fill("Squeal")
+        page.evaluate("document.getElementById('vin').removeAttribute('pattern')")
+        page.get_by_label("VIN").fill("IOQ")
+        page.get_by_role("button", name="Find a mechanic").click()
+        expect(page.locator('[data-error-for="vehicle.vin"]')).to_be_visible()
+        findings.check(page, "/intake with its errors")
+        for state, sid in sessions.items():
+            page.goto(f"/sessions/{sid}")
+            findings.check(page, f"a {state} session, for the customer")
+        _with_notifications_open(page, findings, "the customer's session page")
+        _sign_out(page)
+
+        _sign_in(page, mechanic_email)
+        _dashboard(page, findings, "the dashboard")
+        page.get_by_role("tab", name="Completed").click()
+        page.get_by_role("link", name="View intake details").click()
+        expect(page.locator("dialog[open]")).to_contain_text("Grinding noise")
+        findings.check(page, "the dashboard's intake dialog")
+        page.keyboard.press("Escape")
+        _with_notifications_open(page, findings, "the dashboard")
+        for state in ("waiting", "live", "completed"):
+            page.goto(f"/sessions/{sessions[state]}")
+            findings.check(page, f"a {state} session, for the mechanic")
+        page.goto(f"/sessions/{sessions['pending']}")
+        findings.check(page, "a session that is not the mechanic's (403)")
+        _sign_out(page)
+
+        _, admin_email = _person(db, Role.ADMIN, "Avery Admin")
+        _sign_in(page, admin_email)
+        findings.check(page, "/admin")
+    finally:
+        context.close()
+    assert findings.views >= 24
+    assert findings.serious == [], "\n\n".join(findings.serious)
+
+
+def test_a_missing_label_is_found(site: str, browser: Browser) -> None:
+    """The check itself works: a field without a label is a critical finding."""
+    findings = Findings()
+    context = browser.new_context(base_url=site)
+    page = context.new_page()
+    try:
+        page.goto("/login")
+        page.evaluate("document.querySelector('label[for=email]').remove()")
+        findings.check(page, "/login without its email label")
+    finally:
+        context.close()
+    assert len(findings.serious) == 1 and "label" in findings.serious[0]
