@@ -30,7 +30,7 @@ from pitcrew.db import Database
 from pitcrew.mailer import Mailer, SmtpTarget, build_message, message_id
 from pitcrew.models import EmailOutbox, Role
 from pitcrew.schemas import IntakeIn
-from tests.conftest import INTAKE, Person
+from tests.support.factories import INTAKE, Person
 from tests.support.live import free_port
 
 SENDER = "pitcrew <noreply@pitcrew.test>"

@@ -24,7 +24,7 @@ from pitcrew.errors import Conflict
 from pitcrew.flow import Actor
 from pitcrew.models import Event, Role, Session, SessionRequest, utcnow
 from pitcrew.schemas import IntakeIn
-from tests.conftest import INTAKE, Person
+from tests.support.factories import INTAKE, Person, start_session
 
 TTL = timedelta(seconds=0.5)
 
@@ -45,16 +45,11 @@ def wait_until(check: Callable[[], Any], what: str, seconds: float = 15.0) -> An
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _start(customer: Person) -> tuple[str, str]:
-    body = customer.client.post("/api/intake/start", json=INTAKE).json()
-    return body["session_id"], body["request_id"]
-
-
 def test_a_request_nobody_accepts_expires_and_can_be_requested_again(
     db: Database, app: FastAPI, customer: Person, mechanic: Person
 ) -> None:
     with TestClient(app):  # the server, with its expiry sweeper
-        sid, rid = _start(customer)
+        sid, rid = start_session(db, customer).ids
         detail = wait_until(
             lambda: (
                 (d := customer.client.get(f"/api/sessions/{sid}").json())["request"]["status"]
@@ -96,8 +91,8 @@ def test_a_request_nobody_accepts_expires_and_can_be_requested_again(
 def test_requests_younger_than_the_ttl_are_left_alone(
     db: Database, customer: Person, mechanic: Person
 ) -> None:
-    sid, _ = _start(customer)
-    taken_sid, taken_rid = _start(customer)
+    sid = start_session(db, customer).sid
+    taken_sid, taken_rid = start_session(db, customer).ids
     assert mechanic.client.post("/api/mechanic/accept", json={"request_id": taken_rid}).is_success
     assert flow.expire_due(db, timedelta(minutes=15)) == 0
     assert customer.client.get(f"/api/sessions/{sid}").json()["request"]["status"] == "pending"
@@ -113,7 +108,7 @@ def test_a_sweep_costs_one_query_when_nothing_is_due(
     db: Database, customer: Person, mechanic: Person
 ) -> None:
     for _ in range(3):
-        _start(customer)
+        start_session(db, customer)
     statements: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:

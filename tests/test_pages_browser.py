@@ -28,7 +28,7 @@ from pitcrew.flow import Actor
 from pitcrew.models import Role
 from pitcrew.schemas import IntakeIn
 from pitcrew.web.app import create_app
-from tests.conftest import INTAKE, PASSWORD
+from tests.support.factories import INTAKE, PASSWORD
 from tests.support.live import chromium, serve_in_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]

@@ -22,7 +22,7 @@ from pitcrew.db import Database
 from pitcrew.errors import Conflict
 from pitcrew.models import Event, Notification, SessionRequest, User, utcnow
 from pitcrew.schemas import IntakeIn
-from tests.conftest import INTAKE, Person
+from tests.support.factories import INTAKE, Person
 
 
 def _driver_error(kind: type[Exception]) -> OperationalError:

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from pitcrew import auth
 from pitcrew.db import Database
 from pitcrew.models import Base
-from tests.conftest import PASSWORD, Person
+from tests.support.factories import PASSWORD, Person
 
 # Addresses at special-use domains (example.test, x.invalid) are refused on purpose: no mail
 # reaches them. JSON Schema's "email" format allows them, so generate deliverable-looking ones.

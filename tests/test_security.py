@@ -24,7 +24,7 @@ from pitcrew.models import LoginFailure, Role, User, utcnow
 from pitcrew.web import deps
 from pitcrew.web.app import create_app
 from pitcrew.web.security import CONTENT_SECURITY_POLICY
-from tests.conftest import INTAKE, PASSWORD, Person
+from tests.support.factories import INTAKE, PASSWORD, Person
 
 LIMIT = 10
 WINDOW = timedelta(minutes=15)

@@ -30,7 +30,7 @@ from pitcrew.models import Role
 from pitcrew.schemas import IntakeIn
 from pitcrew.web import stream
 from pitcrew.web.app import create_app
-from tests.conftest import INTAKE, PASSWORD, Person
+from tests.support.factories import INTAKE, PASSWORD, Person, start_session
 from tests.support.live import (
     EventReader,
     Message,
@@ -70,13 +70,6 @@ def _bus(app: FastAPI) -> events.EventBus:
     return bus
 
 
-def _start(customer: Person) -> tuple[str, str]:
-    answer = customer.client.post("/api/intake/start", json=INTAKE)
-    assert answer.status_code == 201, answer.text
-    body = answer.json()
-    return body["session_id"], body["request_id"]
-
-
 def _ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body: dict[str, Any] = response.json()
@@ -107,7 +100,7 @@ def test_events_arrive_in_order_with_ids(
         listen(live, _token(mechanic)) as seen_by_mechanic,
         listen(live, _token(customer)) as seen_by_customer,
     ):
-        sid, rid = _start(customer)
+        sid, rid = start_session(db, customer).ids
         _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
         _ok(mechanic.client.post(f"/api/sessions/{sid}/join"))
         _ok(customer.client.post(f"/api/sessions/{sid}/messages", json={"body": "It grinds."}), 201)
@@ -147,7 +140,7 @@ def test_reconnect_with_last_event_id_replays_exactly_the_gap(
 ) -> None:
     monkeypatch.setattr(events.EventBus, "PAGE", 2)  # replay then spans several pages
     with listen(live, _token(customer)) as reader:
-        sid, rid = _start(customer)
+        sid, rid = start_session(db, customer).ids
         created = reader.until(lambda m: m.kind == "request.created")[-1]
     # Offline: the mechanic accepts, joins and writes twice.
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
@@ -174,7 +167,7 @@ def test_reconnect_with_last_event_id_replays_exactly_the_gap(
 def test_replay_hands_over_to_live_without_gap_or_repeat(
     db: Database, live: str, customer: Person, mechanic: Person
 ) -> None:
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
     _ok(mechanic.client.post(f"/api/sessions/{sid}/join"))
     count = 30
@@ -202,15 +195,15 @@ def test_replay_hands_over_to_live_without_gap_or_repeat(
 
 
 def test_without_last_event_id_the_stream_starts_now(
-    live: str, customer: Person, mechanic: Person
+    db: Database, live: str, customer: Person, mechanic: Person
 ) -> None:
-    _start(customer)  # before the page opened: not sent
+    start_session(db, customer)  # before the page opened: not sent
     # An id from the future (say, a restored database) also starts now, hiding nothing new.
     with (
         listen(live, _token(mechanic)) as fresh,
         listen(live, _token(mechanic), last_event_id=10**12) as ahead,
     ):
-        sid, _ = _start(customer)
+        sid = start_session(db, customer).sid
         for reader in (fresh, ahead):
             first = reader.next()
             assert first is not None and first.kind == "request.created"
@@ -232,8 +225,8 @@ def test_a_user_never_receives_events_about_someone_elses_session(
         listen(live, _token(m1)) as r_m1,
         listen(live, _token(m2)) as r_m2,
     ):
-        s1, q1 = _start(c1)
-        s2, q2 = _start(c2)
+        s1, q1 = start_session(db, c1).ids
+        s2, q2 = start_session(db, c2).ids
         _ok(m1.client.post("/api/mechanic/accept", json={"request_id": q1}))
         _ok(m2.client.post("/api/mechanic/accept", json={"request_id": q2}))
         for mech, sid, cust in ((m1, s1, c1), (m2, s2, c2)):
@@ -244,7 +237,7 @@ def test_a_user_never_receives_events_about_someone_elses_session(
         # The last event each of them may see: after it, nothing earlier can still arrive.
         _ok(c1.client.post(f"/api/sessions/{s1}/rating", json={"rating": 5, "comment": ""}))
         _ok(c2.client.post(f"/api/sessions/{s2}/rating", json={"rating": 4, "comment": ""}))
-        s3, _ = _start(c3)
+        s3 = start_session(db, c3).sid
 
         def rated(sid: str) -> Callable[[Message], bool]:
             return lambda m: (
@@ -282,7 +275,7 @@ def test_a_user_never_receives_events_about_someone_elses_session(
 
 
 def test_stream_needs_sign_in_and_accepts_the_cookie(
-    live: str, customer: Person, anonymous: Any
+    db: Database, live: str, customer: Person, anonymous: Any
 ) -> None:
     answer = anonymous.get("/api/events")
     assert answer.status_code == 401
@@ -296,7 +289,7 @@ def test_stream_needs_sign_in_and_accepts_the_cookie(
             assert response.status_code == 200
             reader = EventReader(response.iter_lines())
             reader.ready()
-            sid, _ = _start(customer)
+            sid = start_session(db, customer).sid
             first = reader.next()
     assert first is not None and first.kind == "request.created"
     assert first.data["session_id"] == sid
