@@ -15,7 +15,8 @@ from pitcrew import dashboard, flow
 from pitcrew.db import Database
 from pitcrew.models import Event, Role, SessionRequest, utcnow
 from tests.support.factories import Person, start_session
-from tests.test_sse import listen, serve_in_thread
+from tests.support.live import serve_in_thread
+from tests.test_sse import listen
 
 
 def _ok(answer: Any, status: int = 200) -> dict[str, Any]:
@@ -75,7 +76,9 @@ def test_a_handed_back_request_is_offered_again_and_the_story_is_kept(
     assert [(r["session_id"], r["request_status"]) for r in theirs] == [(sid, "accepted")]
     assert mechanic.client.get(f"/api/sessions/{sid}").status_code == 403
 
-    timeline = _ok(customer.client.get(f"/api/sessions/{sid}/timeline"))
+    answer = customer.client.get(f"/api/sessions/{sid}/timeline")
+    assert answer.status_code == 200, answer.text
+    timeline: list[dict[str, Any]] = answer.json()
     assert [(t["kind"], t["actor_name"], t["text"]) for t in timeline] == [
         (
             "request.created",
@@ -90,7 +93,8 @@ def test_a_handed_back_request_is_offered_again_and_the_story_is_kept(
         ),
         ("request.accepted", "Al Other", "Al Other accepted the request."),
     ]
-    assert _ok(other.client.get(f"/api/sessions/{sid}/timeline")) == timeline
+    as_other_sees_it = other.client.get(f"/api/sessions/{sid}/timeline")
+    assert as_other_sees_it.status_code == 200 and as_other_sees_it.json() == timeline
 
 
 def test_only_its_mechanic_can_hand_back_and_only_before_joining(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, Route, ViewportSize, expect
 
 from pitcrew import auth, flow
 from pitcrew.config import Settings
@@ -33,8 +33,8 @@ from tests.support.live import chromium, serve_in_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
 
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 LIVE = 2_000  # ms: how soon a change must show on another person's page
 SOON = 5_000  # ms: a page answering its own click
@@ -73,11 +73,11 @@ class World:
         return auth.actor_of(user), email
 
     def sign_in(
-        self, role: Role, name: str, *, viewport: dict[str, int] = DESKTOP, init: str = ""
+        self, role: Role, name: str, *, viewport: ViewportSize = DESKTOP, init: str = ""
     ) -> Person:
         """A new person signs in through the sign-in page, in a browser context of their own."""
         actor, email = self.account(role, name)
-        context = self.browser.new_context(viewport=viewport, base_url=self.url)  # type: ignore[arg-type]
+        context = self.browser.new_context(viewport=viewport, base_url=self.url)
         if init:
             context.add_init_script(init)
         page = context.new_page()
@@ -420,7 +420,7 @@ def test_every_page_at_phone_and_desktop_width(world: World) -> None:
             flow.cancel(db, customer, sid, "Found a garage nearby")
 
     for viewport in (PHONE, DESKTOP):
-        context = world.browser.new_context(viewport=viewport, base_url=world.url)  # type: ignore[arg-type]
+        context = world.browser.new_context(viewport=viewport, base_url=world.url)
         page = context.new_page()
         problems: list[str] = []
         _watch(page, problems)

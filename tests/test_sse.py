@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,11 @@ def _token(person: Person) -> str:
 def _bus(app: FastAPI) -> events.EventBus:
     bus: events.EventBus = app.state.events_bus
     return bus
+
+
+def _says(line: str, message: Message) -> bool:
+    """Whether the event is the chat message ``line``."""
+    return bool(message.data.get("message", {}).get("body") == line)
 
 
 def _ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
@@ -158,7 +164,7 @@ def test_reconnect_with_last_event_id_replays_exactly_the_gap(
             assert chat[:2] == ["Hello", "Check the pads"]
             # Then live, without a gap or a repeat.
             _ok(customer.client.post(f"/api/sessions/{sid}/messages", json={"body": line}), 201)
-            tail = again.until(lambda m, line=line: m.data.get("message", {}).get("body") == line)
+            tail = again.until(partial(_says, line))
             ids = [m.id for m in replayed + tail]
             assert ids == _visible_ids(db, customer, created.id, ids[-1])
         missed = _visible_ids(db, customer, created.id)
@@ -409,7 +415,8 @@ def test_pg_accept_in_one_process_reaches_a_stream_on_another(
 
             # Stopping a server ends its open streams instead of waiting on them.
             process_b.send_signal(signal.SIGTERM)
-            rest = []  # what was already on its way, then the end (a hang times out the read)
+            # What was already on its way, then the end (a hang times out the read).
+            rest: list[Message] = []
             while (message := on_b.next()) is not None and len(rest) < 10:
                 rest.append(message)
             assert message is None
