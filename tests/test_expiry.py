@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -17,14 +17,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select, text
 
-from pitcrew import auth, flow, invariants
+from pitcrew import flow, invariants
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.errors import Conflict
 from pitcrew.flow import Actor
 from pitcrew.models import Event, Role, Session, SessionRequest, utcnow
-from pitcrew.schemas import IntakeIn
-from tests.support.factories import INTAKE, Person, start_session
+from tests.support.factories import INTAKE, Person, create_account, start_session
 
 TTL = timedelta(seconds=0.5)
 
@@ -140,14 +139,10 @@ def test_pg_the_sweep_query_is_served_by_the_pending_index(pg_db: Database) -> N
 
 
 @pytest.fixture
-def pg_people(pg_db: Database) -> Iterator[tuple[Actor, Actor]]:
-    customer = auth.create_user(
-        pg_db, email="racer-c@example.com", name="C", role=Role.CUSTOMER, password=None
-    )
-    mechanic = auth.create_user(
-        pg_db, email="racer-m@example.com", name="M", role=Role.MECHANIC, password=None
-    )
-    yield auth.actor_of(customer), auth.actor_of(mechanic)
+def pg_people(pg_db: Database) -> tuple[Actor, Actor]:
+    customer = create_account(pg_db, Role.CUSTOMER, password=None)
+    mechanic = create_account(pg_db, Role.MECHANIC, password=None)
+    return customer.actor, mechanic.actor
 
 
 def _kinds(db: Database, request_id: uuid.UUID) -> list[str]:
@@ -160,11 +155,10 @@ def test_pg_accept_racing_expiry_has_exactly_one_outcome(
     pg_db: Database, pg_people: tuple[Actor, Actor]
 ) -> None:
     customer, mechanic = pg_people
-    intake = IntakeIn.model_validate(INTAKE)
     outcomes: Counter[str] = Counter()
     with ThreadPoolExecutor(2) as pool:
         for _ in range(50):
-            started, _ = flow.start_intake(pg_db, customer, intake)
+            started = start_session(pg_db, customer)
             barrier = threading.Barrier(2)
 
             def accept(rid: uuid.UUID = started.request_id, b: threading.Barrier = barrier) -> str:
@@ -207,9 +201,8 @@ def test_pg_two_sweepers_expire_each_request_once(
     pg_db: Database, pg_people: tuple[Actor, Actor]
 ) -> None:
     customer, _ = pg_people
-    intake = IntakeIn.model_validate(INTAKE)
     for _ in range(20):
-        flow.start_intake(pg_db, customer, intake)
+        start_session(pg_db, customer)
     barrier = threading.Barrier(2)
 
     def sweep() -> int:

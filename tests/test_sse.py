@@ -11,7 +11,6 @@ import asyncio
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -23,15 +22,14 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from pitcrew import auth, events, flow
+from pitcrew import events, flow
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.flow import Actor
 from pitcrew.models import Role
-from pitcrew.schemas import IntakeIn
 from pitcrew.web import stream
 from pitcrew.web.app import create_app
-from tests.support.factories import INTAKE, PASSWORD, Person, start_session
+from tests.support.factories import INTAKE, PASSWORD, Person, create_account, intake, start_session
 from tests.support.live import (
     EventReader,
     Message,
@@ -339,9 +337,7 @@ def test_a_page_that_falls_behind_is_dropped_not_buffered(
         try:
             slow = bus.subscribe(mechanic.id, Role.MECHANIC)
             for _ in range(3):
-                await asyncio.to_thread(
-                    flow.start_intake, db, customer.actor, IntakeIn.model_validate(INTAKE)
-                )
+                await asyncio.to_thread(flow.start_intake, db, customer.actor, intake())
             # The page never reads; the bus must drop it rather than grow its queue.
             deadline = time.monotonic() + 10
             while not slow.ended and time.monotonic() < deadline:
@@ -368,31 +364,18 @@ def _login(base: str, email: str) -> str:
     return token
 
 
-def _account(db: Database, role: Role) -> tuple[str, Actor]:
-    email = f"{role.value}-{uuid.uuid4().hex[:8]}@example.com"
-    user = auth.create_user(
-        db,
-        email=email,
-        name=f"{role.value.title()} {email[:12]}",
-        role=role,
-        password=PASSWORD,
-        on_duty=role == Role.MECHANIC,
-    )
-    return email, auth.actor_of(user)
-
-
 @pytest.mark.postgres_only
 def test_pg_accept_in_one_process_reaches_a_stream_on_another(
     pg_db: Database, pg_url: str, tmp_path: Path
 ) -> None:
-    customer_email, _ = _account(pg_db, Role.CUSTOMER)
-    mechanic_email, mechanic = _account(pg_db, Role.MECHANIC)
+    customer_email = create_account(pg_db, Role.CUSTOMER).email
+    mechanic = create_account(pg_db, Role.MECHANIC)
     with (
         serve_in_process(pg_url, tmp_path / "a.log", events_poll_seconds=60) as (a, _),
         serve_in_process(pg_url, tmp_path / "b.log", events_poll_seconds=60) as (b, process_b),
     ):
         customer_token = _login(a, customer_email)
-        mechanic_token = _login(a, mechanic_email)
+        mechanic_token = _login(a, mechanic.email)
         auth_a = {"Authorization": f"Bearer {mechanic_token}"}
         with listen(b, customer_token) as on_b:
             started = httpx.post(
@@ -427,7 +410,7 @@ def test_pg_accept_in_one_process_reaches_a_stream_on_another(
 def test_pg_listener_reconnects_after_its_connection_drops(pg_db: Database, pg_url: str) -> None:
     server_db = Database(pg_url)
     app = create_app(Settings(database_url=pg_url, events_poll_seconds=60), server_db)
-    customer_email, customer = _account(pg_db, Role.CUSTOMER)
+    customer = create_account(pg_db, Role.CUSTOMER)
 
     def listener_pids() -> set[int]:
         with pg_db.engine.connect() as c:
@@ -448,10 +431,10 @@ def test_pg_listener_reconnects_after_its_connection_drops(pg_db: Database, pg_u
                 c.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": old})
             wait_for(lambda: listener_pids() - before - {old} != set(), "a new LISTEN connection")
             wait_for(lambda: _bus(app).listening, "the bus to listen again")
-            token = _login(base, customer_email)
+            token = _login(base, customer.email)
             with listen(base, token) as reader:
                 # Written through another pool: only a NOTIFY can wake this server's bus.
-                answer, _ = flow.start_intake(pg_db, customer, IntakeIn.model_validate(INTAKE))
+                answer, _ = flow.start_intake(pg_db, customer.actor, intake())
                 got = reader.next()
             assert got is not None and got.kind == "request.created"
             assert got.data["session_id"] == str(answer.session_id)

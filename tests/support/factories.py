@@ -144,7 +144,7 @@ ARRIVES_AT: dict[Stage, tuple[SessionStatus, RequestStatus]] = {
 }
 """The session's and its request's status at each stage."""
 
-_HELD = {Stage.WAITING, Stage.LIVE, Stage.COMPLETED, Stage.RELEASED}
+_AFTER_AN_ACCEPT = {Stage.WAITING, Stage.LIVE, Stage.COMPLETED, Stage.RELEASED}
 
 
 @dataclass(frozen=True)
@@ -200,26 +200,27 @@ def start_session(
     answer, created = flow.start_intake(db, by, intake(**changes))
     assert created
     started = Started(answer.session_id, answer.request_id)
-    sid = started.session_id
-    if stage in _HELD or (stage is Stage.CANCELLED and mechanic is not None):
+    if stage in _AFTER_AN_ACCEPT or (stage is Stage.CANCELLED and mechanic is not None):
         if mechanic is None:
             raise ValueError(f"a session {stage.value} needs a mechanic")
-        flow.accept(db, _actor(mechanic), started.request_id)
-    if stage in (Stage.LIVE, Stage.COMPLETED):
-        assert mechanic is not None
-        flow.join(db, _actor(mechanic), sid)
-    if stage is Stage.COMPLETED:
-        assert mechanic is not None
-        flow.complete(db, _actor(mechanic), sid, summary)
-    elif stage is Stage.RELEASED:
-        assert mechanic is not None
-        flow.release(db, _actor(mechanic), sid)
-    elif stage is Stage.CANCELLED:
-        flow.cancel(db, by, sid, "found a garage nearby")
+        _take(db, _actor(mechanic), started, stage, summary)
+    if stage is Stage.CANCELLED:
+        flow.cancel(db, by, started.session_id, "found a garage nearby")
     elif stage is Stage.EXPIRED:
         flow.expire_due(db, timedelta(0), now=utcnow() + timedelta(seconds=1))
     assert statuses(db, started) == ARRIVES_AT[stage], f"the session did not reach {stage}"
     return started
+
+
+def _take(db: Database, mechanic: Actor, started: Started, stage: Stage, summary: str) -> None:
+    """The mechanic's part: accept, then join, complete or hand back as ``stage`` asks."""
+    flow.accept(db, mechanic, started.request_id)
+    if stage in (Stage.LIVE, Stage.COMPLETED):
+        flow.join(db, mechanic, started.session_id)
+    if stage is Stage.COMPLETED:
+        flow.complete(db, mechanic, started.session_id, summary)
+    elif stage is Stage.RELEASED:
+        flow.release(db, mechanic, started.session_id)
 
 
 def statuses(db: Database, started: Started) -> tuple[SessionStatus, RequestStatus]:
