@@ -21,14 +21,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, Route, ViewportSize, expect
 
-from pitcrew import auth, flow
+from pitcrew import flow
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.flow import Actor
 from pitcrew.models import Role
-from pitcrew.schemas import IntakeIn
 from pitcrew.web.app import create_app
-from tests.support.factories import INTAKE, PASSWORD
+from tests.support.factories import PASSWORD, create_account, start_session
 from tests.support.live import chromium, serve_in_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
@@ -61,16 +60,8 @@ class World:
     people: list[Person] = field(default_factory=list)
 
     def account(self, role: Role, name: str) -> tuple[Actor, str]:
-        email = f"{role.value}-{uuid.uuid4().hex[:8]}@example.com"
-        user = auth.create_user(
-            self.db,
-            email=email,
-            name=name,
-            role=role,
-            password=PASSWORD,
-            on_duty=role == Role.MECHANIC,
-        )
-        return auth.actor_of(user), email
+        made = create_account(self.db, role, name)
+        return made.actor, made.email
 
     def sign_in(
         self, role: Role, name: str, *, viewport: ViewportSize = DESKTOP, init: str = ""
@@ -93,9 +84,7 @@ class World:
         return person
 
     def start_intake(self, customer: Actor, **changes: Any) -> tuple[str, str]:
-        body = IntakeIn.model_validate({**INTAKE, **changes})
-        answer, _ = flow.start_intake(self.db, customer, body)
-        return str(answer.session_id), str(answer.request_id)
+        return start_session(self.db, customer, **changes).ids
 
 
 def _watch(page: Page, problems: list[str]) -> None:
