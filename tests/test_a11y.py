@@ -18,14 +18,14 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
-from pitcrew import auth, flow
+from pitcrew import auth, chat, flow
+from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
-from pitcrew.flow import Actor
 from pitcrew.models import Role
 from pitcrew.schemas import IntakeIn
 from pitcrew.web.app import create_app
-from tests.conftest import INTAKE, PASSWORD
+from tests.support.factories import INTAKE, PASSWORD
 from tests.support.live import chromium, serve_in_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
@@ -94,8 +94,8 @@ def _sessions_in_every_state(db: Database, customer: Actor, mechanic: Actor) -> 
             flow.accept(db, mechanic, rid)
         if state in ("live", "completed"):
             flow.join(db, mechanic, sid)
-            flow.post_message(db, customer, sid, "Hello! It grinds when I brake.")
-            flow.post_message(db, mechanic, sid, "Front or back?")
+            chat.post_message(db, customer, sid, "Hello! It grinds when I brake.")
+            chat.post_message(db, mechanic, sid, "Front or back?")
         if state == "completed":
             flow.complete(db, mechanic, sid, "Worn front pads: replace them this week.")
             flow.rate(db, customer, sid, 4, "Helpful.")

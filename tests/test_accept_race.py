@@ -18,9 +18,10 @@ from typing import TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import func, select
 
-from pitcrew import auth, dashboard, flow, invariants
+from pitcrew import auth, dashboard, flow
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.errors import DomainError
@@ -34,9 +35,16 @@ from pitcrew.models import (
     SessionRequest,
     SessionStatus,
 )
-from pitcrew.schemas import AcceptOut, IntakeIn
+from pitcrew.schemas import AcceptOut
 from pitcrew.web.app import create_app
-from tests.conftest import INTAKE, PASSWORD
+from tests.support.databases import assert_invariants
+from tests.support.factories import (
+    INTAKE,
+    bearer,
+    create_account,
+    start_session,
+    token_for,
+)
 
 pytestmark = pytest.mark.postgres_only
 
@@ -49,24 +57,6 @@ BARRIER_TIMEOUT = 30.0
 
 T = TypeVar("T")
 Outcome = AcceptOut | DomainError
-
-
-def _actor(db: Database, role: Role, name: str) -> auth.Actor:
-    user = auth.create_user(
-        db,
-        email=f"{role.value}-{uuid.uuid4().hex[:10]}@race.example",
-        name=name,
-        role=role,
-        password=None,
-        on_duty=role == Role.MECHANIC,
-    )
-    return auth.actor_of(user)
-
-
-def _start(db: Database, customer: auth.Actor) -> tuple[uuid.UUID, uuid.UUID]:
-    answer, created = flow.start_intake(db, customer, IntakeIn.model_validate(INTAKE))
-    assert created
-    return answer.session_id, answer.request_id
 
 
 def _at_once(pool: ThreadPoolExecutor, calls: list[Callable[[], T]]) -> list[T | DomainError]:
@@ -85,12 +75,6 @@ def _at_once(pool: ThreadPoolExecutor, calls: list[Callable[[], T]]) -> list[T |
 
 def _accept(db: Database, mechanic: auth.Actor, request_id: uuid.UUID) -> Callable[[], AcceptOut]:
     return partial(flow.accept, db, mechanic, request_id)
-
-
-def _no_violations(db: Database) -> None:
-    with db.engine.connect() as c:
-        found = {k: v for k, v in invariants.violations(c).items() if v}
-    assert found == {}
 
 
 def _pair(db: Database, session_id: uuid.UUID) -> tuple[Session, SessionRequest]:
@@ -125,10 +109,14 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 def test_sixteen_mechanics_accept_at_once_exactly_one_wins(
     pg_db: Database, pool: ThreadPoolExecutor
 ) -> None:
-    customer = _actor(pg_db, Role.CUSTOMER, "Casey Driver")
-    mechanics = [_actor(pg_db, Role.MECHANIC, f"Mechanic {i:02d}") for i in range(MECHANICS)]
+    customer = create_account(pg_db, Role.CUSTOMER, "Casey Driver", password=None).actor
+    mechanics = [
+        create_account(pg_db, Role.MECHANIC, f"Mechanic {i:02d}", password=None).actor
+        for i in range(MECHANICS)
+    ]
     for round_no in range(ACCEPT_ROUNDS):
-        session_id, request_id = _start(pg_db, customer)
+        started = start_session(pg_db, customer)
+        session_id, request_id = started.session_id, started.request_id
         outcomes = _at_once(pool, [_accept(pg_db, m, request_id) for m in mechanics])
 
         winners = [
@@ -143,7 +131,7 @@ def test_sixteen_mechanics_accept_at_once_exactly_one_wins(
         session, request = _pair(pg_db, session_id)
         assert (session.status, request.status) == (SessionStatus.WAITING, RequestStatus.ACCEPTED)
         assert session.mechanic_id == request.mechanic_id == winner.id
-        _no_violations(pg_db)
+        assert_invariants(pg_db)
         assert _holders(pg_db, mechanics, "active", session_id) == {winner.id}, f"round {round_no}"
 
         # Keep every Active tab to one page for the next round.
@@ -159,11 +147,15 @@ def test_sixteen_mechanics_accept_at_once_exactly_one_wins(
 def test_accept_racing_cancel_has_one_consistent_outcome(
     pg_db: Database, pool: ThreadPoolExecutor
 ) -> None:
-    customer = _actor(pg_db, Role.CUSTOMER, "Casey Driver")
-    mechanics = [_actor(pg_db, Role.MECHANIC, f"Mechanic {i}") for i in range(CANCEL_RACERS)]
+    customer = create_account(pg_db, Role.CUSTOMER, "Casey Driver", password=None).actor
+    mechanics = [
+        create_account(pg_db, Role.MECHANIC, f"Mechanic {i}", password=None).actor
+        for i in range(CANCEL_RACERS)
+    ]
     seen: Counter[str] = Counter()
     for round_no in range(CANCEL_ROUNDS):
-        session_id, request_id = _start(pg_db, customer)
+        started = start_session(pg_db, customer)
+        session_id, request_id = started.session_id, started.request_id
         calls: list[Callable[[], object]] = [_accept(pg_db, m, request_id) for m in mechanics]
         calls.append(partial(flow.cancel, pg_db, customer, session_id, "found a garage"))
         *accepts, cancelled = _at_once(pool, calls)
@@ -202,21 +194,19 @@ def test_accept_racing_cancel_has_one_consistent_outcome(
             assert Kind.REQUEST_ACCEPTED not in kinds
             seen["cancelled first"] += 1
         assert _holders(pg_db, mechanics, "active", session_id) == set()
-        _no_violations(pg_db)
+        assert_invariants(pg_db)
     print(f"accept vs cancel outcomes over {CANCEL_ROUNDS} rounds: {dict(seen)}")
 
 
 def test_same_idempotency_key_in_parallel_creates_one_intake(
     pg_db: Database, pool: ThreadPoolExecutor
 ) -> None:
-    email = f"customer-{uuid.uuid4().hex[:10]}@race.example"
-    auth.create_user(pg_db, email=email, name="Casey Driver", role=Role.CUSTOMER, password=PASSWORD)
-    token, _ = auth.login(pg_db, email, PASSWORD, Settings().token_ttl)
+    token = token_for(pg_db, create_account(pg_db, Role.CUSTOMER, "Casey Driver"))
     app = create_app(Settings(database_url=pg_db.url), pg_db)
     clients = [TestClient(app) for _ in range(2)]
     try:
         for client in clients:
-            client.headers["Authorization"] = f"Bearer {token}"
+            client.headers.update(bearer(token))
         for round_no in range(IDEMPOTENCY_ROUNDS):
             headers = {"Idempotency-Key": f"retry-{round_no}-{uuid.uuid4().hex}"}
             answers = _at_once(
@@ -227,7 +217,7 @@ def test_same_idempotency_key_in_parallel_creates_one_intake(
                 ],
             )
             assert [getattr(a, "status_code", a) for a in answers] == [201, 201]
-            first, second = (a.json() for a in answers)  # type: ignore[union-attr]
+            first, second = (a.json() for a in answers if isinstance(a, Response))
             assert first == second, f"round {round_no}"
             with pg_db.read() as s:
                 for table in (Intake, Session, SessionRequest):

@@ -21,7 +21,7 @@ from pitcrew import adopt, doctor, migrate
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.web.app import create_app
-from tests.conftest import PG_SERVER, _admin_engine
+from tests.support.databases import fresh_database
 from tests.test_doctor import MECHANIC, REQUEST, SESSION, _legacy, run_cli, snapshot
 
 pytestmark = pytest.mark.postgres_only
@@ -98,18 +98,8 @@ def test_operator_repairs_adopts_and_the_mechanic_finds_the_session(
 
 @pytest.fixture
 def fresh_url() -> Iterator[str]:
-    name = f"pitcrew_fresh_{os.getpid()}"
-    admin = _admin_engine()
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = create_engine(f"{PG_SERVER}/{name}")
-    migrate.upgrade(engine)
-    engine.dispose()
-    yield f"{PG_SERVER}/{name}"
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database("postgres", f"pitcrew_fresh_{os.getpid()}") as url:
+        yield url
 
 
 def _schema(url: str) -> dict[str, Any]:

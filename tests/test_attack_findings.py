@@ -25,8 +25,7 @@ from pitcrew.db import Database
 from pitcrew.events import PublicEvent, events_after, visible_to
 from pitcrew.models import Role
 from pitcrew.web.pages import safe_next
-from tests.conftest import INTAKE, PASSWORD, Person
-from tests.room_support import live_session
+from tests.support.factories import INTAKE, PASSWORD, Person, Stage, start_session
 from tests.support.live import serve_in_process
 
 # --- 1. open redirect after sign-in -------------------------------------------------------
@@ -98,7 +97,7 @@ def test_on_duty_takes_only_true_or_false(db: Database, mechanic: Person, value:
 
 
 def test_a_year_written_as_text_is_refused(db: Database, customer: Person) -> None:
-    body = {**INTAKE, "vehicle": {**INTAKE["vehicle"], "year": "2016"}}  # type: ignore[dict-item]
+    body = {**INTAKE, "vehicle": {**INTAKE["vehicle"], "year": "2016"}}
     answer = customer.client.post("/api/intake/start", json=body)
     assert answer.status_code == 422, answer.text
     assert customer.client.get("/api/sessions").json() == []
@@ -158,7 +157,7 @@ def _stored_files(media_dir: Path) -> list[Path]:
 def test_a_nul_in_a_caption_is_refused_before_anything_is_written(
     db: Database, customer: Person, mechanic: Person, settings: Any
 ) -> None:
-    sid = live_session(customer, mechanic, "chat")
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     answer = customer.client.post(
         f"/api/sessions/{sid}/photos",
         files={"photo": ("p.png", _png(64, 48, "RGB"), "image/png")},
@@ -176,7 +175,7 @@ def test_a_nul_in_a_caption_is_refused_before_anything_is_written(
 def test_a_hundred_thousand_pixels_square_is_too_many_pixels(
     db: Database, customer: Person, mechanic: Person, settings: Any
 ) -> None:
-    sid = live_session(customer, mechanic, "chat")
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     answer = customer.client.post(
         f"/api/sessions/{sid}/photos",
         files={"photo": ("p.png", _png_header_only(100_000, 100_000), "image/png")},

@@ -28,7 +28,7 @@ from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Notification, Role
 from pitcrew.schemas import IntakeIn
-from tests.conftest import INTAKE, PASSWORD, Person
+from tests.support.factories import INTAKE, PASSWORD, Person
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 

@@ -21,12 +21,13 @@ from PIL import Image
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from pitcrew import flow
+from pitcrew import chat, flow
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.schemas import IntakeIn
-from tests.conftest import INTAKE, PG_SERVER
 from tests.support.accounts import account
+from tests.support.databases import PG_SERVER
+from tests.support.factories import INTAKE
 from tests.support.live import serve_in_process
 
 pytestmark = pytest.mark.postgres_only
@@ -91,7 +92,7 @@ def test_backup_of_a_running_server_restores_to_a_working_one(
     created, _ = flow.start_intake(pg_db, customer.actor, IntakeIn.model_validate(INTAKE))
     flow.accept(pg_db, mechanic.actor, created.request_id)
     flow.join(pg_db, mechanic.actor, created.session_id)
-    flow.post_message(pg_db, mechanic.actor, created.session_id, "Send a photo of the pads?")
+    chat.post_message(pg_db, mechanic.actor, created.session_id, "Send a photo of the pads?")
     session_id = str(created.session_id)
 
     with serve_in_process(

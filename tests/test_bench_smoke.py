@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_SERVER
+from tests.support.databases import PG_SERVER
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -34,7 +34,7 @@ from pitcrew.doctor import repair, rules
 from pitcrew.models import Event, Role
 from pitcrew.schemas import IntakeIn
 from pitcrew.web.app import create_app
-from tests.conftest import INTAKE, Person
+from tests.support.factories import INTAKE, Person
 
 SESSION = "e8762f53-5137-44ee-b8ef-09c9a01b1c5f"
 REQUEST = "eaa411bc-fca0-4c69-b5ce-7f66866c2274"

@@ -22,6 +22,7 @@ from aiosmtpd.smtp import Envelope
 from aiosmtpd.smtp import Session as SMTPSession
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import select
 
 from pitcrew import auth, flow
@@ -30,7 +31,7 @@ from pitcrew.db import Database
 from pitcrew.mailer import Mailer, SmtpTarget, build_message, message_id
 from pitcrew.models import EmailOutbox, Role
 from pitcrew.schemas import IntakeIn
-from tests.conftest import INTAKE, Person
+from tests.support.factories import INTAKE, Person
 from tests.support.live import free_port
 
 SENDER = "pitcrew <noreply@pitcrew.test>"
@@ -49,7 +50,7 @@ class Received:
     def part(self, kind: str) -> str:
         body = self.message.get_body(preferencelist=(kind,))
         assert body is not None, f"no {kind} part"
-        return str(body.get_content())  # type: ignore[attr-defined]
+        return str(body.get_content())
 
 
 class Inbox:
@@ -180,13 +181,14 @@ def test_new_requests_and_the_customers_key_moments_arrive(
         assert "Grinding &lt;script&gt;alert(1)&lt;/script&gt; when braking" in html
         assert "Casey &lt;Driver&gt; &amp; Co" in html
 
-        for step in (
+        steps: list[Callable[[], Response]] = [
             lambda: mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}),
             lambda: mechanic.client.post(f"/api/sessions/{sid}/join"),
             lambda: mechanic.client.post(
                 f"/api/sessions/{sid}/complete", json={"summary": "Front pads <2mm>."}
             ),
-        ):
+        ]
+        for step in steps:
             assert step().status_code == 200
         told = wait_until(
             lambda: (got := smtp.inbox.to(customer.email)) and len(got) >= 3 and got,

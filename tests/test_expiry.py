@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -17,14 +17,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select, text
 
-from pitcrew import auth, flow, invariants
+from pitcrew import flow, invariants
 from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.errors import Conflict
 from pitcrew.models import Event, Role, Session, SessionRequest, utcnow
-from pitcrew.schemas import IntakeIn
-from tests.conftest import INTAKE, Person
+from tests.support.factories import INTAKE, Person, create_account, start_session
 
 TTL = timedelta(seconds=0.5)
 
@@ -45,16 +44,11 @@ def wait_until(check: Callable[[], Any], what: str, seconds: float = 15.0) -> An
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _start(customer: Person) -> tuple[str, str]:
-    body = customer.client.post("/api/intake/start", json=INTAKE).json()
-    return body["session_id"], body["request_id"]
-
-
 def test_a_request_nobody_accepts_expires_and_can_be_requested_again(
     db: Database, app: FastAPI, customer: Person, mechanic: Person
 ) -> None:
     with TestClient(app):  # the server, with its expiry sweeper
-        sid, rid = _start(customer)
+        sid, rid = start_session(db, customer).ids
         detail = wait_until(
             lambda: (
                 (d := customer.client.get(f"/api/sessions/{sid}").json())["request"]["status"]
@@ -96,8 +90,8 @@ def test_a_request_nobody_accepts_expires_and_can_be_requested_again(
 def test_requests_younger_than_the_ttl_are_left_alone(
     db: Database, customer: Person, mechanic: Person
 ) -> None:
-    sid, _ = _start(customer)
-    taken_sid, taken_rid = _start(customer)
+    sid = start_session(db, customer).sid
+    taken_sid, taken_rid = start_session(db, customer).ids
     assert mechanic.client.post("/api/mechanic/accept", json={"request_id": taken_rid}).is_success
     assert flow.expire_due(db, timedelta(minutes=15)) == 0
     assert customer.client.get(f"/api/sessions/{sid}").json()["request"]["status"] == "pending"
@@ -113,7 +107,7 @@ def test_a_sweep_costs_one_query_when_nothing_is_due(
     db: Database, customer: Person, mechanic: Person
 ) -> None:
     for _ in range(3):
-        _start(customer)
+        start_session(db, customer)
     statements: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -145,14 +139,10 @@ def test_pg_the_sweep_query_is_served_by_the_pending_index(pg_db: Database) -> N
 
 
 @pytest.fixture
-def pg_people(pg_db: Database) -> Iterator[tuple[Actor, Actor]]:
-    customer = auth.create_user(
-        pg_db, email="racer-c@example.com", name="C", role=Role.CUSTOMER, password=None
-    )
-    mechanic = auth.create_user(
-        pg_db, email="racer-m@example.com", name="M", role=Role.MECHANIC, password=None
-    )
-    yield auth.actor_of(customer), auth.actor_of(mechanic)
+def pg_people(pg_db: Database) -> tuple[Actor, Actor]:
+    customer = create_account(pg_db, Role.CUSTOMER, password=None)
+    mechanic = create_account(pg_db, Role.MECHANIC, password=None)
+    return customer.actor, mechanic.actor
 
 
 def _kinds(db: Database, request_id: uuid.UUID) -> list[str]:
@@ -165,11 +155,10 @@ def test_pg_accept_racing_expiry_has_exactly_one_outcome(
     pg_db: Database, pg_people: tuple[Actor, Actor]
 ) -> None:
     customer, mechanic = pg_people
-    intake = IntakeIn.model_validate(INTAKE)
     outcomes: Counter[str] = Counter()
     with ThreadPoolExecutor(2) as pool:
         for _ in range(50):
-            started, _ = flow.start_intake(pg_db, customer, intake)
+            started = start_session(pg_db, customer)
             barrier = threading.Barrier(2)
 
             def accept(rid: uuid.UUID = started.request_id, b: threading.Barrier = barrier) -> str:
@@ -212,9 +201,8 @@ def test_pg_two_sweepers_expire_each_request_once(
     pg_db: Database, pg_people: tuple[Actor, Actor]
 ) -> None:
     customer, _ = pg_people
-    intake = IntakeIn.model_validate(INTAKE)
     for _ in range(20):
-        flow.start_intake(pg_db, customer, intake)
+        start_session(pg_db, customer)
     barrier = threading.Barrier(2)
 
     def sweep() -> int:

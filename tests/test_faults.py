@@ -48,7 +48,8 @@ from pitcrew.models import (
 )
 from pitcrew.schemas import IntakeIn
 from pitcrew.web.app import create_app
-from tests.conftest import INTAKE, PASSWORD, PG_SERVER
+from tests.support.databases import PG_SERVER
+from tests.support.factories import INTAKE, PASSWORD
 from tests.support.live import serve_in_process, wait_for
 
 TIMEOUT = httpx.Timeout(10.0)

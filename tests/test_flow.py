@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from pitcrew.db import Database
 from pitcrew.models import Event, Role, Session, SessionRequest
-from tests.conftest import INTAKE, Person
+from tests.support.factories import INTAKE, Person
 
 
 def _ids(rows: list[dict[str, object]], key: str = "session_id") -> list[object]:

@@ -14,19 +14,15 @@ from sqlalchemy import select
 from pitcrew import dashboard, flow
 from pitcrew.db import Database
 from pitcrew.models import Event, Role, SessionRequest, utcnow
-from tests.conftest import INTAKE, Person
-from tests.test_sse import listen, serve_in_thread
+from tests.support.factories import Person, start_session
+from tests.support.live import serve_in_thread
+from tests.test_sse import listen
 
 
 def _ok(answer: Any, status: int = 200) -> dict[str, Any]:
     assert answer.status_code == status, answer.text
     body: dict[str, Any] = answer.json()
     return body
-
-
-def _start(customer: Person) -> tuple[str, str]:
-    body = _ok(customer.client.post("/api/intake/start", json=INTAKE), 201)
-    return body["session_id"], body["request_id"]
 
 
 def _incoming(mechanic: Person) -> list[str]:
@@ -41,7 +37,7 @@ def test_a_handed_back_request_is_offered_again_and_the_story_is_kept(
     db: Database, customer: Person, mechanic: Person, make_user: Callable[..., Person]
 ) -> None:
     other = make_user(Role.MECHANIC, name="Al Other")
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
     accepted_at = _ok(mechanic.client.get(f"/api/sessions/{sid}"))["request"]["accepted_at"]
 
@@ -80,7 +76,9 @@ def test_a_handed_back_request_is_offered_again_and_the_story_is_kept(
     assert [(r["session_id"], r["request_status"]) for r in theirs] == [(sid, "accepted")]
     assert mechanic.client.get(f"/api/sessions/{sid}").status_code == 404
 
-    timeline = _ok(customer.client.get(f"/api/sessions/{sid}/timeline"))
+    answer = customer.client.get(f"/api/sessions/{sid}/timeline")
+    assert answer.status_code == 200, answer.text
+    timeline: list[dict[str, Any]] = answer.json()
     assert [(t["kind"], t["actor_name"], t["text"]) for t in timeline] == [
         (
             "request.created",
@@ -95,14 +93,15 @@ def test_a_handed_back_request_is_offered_again_and_the_story_is_kept(
         ),
         ("request.accepted", "Al Other", "Al Other accepted the request."),
     ]
-    assert _ok(other.client.get(f"/api/sessions/{sid}/timeline")) == timeline
+    as_other_sees_it = other.client.get(f"/api/sessions/{sid}/timeline")
+    assert as_other_sees_it.status_code == 200 and as_other_sees_it.json() == timeline
 
 
 def test_only_its_mechanic_can_hand_back_and_only_before_joining(
     db: Database, customer: Person, mechanic: Person, make_user: Callable[..., Person]
 ) -> None:
     other = make_user(Role.MECHANIC)
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     assert customer.client.post(f"/api/sessions/{sid}/release").status_code == 403
     pending = mechanic.client.post(f"/api/sessions/{sid}/release")
     assert pending.status_code == 409, "a pending session has nothing to hand back"
@@ -124,7 +123,7 @@ def test_only_its_mechanic_can_hand_back_and_only_before_joining(
 def test_a_handed_back_request_waits_a_whole_ttl_again(
     db: Database, customer: Person, mechanic: Person
 ) -> None:
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
     _ok(mechanic.client.post(f"/api/sessions/{sid}/release"))
     with db.read() as s:
@@ -146,8 +145,8 @@ def test_a_handed_back_request_waits_a_whole_ttl_again(
 def test_history_pages_through_accepts_and_hand_backs_newest_first(
     db: Database, customer: Person, mechanic: Person
 ) -> None:
-    first_sid, first = _start(customer)
-    second_sid, second = _start(customer)
+    first_sid, first = start_session(db, customer).ids
+    second_sid, second = start_session(db, customer).ids
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": first}))
     _ok(mechanic.client.post(f"/api/sessions/{first_sid}/release"))
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": second}))
@@ -182,7 +181,7 @@ def test_a_hand_back_reaches_other_mechanics_live(
     db: Database, app: FastAPI, customer: Person, mechanic: Person, make_user: Callable[..., Person]
 ) -> None:
     other = make_user(Role.MECHANIC, name="Al Other")
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
     token = str(other.client.headers["Authorization"]).removeprefix("Bearer ")
     with serve_in_thread(app) as base, listen(base, token) as seen_by_other:

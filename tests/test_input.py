@@ -22,7 +22,7 @@ from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Base
 from pitcrew.schemas import IntakeIn
-from tests.conftest import INTAKE, Person
+from tests.support.factories import INTAKE, Person
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 

@@ -21,13 +21,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from pitcrew import auth, flow
+from pitcrew import flow
 from pitcrew.auth import Actor
 from pitcrew.db import Database
 from pitcrew.errors import Conflict, DomainError
 from pitcrew.models import Event, Role, Session, SessionRequest, utcnow
-from pitcrew.schemas import IntakeIn
-from tests.conftest import INTAKE
+from tests.support.factories import create_account, start_session
 
 pytestmark = pytest.mark.postgres_only
 
@@ -45,15 +44,7 @@ class Cast:
 @pytest.fixture
 def people(pg_db: Database) -> Cast:
     def person(role: Role) -> Actor:
-        user = auth.create_user(
-            pg_db,
-            email=f"{role.value}-{uuid.uuid4().hex[:8]}@example.com",
-            name=f"{role.value.title()} {uuid.uuid4().hex[:4]}",
-            role=role,
-            password=None,
-            on_duty=role == Role.MECHANIC,
-        )
-        return auth.actor_of(user)
+        return create_account(pg_db, role, password=None).actor
 
     return Cast(person(Role.CUSTOMER), person(Role.MECHANIC), person(Role.MECHANIC))
 
@@ -128,11 +119,6 @@ def interleave(pg_db: Database) -> Iterator[Callable[..., tuple[Outcome, Outcome
         thread.join(timeout=30)
 
 
-def _start(db: Database, people: Cast) -> tuple[uuid.UUID, uuid.UUID]:
-    answer, _ = flow.start_intake(db, people.customer, IntakeIn.model_validate(INTAKE))
-    return answer.session_id, answer.request_id
-
-
 def _state(db: Database, session_id: uuid.UUID) -> tuple[str, str, uuid.UUID | None]:
     with db.read() as s:
         session = s.get(Session, session_id)
@@ -159,7 +145,8 @@ ORDERS = pytest.mark.parametrize("order", ["forward", "reverse"])
 def test_accept_against_accept(
     pg_db: Database, people: Cast, interleave: Callable[..., tuple[Outcome, Outcome]], order: str
 ) -> None:
-    sid, rid = _start(pg_db, people)
+    started = start_session(pg_db, people.customer)
+    sid, rid = started.session_id, started.request_id
     winner, loser = (people.first, people.second)
     if order == "reverse":
         winner, loser = loser, winner
@@ -176,7 +163,8 @@ def test_accept_against_accept(
 def test_accept_against_cancel(
     pg_db: Database, people: Cast, interleave: Callable[..., tuple[Outcome, Outcome]], order: str
 ) -> None:
-    sid, rid = _start(pg_db, people)
+    started = start_session(pg_db, people.customer)
+    sid, rid = started.session_id, started.request_id
     accept = partial(flow.accept, pg_db, people.first, rid)
     cancel = partial(flow.cancel, pg_db, people.customer, sid, "found a garage")
     if order == "forward":
@@ -197,7 +185,8 @@ def test_accept_against_cancel(
 def test_accept_against_expiry(
     pg_db: Database, people: Cast, interleave: Callable[..., tuple[Outcome, Outcome]], order: str
 ) -> None:
-    sid, rid = _start(pg_db, people)
+    started = start_session(pg_db, people.customer)
+    sid, rid = started.session_id, started.request_id
     accept = partial(flow.accept, pg_db, people.first, rid)
     expire = partial(flow.expire_due, pg_db, TTL, now=utcnow() + 2 * TTL)
     if order == "forward":
@@ -218,7 +207,8 @@ def test_accept_against_expiry(
 def test_join_against_cancel(
     pg_db: Database, people: Cast, interleave: Callable[..., tuple[Outcome, Outcome]], order: str
 ) -> None:
-    sid, rid = _start(pg_db, people)
+    started = start_session(pg_db, people.customer)
+    sid, rid = started.session_id, started.request_id
     flow.accept(pg_db, people.first, rid)
     join = partial(flow.join, pg_db, people.first, sid)
     cancel = partial(flow.cancel, pg_db, people.customer, sid, "no longer needed")
@@ -243,7 +233,8 @@ def test_join_against_cancel(
 def test_complete_against_cancel(
     pg_db: Database, people: Cast, interleave: Callable[..., tuple[Outcome, Outcome]], order: str
 ) -> None:
-    sid, rid = _start(pg_db, people)
+    started = start_session(pg_db, people.customer)
+    sid, rid = started.session_id, started.request_id
     flow.accept(pg_db, people.first, rid)
     flow.join(pg_db, people.first, sid)
     complete = partial(flow.complete, pg_db, people.first, sid, "Replaced the pads.")

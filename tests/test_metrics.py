@@ -16,7 +16,7 @@ from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
-from tests.conftest import INTAKE, Person
+from tests.support.factories import INTAKE, Person
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pitcrew import migrate
 from pitcrew.models import OVERVIEW_VIEW, Base, Role, User, overview, utcnow
-from tests.conftest import PG_SERVER
+from tests.support.databases import PG_SERVER
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -29,8 +29,9 @@ from pitcrew import flow
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.schemas import IntakeIn
-from tests.conftest import INTAKE
-from tests.support.accounts import Account, account
+from tests.support.accounts import TokenAccount as Account
+from tests.support.accounts import account
+from tests.support.factories import INTAKE
 from tests.support.live import EventReader, free_port, serve_in_process, wait_for
 
 pytestmark = pytest.mark.postgres_only

@@ -9,7 +9,7 @@ from typing import Any
 from pitcrew import flow
 from pitcrew.db import Database
 from pitcrew.models import Role, utcnow
-from tests.conftest import INTAKE, Person
+from tests.support.factories import Person, start_session
 
 
 def _inbox(person: Person) -> dict[str, Any]:
@@ -24,11 +24,6 @@ def _titles(person: Person) -> list[str]:
     return [n["title"] for n in _inbox(person)["notifications"]]
 
 
-def _start(customer: Person) -> tuple[str, str]:
-    body = customer.client.post("/api/intake/start", json=INTAKE).json()
-    return body["session_id"], body["request_id"]
-
-
 def _ok(answer: Any, status: int = 200) -> None:
     assert answer.status_code == status, answer.text
 
@@ -38,7 +33,7 @@ def test_every_on_duty_mechanic_hears_of_a_new_request(
 ) -> None:
     on_duty = [make_user(Role.MECHANIC), make_user(Role.MECHANIC)]
     off_duty = make_user(Role.MECHANIC, on_duty=False)
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     for mechanic in on_duty:
         inbox = _inbox(mechanic)
         assert inbox["unread"] == 1
@@ -54,7 +49,7 @@ def test_every_on_duty_mechanic_hears_of_a_new_request(
 def test_the_customer_hears_of_each_step_and_the_mechanic_of_the_rating(
     db: Database, customer: Person, mechanic: Person
 ) -> None:
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
     _ok(mechanic.client.post(f"/api/sessions/{sid}/join"))
     _ok(mechanic.client.post(f"/api/sessions/{sid}/complete", json={"summary": "Worn pads."}))
@@ -73,7 +68,7 @@ def test_the_customer_hears_of_each_step_and_the_mechanic_of_the_rating(
 def test_customer_is_told_when_the_mechanic_cancels(
     db: Database, customer: Person, mechanic: Person
 ) -> None:
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
     _ok(mechanic.client.post(f"/api/sessions/{sid}/cancel", json={"reason": "Out of parts"}))
     newest = _inbox(customer)["notifications"][0]
@@ -86,7 +81,7 @@ def test_customer_is_told_when_the_mechanic_cancels(
 def test_mechanic_is_told_when_the_customer_cancels(
     db: Database, customer: Person, mechanic: Person
 ) -> None:
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
     _ok(customer.client.post(f"/api/sessions/{sid}/cancel", json={"reason": "Fixed it myself"}))
     newest = _inbox(mechanic)["notifications"][0]
@@ -100,7 +95,7 @@ def test_mechanic_is_told_when_the_customer_cancels(
 def test_customer_is_told_when_the_request_expires(
     db: Database, customer: Person, mechanic: Person
 ) -> None:
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     assert flow.expire_due(db, timedelta(minutes=15), now=utcnow() + timedelta(minutes=16)) == 1
     [note] = _inbox(customer)["notifications"]
     assert note["title"] == "No mechanic was free in time"
@@ -111,7 +106,7 @@ def test_customer_is_told_when_the_request_expires(
 def test_notifications_are_marked_read_by_their_owner_only(
     db: Database, customer: Person, mechanic: Person
 ) -> None:
-    _start(customer)
+    start_session(db, customer)
     [note] = _inbox(mechanic)["notifications"]
     stranger = customer.client.post(f"/api/notifications/{note['id']}/read")
     assert stranger.status_code == 404  # as unknown as a made-up id: ids reveal nothing

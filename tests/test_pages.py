@@ -17,7 +17,7 @@ from pitcrew import auth, words
 from pitcrew.db import Database
 from pitcrew.events import BROWSER_KINDS, Kind
 from pitcrew.models import Role
-from tests.conftest import INTAKE, PASSWORD, Person
+from tests.support.factories import INTAKE, PASSWORD, Person, start_session
 
 CSRF = "pitcrew_csrf"
 
@@ -33,13 +33,6 @@ def _browser(app: Any, person: Person) -> TestClient:
 
 def _csrf(client: TestClient) -> dict[str, str]:
     return {"X-CSRF-Token": client.cookies.get(CSRF) or ""}
-
-
-def _start(customer: Person, **changes: Any) -> tuple[str, str]:
-    body = {**INTAKE, **changes}
-    answer = customer.client.post("/api/intake/start", json=body)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["session_id"], answer.json()["request_id"]
 
 
 def _ok(answer: Any) -> None:
@@ -114,8 +107,8 @@ def test_sign_in_never_redirects_off_site(app: Any, customer: Person) -> None:
         assert answer.headers["location"] == "/intake"
 
 
-def test_customer_pages_render(app: Any, customer: Person) -> None:
-    sid, _ = _start(customer)
+def test_customer_pages_render(db: Database, app: Any, customer: Person) -> None:
+    sid = start_session(db, customer).sid
     with _browser(app, customer) as browser:
         home = browser.get("/sessions")
         assert home.status_code == 200
@@ -129,9 +122,9 @@ def test_customer_pages_render(app: Any, customer: Person) -> None:
 
 
 def test_session_page_is_for_its_customer_and_mechanic_only(
-    app: Any, customer: Person, mechanic: Person, make_user: Callable[..., Person]
+    db: Database, app: Any, customer: Person, mechanic: Person, make_user: Callable[..., Person]
 ) -> None:
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
     stranger = make_user(Role.CUSTOMER, name="Another Driver")
     other_mechanic = make_user(Role.MECHANIC, name="Sam Wrench")
@@ -154,9 +147,9 @@ def test_session_page_is_for_its_customer_and_mechanic_only(
 
 
 def test_session_page_offers_what_the_flow_allows_now(
-    app: Any, customer: Person, mechanic: Person
+    db: Database, app: Any, customer: Person, mechanic: Person
 ) -> None:
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     with _browser(app, customer) as cust, _browser(app, mechanic) as mech:
 
         def seen(client: TestClient) -> tuple[str, set[str]]:
@@ -202,8 +195,8 @@ def test_session_page_offers_what_the_flow_allows_now(
         assert "4/5" in _text(mech.get(f"/sessions/{sid}").text)
 
 
-def test_a_cancelled_session_offers_request_again(app: Any, customer: Person) -> None:
-    sid, _ = _start(customer)
+def test_a_cancelled_session_offers_request_again(db: Database, app: Any, customer: Person) -> None:
+    sid = start_session(db, customer).sid
     with _browser(app, customer) as browser:
         _ok(browser.post(f"/api/sessions/{sid}/cancel", json={}, headers=_csrf(browser)))
         page = browser.get(f"/sessions/{sid}")
@@ -213,10 +206,10 @@ def test_a_cancelled_session_offers_request_again(app: Any, customer: Person) ->
 
 
 def test_dashboard_has_the_four_tabs_with_counts(
-    app: Any, customer: Person, mechanic: Person
+    db: Database, app: Any, customer: Person, mechanic: Person
 ) -> None:
-    _start(customer)
-    _, rid = _start(customer)
+    start_session(db, customer)
+    rid = start_session(db, customer).rid
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
     with _browser(app, mechanic) as browser:
         page = browser.get("/mechanic/dashboard")
@@ -239,11 +232,11 @@ def test_dashboard_has_the_four_tabs_with_counts(
 
 
 def test_pages_give_their_scripts_the_status_words_and_event_kinds(
-    app: Any, customer: Person, mechanic: Person
+    db: Database, app: Any, customer: Person, mechanic: Person
 ) -> None:
     """The scripts keep no copy of either: the page carries them, and each live region names
     the subjects of the events it redraws on, which must be subjects the stream has."""
-    sid, _ = _start(customer)
+    sid = start_session(db, customer).sid
     with TestClient(app) as anonymous:
         pages = [anonymous.get("/login").text]
     with _browser(app, customer) as browser:
@@ -272,11 +265,12 @@ def test_user_text_is_shown_as_text_never_as_markup(
 ) -> None:
     evil = '<script>alert("name")</script>'
     customer = make_user(Role.CUSTOMER, name=evil)
-    sid, rid = _start(
+    sid, rid = start_session(
+        db,
         customer,
         issue_description='<img src=x onerror="alert(1)"> brakes',
         vehicle={"year": 2016, "make": "<b>Honda</b>", "model": "Civic"},
-    )
+    ).ids
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
     _ok(mechanic.client.post(f"/api/sessions/{sid}/join"))
     _ok(customer.client.post(f"/api/sessions/{sid}/messages", json={"body": "</ol><script>x()"}))
@@ -295,9 +289,11 @@ def test_user_text_is_shown_as_text_never_as_markup(
         assert "&lt;script&gt;" in html
 
 
-def test_pages_carry_no_inline_script(app: Any, customer: Person, mechanic: Person) -> None:
+def test_pages_carry_no_inline_script(
+    db: Database, app: Any, customer: Person, mechanic: Person
+) -> None:
     """Every script is a static file, so a policy without 'unsafe-inline' lets them all run."""
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
     pages = []
     with TestClient(app) as anonymous:

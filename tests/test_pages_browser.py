@@ -19,22 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, Route, ViewportSize, expect
 
-from pitcrew import auth, chat, flow
+from pitcrew import chat, flow
 from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
-from pitcrew.schemas import IntakeIn
 from pitcrew.web.app import create_app
-from tests.conftest import INTAKE, PASSWORD
+from tests.support.factories import PASSWORD, create_account, start_session
 from tests.support.live import chromium, serve_in_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
 
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 LIVE = 2_000  # ms: how soon a change must show on another person's page
 SOON = 5_000  # ms: a page answering its own click
@@ -61,23 +60,15 @@ class World:
     people: list[Person] = field(default_factory=list)
 
     def account(self, role: Role, name: str) -> tuple[Actor, str]:
-        email = f"{role.value}-{uuid.uuid4().hex[:8]}@example.com"
-        user = auth.create_user(
-            self.db,
-            email=email,
-            name=name,
-            role=role,
-            password=PASSWORD,
-            on_duty=role == Role.MECHANIC,
-        )
-        return auth.actor_of(user), email
+        made = create_account(self.db, role, name)
+        return made.actor, made.email
 
     def sign_in(
-        self, role: Role, name: str, *, viewport: dict[str, int] = DESKTOP, init: str = ""
+        self, role: Role, name: str, *, viewport: ViewportSize = DESKTOP, init: str = ""
     ) -> Person:
         """A new person signs in through the sign-in page, in a browser context of their own."""
         actor, email = self.account(role, name)
-        context = self.browser.new_context(viewport=viewport, base_url=self.url)  # type: ignore[arg-type]
+        context = self.browser.new_context(viewport=viewport, base_url=self.url)
         if init:
             context.add_init_script(init)
         page = context.new_page()
@@ -93,9 +84,7 @@ class World:
         return person
 
     def start_intake(self, customer: Actor, **changes: Any) -> tuple[str, str]:
-        body = IntakeIn.model_validate({**INTAKE, **changes})
-        answer, _ = flow.start_intake(self.db, customer, body)
-        return str(answer.session_id), str(answer.request_id)
+        return start_session(self.db, customer, **changes).ids
 
 
 def _watch(page: Page, problems: list[str]) -> None:
@@ -420,7 +409,7 @@ def test_every_page_at_phone_and_desktop_width(world: World) -> None:
             flow.cancel(db, customer, sid, "Found a garage nearby")
 
     for viewport in (PHONE, DESKTOP):
-        context = world.browser.new_context(viewport=viewport, base_url=world.url)  # type: ignore[arg-type]
+        context = world.browser.new_context(viewport=viewport, base_url=world.url)
         page = context.new_page()
         problems: list[str] = []
         _watch(page, problems)

@@ -21,8 +21,8 @@ from pitcrew import chat
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role, SessionMessage
-from tests.conftest import Person
-from tests.room_support import listen, live_session, start_session
+from tests.support.factories import Person, Stage, start_session
+from tests.support.room import listen
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
@@ -103,7 +103,7 @@ def _has_location(data: bytes) -> bool:
 def test_photos_from_both_sides_reach_both_sides(
     db: Database, live: str, customer: Person, mechanic: Person
 ) -> None:
-    sid = live_session(customer, mechanic, "chat")
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     with listen(live, customer) as at_customer, listen(live, mechanic) as at_mechanic:
         sent = _upload(customer, sid, photo_bytes(), caption="The warning light")
         assert sent.status_code == 201, sent.text
@@ -149,7 +149,7 @@ def test_stored_photo_keeps_no_location_or_other_metadata(
     name: str,
     content_type: str,
 ) -> None:
-    sid = live_session(customer, mechanic, "chat")
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     original = photo_bytes(fmt)
     assert _has_location(original)  # the test photo does carry a location
     sent = _upload(customer, sid, original, name, content_type or "application/octet-stream")
@@ -174,7 +174,7 @@ def test_stored_photo_keeps_no_location_or_other_metadata(
 def test_photo_is_turned_upright_as_the_camera_meant(
     db: Database, customer: Person, mechanic: Person
 ) -> None:
-    sid = live_session(customer, mechanic, "chat")
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     sent = _upload(customer, sid, photo_bytes(size=(60, 20), orientation=6))  # rotated 90°
     assert sent.status_code == 201, sent.text
     photo = sent.json()["photo"]
@@ -215,7 +215,7 @@ def test_refused_upload_stores_nothing(
     status: int,
     words: str,
 ) -> None:
-    sid = live_session(customer, mechanic, "chat")
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     answer = _upload(customer, sid, data, "photo.jpg", "image/jpeg")
     assert answer.status_code == status, f"{what}: {answer.text}"
     error = answer.json()["error"]
@@ -228,7 +228,7 @@ def test_refused_upload_stores_nothing(
 def test_upload_far_over_the_limit_is_refused_before_it_is_read(
     db: Database, customer: Person, mechanic: Person, media_dir: Path
 ) -> None:
-    sid = live_session(customer, mechanic, "chat")
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     answer = _upload(customer, sid, b"\xff" * int(MAX_UPLOAD_MB * 1024 * 1024 * 2))
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "too_large"
@@ -248,7 +248,7 @@ def test_photo_only_from_a_party_of_a_live_session(
     make_user: Callable[..., Person],
     media_dir: Path,
 ) -> None:
-    sid, rid = start_session(customer, "chat")
+    sid, rid = start_session(db, customer, session_type="chat").ids
     assert _upload(customer, sid, photo_bytes()).status_code == 409  # nobody there yet
     mechanic.client.post("/api/mechanic/accept", json={"request_id": rid})
     mechanic.client.post(f"/api/sessions/{sid}/join")
@@ -262,7 +262,7 @@ def test_photo_only_from_a_party_of_a_live_session(
 def test_photo_is_served_only_to_the_two_parties_and_never_as_html(
     db: Database, customer: Person, mechanic: Person, make_user: Callable[..., Person]
 ) -> None:
-    sid = live_session(customer, mechanic, "chat")
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     photo = _upload(customer, sid, photo_bytes()).json()["photo"]
     for url in (photo["url"], photo["thumbnail_url"]):
         answer = mechanic.client.get(url)
@@ -275,7 +275,7 @@ def test_photo_is_served_only_to_the_two_parties_and_never_as_html(
             assert hidden.status_code == 404, hidden.text
             assert hidden.json()["error"]["code"] == "photo_not_found"
         assert mechanic.client.get(url, headers={"Authorization": ""}).status_code == 401
-    other_sid = live_session(customer, mechanic, "chat")
+    other_sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     elsewhere = photo["url"].replace(sid, other_sid)
     assert customer.client.get(elsewhere).status_code == 404
     text_message = customer.client.post(f"/api/sessions/{sid}/messages", json={"body": "Hi"})
@@ -292,7 +292,7 @@ def test_a_failed_commit_leaves_no_file_behind(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The files are whole on disk before the row; a failed commit leaves neither row nor file."""
-    sid = live_session(customer, mechanic, "chat")
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     on_disk: list[list[Path]] = []
 
     def crash(*args: Any, **kwargs: Any) -> None:
@@ -324,7 +324,7 @@ def test_a_failed_write_leaves_no_partial_file(
     media_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    sid = live_session(customer, mechanic, "chat")
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
 
     def full_disk(src: Any, dst: Any) -> None:
         raise OSError(28, "No space left on device")

@@ -24,8 +24,9 @@ from sqlalchemy import select
 from pitcrew import events, invariants
 from pitcrew.db import Database
 from pitcrew.models import Role, SessionRequest
-from tests.conftest import INTAKE
-from tests.support.accounts import Account, account
+from tests.support.accounts import TokenAccount as Account
+from tests.support.accounts import account
+from tests.support.factories import INTAKE
 from tests.support.live import EventReader, free_port, serve_in_process, wait_for
 
 pytestmark = pytest.mark.postgres_only

@@ -13,8 +13,8 @@ from pitcrew.db import Database
 from pitcrew.events import Kind
 from pitcrew.models import AuthToken, Event, LoginFailure, Notification, Role, utcnow
 from pitcrew.schemas import IntakeIn
-from tests.conftest import INTAKE
 from tests.support.accounts import PASSWORD, account
+from tests.support.factories import INTAKE
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 

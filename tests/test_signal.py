@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from pitcrew.config import IceServer, Settings
 from pitcrew.db import Database
 from pitcrew.models import Event, Role
-from tests.conftest import Person
-from tests.room_support import listen, live_session, start_session
+from tests.support.factories import Person, Stage, start_session
 from tests.support.live import Message
+from tests.support.room import listen
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
@@ -45,7 +45,7 @@ def test_signal_reaches_the_other_party_and_nobody_else(
     mechanic: Person,
     make_user: Callable[..., Person],
 ) -> None:
-    sid = live_session(customer, mechanic)
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="video").sid
     other_mechanic = make_user(Role.MECHANIC)
     other_customer = make_user(Role.CUSTOMER)
 
@@ -78,7 +78,7 @@ def test_signal_reaches_the_other_party_and_nobody_else(
         for reader in (at_customer, at_mechanic):  # the mechanic's own answer never comes back
             seen = reader.until(lambda m: m.kind == "message.created")
             assert not [m for m in seen if is_signal(m)]
-        start_session(other_customer, "chat")
+        start_session(db, other_customer, session_type="chat")
         for reader in (at_other_mechanic, at_other_customer):
             seen = reader.until(lambda m: m.kind == "request.created")
             assert not [m for m in seen if is_signal(m) or m.data.get("session_id") == sid]
@@ -87,7 +87,7 @@ def test_signal_reaches_the_other_party_and_nobody_else(
 def test_outsiders_cannot_signal(
     db: Database, customer: Person, mechanic: Person, make_user: Callable[..., Person]
 ) -> None:
-    sid = live_session(customer, mechanic)
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="video").sid
     for outsider in (
         make_user(Role.MECHANIC),
         make_user(Role.CUSTOMER),
@@ -108,7 +108,7 @@ def test_outsiders_cannot_signal(
 def test_no_signal_before_join_or_after_the_session_ends(
     db: Database, customer: Person, mechanic: Person
 ) -> None:
-    sid, rid = start_session(customer)
+    sid, rid = start_session(db, customer, session_type="video").ids
     assert _send(customer, sid).status_code == 409  # pending: nobody to call
     mechanic.client.post("/api/mechanic/accept", json={"request_id": rid})
     for person in (customer, mechanic):
@@ -122,14 +122,14 @@ def test_no_signal_before_join_or_after_the_session_ends(
     assert done.status_code == 200
     for person in (customer, mechanic):
         assert _send(person, sid).status_code == 409
-    cancelled = live_session(customer, mechanic)
+    cancelled = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="video").sid
     customer.client.post(f"/api/sessions/{cancelled}/cancel", json={"reason": "Sorted"})
     assert _send(mechanic, cancelled).status_code == 409
     assert _signals(db) == 1
 
 
 def test_chat_sessions_have_no_call(db: Database, customer: Person, mechanic: Person) -> None:
-    sid = live_session(customer, mechanic, "chat")
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     refused = _send(customer, sid)
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "not_video"
@@ -150,7 +150,7 @@ def test_chat_sessions_have_no_call(db: Database, customer: Person, mechanic: Pe
 def test_signals_are_small_and_well_formed(
     db: Database, customer: Person, mechanic: Person, body: dict[str, Any], status: int
 ) -> None:
-    sid = live_session(customer, mechanic)
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="video").sid
     answer = _send(customer, sid, body)
     assert answer.status_code == status, answer.text
     assert answer.json()["error"]["message"]
@@ -158,7 +158,7 @@ def test_signals_are_small_and_well_formed(
 
 
 def test_signals_stay_out_of_the_timeline(db: Database, customer: Person, mechanic: Person) -> None:
-    sid = live_session(customer, mechanic)
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="video").sid
     ice = {"kind": "ice", "call_id": "call-0001", "data": {"candidates": [{"candidate": ""}]}}
     for body in (OFFER, ice, {"kind": "hangup", "call_id": "call-0001"}):
         assert _send(customer, sid, body).status_code == 204
@@ -170,7 +170,7 @@ def test_signals_stay_out_of_the_timeline(db: Database, customer: Person, mechan
 def test_call_setup_gives_ice_servers_to_the_parties_only(
     db: Database, customer: Person, mechanic: Person, make_user: Callable[..., Person]
 ) -> None:
-    sid, rid = start_session(customer)
+    sid, rid = start_session(db, customer, session_type="video").ids
     mechanic.client.post("/api/mechanic/accept", json={"request_id": rid})
     for person, role in ((customer, "customer"), (mechanic, "mechanic")):
         setup = person.client.get(f"/api/sessions/{sid}/call")

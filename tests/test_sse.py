@@ -11,9 +11,9 @@ import asyncio
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,14 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from pitcrew import auth, chat, events, flow
+from pitcrew import chat, events, flow
 from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
-from pitcrew.schemas import IntakeIn
 from pitcrew.web import stream
 from pitcrew.web.app import create_app
-from tests.conftest import INTAKE, PASSWORD, Person
+from tests.support.factories import INTAKE, PASSWORD, Person, create_account, intake, start_session
 from tests.support.live import (
     EventReader,
     Message,
@@ -70,11 +69,9 @@ def _bus(app: FastAPI) -> events.EventBus:
     return bus
 
 
-def _start(customer: Person) -> tuple[str, str]:
-    answer = customer.client.post("/api/intake/start", json=INTAKE)
-    assert answer.status_code == 201, answer.text
-    body = answer.json()
-    return body["session_id"], body["request_id"]
+def _says(line: str, message: Message) -> bool:
+    """Whether the event is the chat message ``line``."""
+    return bool(message.data.get("message", {}).get("body") == line)
 
 
 def _ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
@@ -107,7 +104,7 @@ def test_events_arrive_in_order_with_ids(
         listen(live, _token(mechanic)) as seen_by_mechanic,
         listen(live, _token(customer)) as seen_by_customer,
     ):
-        sid, rid = _start(customer)
+        sid, rid = start_session(db, customer).ids
         _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
         _ok(mechanic.client.post(f"/api/sessions/{sid}/join"))
         _ok(customer.client.post(f"/api/sessions/{sid}/messages", json={"body": "It grinds."}), 201)
@@ -147,7 +144,7 @@ def test_reconnect_with_last_event_id_replays_exactly_the_gap(
 ) -> None:
     monkeypatch.setattr(events.EventBus, "PAGE", 2)  # replay then spans several pages
     with listen(live, _token(customer)) as reader:
-        sid, rid = _start(customer)
+        sid, rid = start_session(db, customer).ids
         created = reader.until(lambda m: m.kind == "request.created")[-1]
     # Offline: the mechanic accepts, joins and writes twice.
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
@@ -165,7 +162,7 @@ def test_reconnect_with_last_event_id_replays_exactly_the_gap(
             assert chat[:2] == ["Hello", "Check the pads"]
             # Then live, without a gap or a repeat.
             _ok(customer.client.post(f"/api/sessions/{sid}/messages", json={"body": line}), 201)
-            tail = again.until(lambda m, line=line: m.data.get("message", {}).get("body") == line)
+            tail = again.until(partial(_says, line))
             ids = [m.id for m in replayed + tail]
             assert ids == _visible_ids(db, customer, created.id, ids[-1])
         missed = _visible_ids(db, customer, created.id)
@@ -174,7 +171,7 @@ def test_reconnect_with_last_event_id_replays_exactly_the_gap(
 def test_replay_hands_over_to_live_without_gap_or_repeat(
     db: Database, live: str, customer: Person, mechanic: Person
 ) -> None:
-    sid, rid = _start(customer)
+    sid, rid = start_session(db, customer).ids
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
     _ok(mechanic.client.post(f"/api/sessions/{sid}/join"))
     count = 30
@@ -202,15 +199,15 @@ def test_replay_hands_over_to_live_without_gap_or_repeat(
 
 
 def test_without_last_event_id_the_stream_starts_now(
-    live: str, customer: Person, mechanic: Person
+    db: Database, live: str, customer: Person, mechanic: Person
 ) -> None:
-    _start(customer)  # before the page opened: not sent
+    start_session(db, customer)  # before the page opened: not sent
     # An id from the future (say, a restored database) also starts now, hiding nothing new.
     with (
         listen(live, _token(mechanic)) as fresh,
         listen(live, _token(mechanic), last_event_id=10**12) as ahead,
     ):
-        sid, _ = _start(customer)
+        sid = start_session(db, customer).sid
         for reader in (fresh, ahead):
             first = reader.next()
             assert first is not None and first.kind == "request.created"
@@ -232,8 +229,8 @@ def test_a_user_never_receives_events_about_someone_elses_session(
         listen(live, _token(m1)) as r_m1,
         listen(live, _token(m2)) as r_m2,
     ):
-        s1, q1 = _start(c1)
-        s2, q2 = _start(c2)
+        s1, q1 = start_session(db, c1).ids
+        s2, q2 = start_session(db, c2).ids
         _ok(m1.client.post("/api/mechanic/accept", json={"request_id": q1}))
         _ok(m2.client.post("/api/mechanic/accept", json={"request_id": q2}))
         for mech, sid, cust in ((m1, s1, c1), (m2, s2, c2)):
@@ -244,7 +241,7 @@ def test_a_user_never_receives_events_about_someone_elses_session(
         # The last event each of them may see: after it, nothing earlier can still arrive.
         _ok(c1.client.post(f"/api/sessions/{s1}/rating", json={"rating": 5, "comment": ""}))
         _ok(c2.client.post(f"/api/sessions/{s2}/rating", json={"rating": 4, "comment": ""}))
-        s3, _ = _start(c3)
+        s3 = start_session(db, c3).sid
 
         def rated(sid: str) -> Callable[[Message], bool]:
             return lambda m: (
@@ -282,7 +279,7 @@ def test_a_user_never_receives_events_about_someone_elses_session(
 
 
 def test_stream_needs_sign_in_and_accepts_the_cookie(
-    live: str, customer: Person, anonymous: Any
+    db: Database, live: str, customer: Person, anonymous: Any
 ) -> None:
     answer = anonymous.get("/api/events")
     assert answer.status_code == 401
@@ -296,7 +293,7 @@ def test_stream_needs_sign_in_and_accepts_the_cookie(
             assert response.status_code == 200
             reader = EventReader(response.iter_lines())
             reader.ready()
-            sid, _ = _start(customer)
+            sid = start_session(db, customer).sid
             first = reader.next()
     assert first is not None and first.kind == "request.created"
     assert first.data["session_id"] == sid
@@ -340,9 +337,7 @@ def test_a_page_that_falls_behind_is_dropped_not_buffered(
         try:
             slow = bus.subscribe(mechanic.id, Role.MECHANIC)
             for _ in range(3):
-                await asyncio.to_thread(
-                    flow.start_intake, db, customer.actor, IntakeIn.model_validate(INTAKE)
-                )
+                await asyncio.to_thread(flow.start_intake, db, customer.actor, intake())
             # The page never reads; the bus must drop it rather than grow its queue.
             deadline = time.monotonic() + 10
             while not slow.ended and time.monotonic() < deadline:
@@ -369,31 +364,18 @@ def _login(base: str, email: str) -> str:
     return token
 
 
-def _account(db: Database, role: Role) -> tuple[str, Actor]:
-    email = f"{role.value}-{uuid.uuid4().hex[:8]}@example.com"
-    user = auth.create_user(
-        db,
-        email=email,
-        name=f"{role.value.title()} {email[:12]}",
-        role=role,
-        password=PASSWORD,
-        on_duty=role == Role.MECHANIC,
-    )
-    return email, auth.actor_of(user)
-
-
 @pytest.mark.postgres_only
 def test_pg_accept_in_one_process_reaches_a_stream_on_another(
     pg_db: Database, pg_url: str, tmp_path: Path
 ) -> None:
-    customer_email, _ = _account(pg_db, Role.CUSTOMER)
-    mechanic_email, mechanic = _account(pg_db, Role.MECHANIC)
+    customer_email = create_account(pg_db, Role.CUSTOMER).email
+    mechanic = create_account(pg_db, Role.MECHANIC)
     with (
         serve_in_process(pg_url, tmp_path / "a.log", events_poll_seconds=60) as (a, _),
         serve_in_process(pg_url, tmp_path / "b.log", events_poll_seconds=60) as (b, process_b),
     ):
         customer_token = _login(a, customer_email)
-        mechanic_token = _login(a, mechanic_email)
+        mechanic_token = _login(a, mechanic.email)
         auth_a = {"Authorization": f"Bearer {mechanic_token}"}
         with listen(b, customer_token) as on_b:
             started = httpx.post(
@@ -416,7 +398,8 @@ def test_pg_accept_in_one_process_reaches_a_stream_on_another(
 
             # Stopping a server ends its open streams instead of waiting on them.
             process_b.send_signal(signal.SIGTERM)
-            rest = []  # what was already on its way, then the end (a hang times out the read)
+            # What was already on its way, then the end (a hang times out the read).
+            rest: list[Message] = []
             while (message := on_b.next()) is not None and len(rest) < 10:
                 rest.append(message)
             assert message is None
@@ -427,7 +410,7 @@ def test_pg_accept_in_one_process_reaches_a_stream_on_another(
 def test_pg_listener_reconnects_after_its_connection_drops(pg_db: Database, pg_url: str) -> None:
     server_db = Database(pg_url)
     app = create_app(Settings(database_url=pg_url, events_poll_seconds=60), server_db)
-    customer_email, customer = _account(pg_db, Role.CUSTOMER)
+    customer = create_account(pg_db, Role.CUSTOMER)
 
     def listener_pids() -> set[int]:
         with pg_db.engine.connect() as c:
@@ -448,10 +431,10 @@ def test_pg_listener_reconnects_after_its_connection_drops(pg_db: Database, pg_u
                 c.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": old})
             wait_for(lambda: listener_pids() - before - {old} != set(), "a new LISTEN connection")
             wait_for(lambda: _bus(app).listening, "the bus to listen again")
-            token = _login(base, customer_email)
+            token = _login(base, customer.email)
             with listen(base, token) as reader:
                 # Written through another pool: only a NOTIFY can wake this server's bus.
-                answer, _ = flow.start_intake(pg_db, customer, IntakeIn.model_validate(INTAKE))
+                answer, _ = flow.start_intake(pg_db, customer.actor, intake())
                 got = reader.next()
             assert got is not None and got.kind == "request.created"
             assert got.data["session_id"] == str(answer.session_id)

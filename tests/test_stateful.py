@@ -32,7 +32,7 @@ from pitcrew.errors import Conflict, DomainError, Forbidden
 from pitcrew.events import latest_id
 from pitcrew.models import Base, Event, Role, Session, SessionRequest
 from pitcrew.schemas import AcceptOut, IntakeIn
-from tests.conftest import INTAKE
+from tests.support.factories import INTAKE
 
 MAX_SESSIONS = 16  # well under a dashboard page, so a tab is its first page
 TTL = timedelta(minutes=15)

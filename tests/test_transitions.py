@@ -23,7 +23,7 @@ from pitcrew.db import Database
 from pitcrew.flow import REQUEST_FLOW, SESSION_FLOW, Action
 from pitcrew.models import RequestStatus, Role, Session, SessionRequest, SessionStatus, utcnow
 from pitcrew.schemas import IntakeIn
-from tests.conftest import INTAKE, Person
+from tests.support.factories import INTAKE, Person
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 

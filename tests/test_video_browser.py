@@ -22,8 +22,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from pitcrew.config import Settings
 from pitcrew.db import Database
-from tests.conftest import PASSWORD, Person
-from tests.room_support import start_session
+from tests.support.factories import PASSWORD, Person, intake_through_api
 from tests.support.live import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
@@ -152,7 +151,7 @@ def _assert_call_ended(page: Page, state: str) -> None:
 
 
 def _video_session(customer: Person, mechanic: Person) -> str:
-    sid, rid = start_session(customer, "video")
+    sid, rid = intake_through_api(customer, session_type="video")
     accepted = mechanic.client.post("/api/mechanic/accept", json={"request_id": rid})
     assert accepted.status_code == 200, accepted.text
     return sid

@@ -1,1 +1,1 @@
-"""What several test files need to run the service for real: servers, event streams, a browser."""
+"""What the tests share: people and sessions (factories), databases, live servers and streams."""

@@ -1,39 +1,26 @@
-"""Accounts signed in with a bearer token, for tests that talk to a real server over HTTP."""
+"""Accounts with a sign-in token, for tests that talk to a real server over HTTP."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
-from pitcrew import auth
-from pitcrew.config import Settings
 from pitcrew.db import Database
-from pitcrew.flow import Actor
 from pitcrew.models import Role
+from tests.support.factories import PASSWORD, Account, bearer, create_account, token_for
 
-PASSWORD = "correct horse battery"
+__all__ = ["PASSWORD", "TokenAccount", "account"]
 
 
-@dataclass
-class Account:
-    actor: Actor
-    email: str
+@dataclass(frozen=True)
+class TokenAccount(Account):
     token: str
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+        return bearer(self.token)
 
 
-def account(db: Database, role: Role) -> Account:
-    """A new account of ``role`` (a mechanic on duty), with a sign-in token."""
-    user = auth.create_user(
-        db,
-        email=f"{role.value}-{uuid.uuid4().hex[:8]}@example.com",
-        name=f"{role.value.title()} {uuid.uuid4().hex[:4]}",
-        role=role,
-        password=PASSWORD,
-        on_duty=role == Role.MECHANIC,
-    )
-    token, _ = auth.login(db, user.email, PASSWORD, Settings().token_ttl)
-    return Account(auth.actor_of(user), user.email, token)
+def account(db: Database, role: Role) -> TokenAccount:
+    """A new account of ``role`` (a mechanic on duty), signed in with a bearer token."""
+    made = create_account(db, role)
+    return TokenAccount(actor=made.actor, email=made.email, token=token_for(db, made))
