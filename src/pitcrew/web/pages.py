@@ -202,7 +202,7 @@ class Viewer:
 
     @property
     def role(self) -> str:
-        return self.actor.role.value
+        return self.actor.role
 
     @property
     def name(self) -> str:
@@ -422,7 +422,7 @@ def _session_view(db: DB, actor: Actor, session_id: str) -> SessionView:
         detail=detail,
         viewer_id=actor.id,
         viewer_role=actor.role,
-        actions=frozenset(a.value for a in allowed),
+        actions=frozenset(allowed),
         headline=headline,
         explanation=explanation,
         tone=tone,
@@ -447,7 +447,7 @@ def _with_actions(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         status = SessionStatus(row["session_status"]) if row.get("session_status") else None
         actions = flow.allowed_actions(status) if status else []
-        out.append({**row, "actions": frozenset(a.value for a in actions)})
+        out.append({**row, "actions": frozenset(actions)})
     return out
 
 
