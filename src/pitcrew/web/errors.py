@@ -1,19 +1,26 @@
-"""Every error leaves the server as DESIGN's JSON shape: {"error": {"code", "message"}}."""
+"""Every error leaves the server as DESIGN's JSON shape: {"error": {"code", "message"}}.
+
+Only a person's browser asking for a page at an address that has none (or that does not take
+the method) gets the styled error page instead; everything under /api/ stays JSON.
+"""
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pitcrew.errors import DomainError
+from pitcrew.web import pages
 
 
 class ErrorBody(BaseModel):
@@ -68,6 +75,45 @@ def _describe(errors: list[Any]) -> tuple[str, list[dict[str, Any]]]:
     return message, details
 
 
+# --- errors as pages -----------------------------------------------------------------------
+
+# Statuses a browser may reach by following a link or typing a URL, as the styled page says them.
+PAGE_WORDS: dict[int, tuple[str, str]] = {
+    404: ("Not found", "There is nothing here. Check the link."),
+    405: ("Not allowed here", "This address cannot do that. Go back and try from the page."),
+}
+
+
+def wants_page(request: Request) -> bool:
+    """Whether to answer with a page rather than JSON: a browser asking for HTML outside /api/.
+
+    A client that asks for JSON (or for anything, as programs do) keeps the JSON error shape.
+    """
+    path = request.url.path
+    if path == "/api" or path.startswith("/api/"):
+        return False
+    weights = _accept_weights(request.headers.get("accept", ""))
+    html = max(weights.get("text/html", 0.0), weights.get("application/xhtml+xml", 0.0))
+    return html > 0 and html > weights.get("application/json", 0.0)
+
+
+def _accept_weights(accept: str) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if media:
+            weights[media.lower()] = weight
+    return weights
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
@@ -83,7 +129,7 @@ def install(app: FastAPI) -> None:
         return error_response(422, "invalid", message, details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
             # A body that is not even text: the same answer as any other body that is not JSON.
@@ -91,9 +137,21 @@ def install(app: FastAPI) -> None:
             return error_response(
                 422, "invalid", f"body: {problem}", [{"field": "body", "problem": problem}]
             )
-        return error_response(
-            exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
-        )
+        response: Response
+        title, words = PAGE_WORDS.get(exc.status_code, ("", ""))
+        if words and wants_page(request):
+            response = await run_in_threadpool(
+                pages.error_page, request, exc.status_code, title, words
+            )
+        else:
+            # Starlette's bare "Not Found" becomes the page's sentence; a route's own words stay.
+            said = str(exc.detail)
+            message = words if words and said == HTTPStatus(exc.status_code).phrase else said
+            response = error_response(
+                exc.status_code, codes.get(exc.status_code, "http_error"), message
+            )
+        response.headers.update(exc.headers or {})  # a 405 says what is allowed (Allow)
+        return response
 
     @app.exception_handler(DataError)
     async def _unstorable(_request: Request, exc: DataError) -> JSONResponse:
