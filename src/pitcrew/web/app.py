@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pitcrew import __version__, mailer, metrics, sweeper
 from pitcrew.config import Settings, get_settings
 from pitcrew.db import Database
-from pitcrew.web import api, errors, media_routes, pages, stream
+from pitcrew.web import api, docs, errors, media_routes, pages, stream
 from pitcrew.web.request_log import RequestLog
 from pitcrew.web.security import SecurityHeaders
 
@@ -103,6 +103,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version=__version__,
         description="Connects drivers with remote mechanics.",
         lifespan=lifespan,
+        docs_url=None,  # served by web.docs from installed files, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = database
@@ -115,6 +117,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(stream.router)
     app.include_router(pages.router)
     app.include_router(media_routes.router)
+    docs.install(app)
     pages.mount_static(app)
     app.state.services.append(stream.live_events)
     app.state.services.append(sweeper.service)

@@ -1,22 +1,29 @@
-"""Every error leaves the server as DESIGN's JSON shape: {"error": {"code", "message"}}.
+"""Every error leaves the server as one JSON shape: {"error": {"code", "message"}}.
 
 Each also carries ``request_id``, the id of the request's log line (see ``request_log``).
+
+Only a person's browser asking for a page at an address that has none (or that does not take
+the method) gets the styled error page instead; everything under /api/ stays JSON.
 """
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pitcrew.errors import DomainError
+from pitcrew.schemas import RatingIn, Vehicle
+from pitcrew.web import pages
 from pitcrew.web.request_log import current_request_id
 
 
@@ -60,21 +67,198 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     return JSONResponse({"error": body}, status_code=status)
 
 
+# --- validation errors in a person's words ----------------------------------------------
+#
+# A client gets each problem as {"field", "problem"} in ``details`` and the first one as the
+# ``message``; pages show either to a person, so none of it is the validation library's text.
+# The sentence comes from, in order: the field and the error together, the field alone (what
+# to ask for whenever the value is missing or not what the field takes), the error alone.
+# ``{min_length}`` and the like are the schema's own limits, from the error's context.
+
+BY_FIELD_AND_TYPE: dict[tuple[str, str], str] = {
+    ("password", "string_too_short"): "Choose a password of at least {min_length} characters",
+    ("password", "missing"): "Enter a password",
+    ("issue_description", "string_too_short"): "Describe the problem in a few words",
+}
+
+ASK: dict[str, str] = {
+    "issue_description": "Describe the problem",
+    "name": "Enter your name",
+    "email": "Enter an email address like name@example.com",
+    "summary": "Write a summary of what you found",
+    "body": "Write a message first",
+    "vehicle": "Enter the car's year, make and model",
+    "year": "Enter a year between {year_min} and {year_max}",
+    "make": "Enter the make of the car, like Honda",
+    "model": "Enter the model of the car, like Civic",
+    "vin": "A VIN is 11 to 17 letters and digits (never I, O or Q)",
+    "mileage": "Enter the mileage as a whole number from {mileage_min} to {mileage_max:,}",
+    "rating": "Choose a rating from {rating_min} to {rating_max}",
+    "session_type": "Choose chat or video",
+    "plan_code": "Choose a plan",
+    "photo": "Choose a photo to send",
+    "on_duty": "Use true or false",
+    "enabled": "Use true or false",
+}
+
+# How the general sentences name a field, where its name is not already the word.
+NOUNS: dict[str, str] = {
+    "issue_description": "description of the problem",
+    "body": "message",
+    "vin": "VIN",
+    "email": "email address",
+}
+
+BY_TYPE: dict[str, str] = {
+    "missing": "Enter the {noun}",
+    "string_type": "Enter the {noun} as text",
+    "string_too_short": "Enter at least {min_length} characters for the {noun}",
+    "string_too_long": "Keep the {noun} to {max_length:,} characters or fewer",
+    "string_pattern_mismatch": "Check the {noun}: it is not in the expected form",
+    "too_short": "Give at least {min_length} items for the {noun}",
+    "too_long": "Give at most {max_length} items for the {noun}",
+    "bool_type": "Use true or false",
+    "bool_parsing": "Use true or false",
+    "int_type": "Enter the {noun} as a whole number",
+    "int_parsing": "Enter the {noun} as a whole number",
+    "int_from_float": "Enter the {noun} as a whole number",
+    "float_type": "Enter the {noun} as a number",
+    "float_parsing": "Enter the {noun} as a number",
+    "greater_than": "Enter a {noun} greater than {gt}",
+    "greater_than_equal": "Enter a {noun} of at least {ge}",
+    "less_than": "Enter a {noun} less than {lt}",
+    "less_than_equal": "Enter a {noun} of at most {le}",
+    "uuid_type": "That is not a valid {noun}",
+    "uuid_parsing": "That is not a valid {noun}",
+    "enum": "Choose {expected}",
+    "literal_error": "Choose {expected}",
+    "date_type": "Enter a date like 2026-12-01",
+    "date_parsing": "Enter a date like 2026-12-01",
+    "date_from_datetime_parsing": "Enter a date like 2026-12-01",
+    "datetime_type": "Enter a date and time like 2026-12-01T09:30:00Z",
+    "datetime_parsing": "Enter a date and time like 2026-12-01T09:30:00Z",
+    "datetime_from_date_parsing": "Enter a date and time like 2026-12-01T09:30:00Z",
+    "timezone_aware": "Give the time with its time zone, like 2026-12-01T09:30:00Z",
+    "dict_type": "Send the {noun} as an object",
+    "model_type": "Send the {noun} as an object",
+    "model_attributes_type": "Send the {noun} as an object",
+    "list_type": "Send the {noun} as a list",
+    "url_parsing": "Enter a web address like https://example.com",
+    "url_type": "Enter a web address like https://example.com",
+}
+
+# Errors about the value's size say so even where the field has its own question.
+_SIZE = {"string_too_long", "too_long"}
+_OBJECT_TYPES = ("dict_type", "model_type", "model_attributes_type")
+NOT_JSON = "The request body is not valid JSON"
+NOT_AN_OBJECT = "Send the request body as a JSON object"
+
+
+def _limits() -> dict[str, int]:
+    """The ranges ASK names, read from the schemas so a changed limit changes the words."""
+    found: dict[str, int] = {}
+    for model, field in ((Vehicle, "year"), (Vehicle, "mileage"), (RatingIn, "rating")):
+        for rule in model.model_fields[field].metadata:  # Field(ge=..., le=...) as rules
+            if getattr(rule, "ge", None) is not None:
+                found[f"{field}_min"] = rule.ge
+            if getattr(rule, "le", None) is not None:
+                found[f"{field}_max"] = rule.le
+    return found
+
+
+_LIMITS = _limits()
+
+
+def _noun(source: str, path: list[str]) -> str:
+    name = path[-1] if path else source
+    if source == "header":
+        return "-".join(part.capitalize() for part in name.split("-")) + " header"
+    return NOUNS.get(name, name.replace("_", " "))
+
+
+def _fill(template: str, values: dict[str, Any]) -> str:
+    try:
+        return template.format_map(values)
+    except (KeyError, ValueError, IndexError):  # a context without the expected limit
+        return f"Check the {values['noun']}"
+
+
+def problem_words(error: dict[str, Any]) -> tuple[str, str]:
+    """One validation error as (field, sentence): where it is, and what a person should do."""
+    source, *rest = [str(part) for part in error.get("loc", ()) or ("body",)]
+    # "body" first means the JSON body; a field may be called "body" too (a chat line).
+    path = [p for p in rest if not p.isdigit()]
+    field = ".".join(rest if source == "body" else [source, *rest]) or "body"
+    kind = str(error.get("type", ""))
+    context = dict(error.get("ctx") or {})
+    if kind == "string_too_short" and context.get("min_length") == 1:
+        kind = "missing"  # an empty answer is no answer
+    name = path[-1] if path else ""
+    if kind in ("json_invalid", "json_type"):
+        return "body", NOT_JSON
+    if kind == "extra_forbidden":
+        return field, f"Unknown field: {field}"
+    if source == "body" and not path and kind in ("missing", *_OBJECT_TYPES):
+        return "body", NOT_AN_OBJECT
+    if kind == "value_error" and isinstance(context.get("error"), ValueError):
+        return field, str(context["error"]).rstrip(".")  # our validators speak for themselves
+    values = {**_LIMITS, **context, "noun": _noun(source, path)}
+    for template in (
+        BY_FIELD_AND_TYPE.get((name, kind)),
+        None if kind in _SIZE else ASK.get(name),
+        BY_TYPE.get(kind),
+    ):
+        if template is not None:
+            return field, _fill(template, values)
+    return field, _fill("Check the {noun}", values)
+
+
 def _describe(errors: list[Any]) -> tuple[str, list[dict[str, Any]]]:
     details = []
     for e in errors:
-        # "body" first means the JSON body; a field may be called "body" too (a chat line).
-        source, *path = e.get("loc", ()) or ("",)
-        where = ".".join(str(p) for p in (path if source == "body" else [source, *path]))
-        problem = e.get("msg", "")
-        if e.get("type") == "json_invalid":
-            where, problem = "body", f"not valid JSON ({e.get('ctx', {}).get('error', '')})"
-        details.append({"field": where or "body", "problem": problem})
-    first = details[0] if details else {"field": "", "problem": "invalid input"}
-    message = f"{first['field']}: {first['problem']}" if first["field"] else first["problem"]
-    if first["problem"] == "Extra inputs are not permitted":
-        message = f"Unknown field: {first['field']}"
+        field, problem = problem_words(e)
+        details.append({"field": field, "problem": problem})
+    message = details[0]["problem"] if details else "Check what you sent"
     return message, details
+
+
+# --- errors as pages -----------------------------------------------------------------------
+
+# Statuses a browser may reach by following a link or typing a URL, as the styled page says them.
+PAGE_WORDS: dict[int, tuple[str, str]] = {
+    404: ("Not found", "There is nothing here. Check the link."),
+    405: ("Not allowed here", "This address cannot do that. Go back and try from the page."),
+}
+
+
+def wants_page(request: Request) -> bool:
+    """Whether to answer with a page rather than JSON: a browser asking for HTML outside /api/.
+
+    A client that asks for JSON (or for anything, as programs do) keeps the JSON error shape.
+    """
+    path = request.url.path
+    if path == "/api" or path.startswith("/api/"):
+        return False
+    weights = _accept_weights(request.headers.get("accept", ""))
+    html = max(weights.get("text/html", 0.0), weights.get("application/xhtml+xml", 0.0))
+    return html > 0 and html > weights.get("application/json", 0.0)
+
+
+def _accept_weights(accept: str) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        if media:
+            weights[media.lower()] = weight
+    return weights
 
 
 def install(app: FastAPI) -> None:
@@ -92,17 +276,28 @@ def install(app: FastAPI) -> None:
         return error_response(422, "invalid", message, details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
         if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
             # A body that is not even text: the same answer as any other body that is not JSON.
-            problem = "not valid JSON (not UTF-8 text)"
             return error_response(
-                422, "invalid", f"body: {problem}", [{"field": "body", "problem": problem}]
+                422, "invalid", NOT_JSON, [{"field": "body", "problem": NOT_JSON}]
             )
-        return error_response(
-            exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
-        )
+        response: Response
+        title, words = PAGE_WORDS.get(exc.status_code, ("", ""))
+        if words and wants_page(request):
+            response = await run_in_threadpool(
+                pages.error_page, request, exc.status_code, title, words
+            )
+        else:
+            # Starlette's bare "Not Found" becomes the page's sentence; a route's own words stay.
+            said = str(exc.detail)
+            message = words if words and said == HTTPStatus(exc.status_code).phrase else said
+            response = error_response(
+                exc.status_code, codes.get(exc.status_code, "http_error"), message
+            )
+        response.headers.update(exc.headers or {})  # a 405 says what is allowed (Allow)
+        return response
 
     @app.exception_handler(DataError)
     async def _unstorable(_request: Request, exc: DataError) -> JSONResponse:

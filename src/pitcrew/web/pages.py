@@ -27,6 +27,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.exc import SQLAlchemyError
 
 from pitcrew import __version__, auth, dashboard, events, flow, notify, payloads, room, words
 from pitcrew.auth import Actor
@@ -35,7 +36,7 @@ from pitcrew.events import Kind
 from pitcrew.flow import Action
 from pitcrew.models import RequestStatus, Role, SessionStatus
 from pitcrew.schemas import SessionDetail, SessionOut
-from pitcrew.web.deps import DB, MaybeActor
+from pitcrew.web.deps import DB, MaybeActor, optional_actor
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -256,6 +257,16 @@ def _domain_error_page(request: Request, viewer: Viewer | None, error: DomainErr
     if isinstance(error, Forbidden):
         return _error_page(request, viewer, 403, "Not yours", error.message)
     return _error_page(request, viewer, error.status, "Something is not right", error.message)
+
+
+def error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
+    """The styled error page for a URL no page route answers, with whoever is signed in."""
+    db: DB = request.app.state.db
+    try:
+        viewer = _viewer(db, optional_actor(request, db))
+    except (DomainError, SQLAlchemyError):  # a stale CSRF token, a database away: still a page
+        viewer = None
+    return _error_page(request, viewer, status_code, title, message)
 
 
 def _to_login(request: Request) -> RedirectResponse:

@@ -2,8 +2,9 @@
 
 The policy allows scripts, styles and connections from this server only, never inline
 script, so an injected ``<script>`` does not run even if escaping failed somewhere. The
-interactive API docs (``/docs``, ``/redoc``) load their viewer from a CDN and start it with
-an inline script; they alone get a policy that allows that, and they show no user data.
+interactive API docs (``/docs``, ``/redoc``) run their viewers from this server too, but the
+viewers style themselves with inline styles and ReDoc searches in a worker it makes from a
+``blob:``; those pages alone get a policy that allows that, and they show no user data.
 
 Behind an HTTPS proxy (``X-Forwarded-Proto: https``, or a server that terminates TLS
 itself), every cookie is marked ``Secure`` and the browser is told to stay on HTTPS.
@@ -21,14 +22,12 @@ CONTENT_SECURITY_POLICY = (
 )
 
 DOCS_CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
-    "form-action 'self'"
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
 
-DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+DOCS_PATHS = ("/docs", "/redoc")
 
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
