@@ -156,6 +156,23 @@ def _assert_playing(page: Page) -> None:
     assert page.evaluate("() => document.querySelector('[data-remote-video]').videoWidth") > 0
 
 
+def _camera_off(page: Page) -> bool:
+    """This side's camera is not in use: nothing is shown from it, no call is running."""
+    return bool(
+        page.evaluate(
+            """() => !document.querySelector('[data-local-video]').srcObject
+                     && window.pitcrew.call.connection() === 'closed'"""
+        )
+    )
+
+
+def _start_video(*pages: Page) -> None:
+    for page in pages:
+        _wait_state(page, "ready", "ringing")
+        assert _camera_off(page)
+        page.click("[data-call-action=start]:visible, [data-call-action=call]:visible")
+
+
 def _assert_call_ended(page: Page, state: str) -> None:
     _wait_state(page, state)
     assert page.evaluate("() => window.pitcrew.call.connection()") == "closed"
@@ -200,7 +217,15 @@ def test_video_call_from_join_to_completion(
     for page in (at_customer, at_mechanic):
         assert _state(page) == "waiting"
 
-    at_mechanic.click("[data-action=join]")  # the session goes live: the call starts itself
+    # The session goes live; the camera waits for the person to start the video.
+    at_mechanic.click("[data-action=join]")
+    for page in (at_customer, at_mechanic):
+        _wait_state(page, "ready")
+        assert _camera_off(page)
+    at_mechanic.click("[data-call-action=start]")
+    _wait_state(at_customer, "ringing")
+    assert _camera_off(at_customer)
+    at_customer.click("[data-call-action=call]")
     for page in (at_customer, at_mechanic):
         _assert_playing(page)
         assert page.is_visible("[data-call-action=hangup]")
@@ -216,8 +241,15 @@ def test_video_call_from_join_to_completion(
     )
     assert sorted(tracks) == [["audio", False], ["video", False]]
     assert at_customer.inner_text("[data-call-action=mute]") == "Unmute"
+    # The mechanic sees a word where the picture was, and that the customer is muted.
+    at_mechanic.wait_for_selector("[data-remote-camera-off]", state="visible")
+    at_mechanic.wait_for_selector("[data-remote-muted]", state="visible")
+    assert not at_mechanic.is_visible("[data-remote-video]")
     at_customer.click("[data-call-action=mute]")
     at_customer.click("[data-call-action=camera]")
+    at_mechanic.wait_for_selector("[data-remote-camera-off]", state="hidden")
+    at_mechanic.wait_for_selector("[data-remote-muted]", state="hidden")
+    assert at_mechanic.is_visible("[data-remote-video]")
 
     # Photos both ways, live: one picked by the customer, a still taken by the mechanic.
     at_customer.set_input_files(
@@ -274,6 +306,7 @@ def test_dropped_connection_offers_reconnect(
     customer_context = _signed_in(browser, live, customer)
     at_customer = _room(customer_context, sid)
     at_mechanic = _room(_signed_in(browser, live, mechanic), sid)
+    _start_video(at_customer, at_mechanic)
     for page in (at_customer, at_mechanic):
         _assert_playing(page)
 
@@ -291,6 +324,7 @@ def test_dropped_connection_offers_reconnect(
     at_mechanic.click("[data-call-action=reconnect]")
     _wait_state(at_mechanic, "awaiting")
     at_customer = _room(customer_context, sid)
+    _start_video(at_customer)
     for page in (at_customer, at_mechanic):
         _assert_playing(page)
 
@@ -354,9 +388,11 @@ def test_call_mends_itself_after_a_lost_signal(
     # The customer is there first, and its "ready" is recorded before the mechanic's page
     # opens: the mechanic then makes exactly one offer, so one lost message stalls the call
     # unless the call mends itself.
+    at_customer = _room(contexts["customer"], sid)
     with contexts["customer"].expect_event("requestfinished", _is_ready):
-        at_customer = _room(contexts["customer"], sid)
+        _start_video(at_customer)
     at_mechanic = _room(contexts["mechanic"], sid)
+    _start_video(at_mechanic)
     began = time.monotonic()
 
     if mends is not None:

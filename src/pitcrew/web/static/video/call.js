@@ -1,6 +1,8 @@
 /* The call of one video session, with all its state in one place.
  *
- * The mechanic's side makes every offer; the customer's asks for one by sending "ready".
+ * Nothing starts by itself: the camera and microphone turn on when the person presses
+ * "Start video" (or "Join call" when the other party is already calling). The mechanic's
+ * side makes every offer; the customer's asks for one by sending "ready".
  * A call that has no media flowing within NO_MEDIA_MS, or stops having it, mends itself:
  * the mechanic's side first restarts the network path on the same connection (an ICE
  * restart), then makes a fresh offer on a new one, and only then says the call is lost.
@@ -28,6 +30,9 @@ const ASK_AGAIN_MAX_MS = 60000; // the longest pause between two "ready"s with n
 // "waiting" after the stream said "live" must not take it back.
 const RANK = { pending: 0, waiting: 0, live: 1, completed: 2, cancelled: 2 };
 const JOURNAL_LINES = 80;
+// Longer than any negotiation step takes, shorter than a person's patience. A camera
+// permission prompt can take longer: the message is then still handled, just not waited for.
+const INBOX_PATIENCE_MS = 20000;
 
 export class Call {
   constructor(panel, P) {
@@ -77,12 +82,9 @@ export class Call {
       this.over = true;
       this.show("over");
     } else {
-      this.show(status === "live" ? "starting" : "waiting");
+      this.show(status === "live" ? "ready" : "waiting");
     }
     this.loaded = this.refreshStatus();
-    this.loaded.then(() => {
-      if (this.status === "live" && !this.wanted && !this.over) this.start();
-    });
   }
 
   refreshStatus() {
@@ -103,8 +105,8 @@ export class Call {
         this.stop();
         this.show("over");
       }
-    } else if (next === "live" && before !== "live") {
-      this.start();
+    } else if (next === "live" && this.view.state === "waiting") {
+      this.show("ready"); // the camera starts when the person says so, not before
     }
   }
 
@@ -292,7 +294,10 @@ export class Call {
       case "ice":
         return mine ? this.peer.candidates(data.candidates || []) : null;
       case "hangup":
-        if (!mine) return null;
+        if (!mine) {
+          if (this.view.state === "ringing") this.show("ready"); // they stopped calling
+          return null;
+        }
         if (data.reason === "left") {
           this.closePeer();
           this.flowedAt = Date.now();
@@ -307,10 +312,14 @@ export class Call {
     }
   }
 
+  /* Messages are handled one after another, in the order they were recorded; one whose
+   * handling is still not done after INBOX_PATIENCE_MS no longer holds up the rest. */
   deliver(msg) {
-    this.inbox = this.inbox.then(() => this.receive(msg)).catch((err) => {
-      this.note(`signal failed: ${err && (err.name || err.message)}`);
-    });
+    const late = (resolve) => setTimeout(() => resolve("late"), INBOX_PATIENCE_MS);
+    this.inbox = this.inbox
+      .then(() => Promise.race([this.receive(msg), new Promise(late)]))
+      .then((outcome) => { if (outcome === "late") this.note(`${msg.signal} still being handled; going on`); })
+      .catch((err) => { this.note(`${msg.signal} failed: ${err && (err.name || err.message)}`); });
   }
 
   /* ---------- keeping the call alive ---------- */
@@ -324,7 +333,9 @@ export class Call {
     this.checking = true;
     try {
       const peer = this.peer;
-      if (peer && await peer.flowing()) {
+      const flowing = peer ? await peer.flowing() : false;
+      if (this.peer !== peer || !this.wanted || this.over) return; // things moved on meanwhile
+      if (flowing) {
         this.flowedAt = Date.now();
         if (this.recovery || this.asks) this.note("media flows");
         this.recovery = 0;

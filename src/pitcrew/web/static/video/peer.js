@@ -6,6 +6,12 @@
  * about another call, is dropped instead of being applied to the wrong thing. Candidates
  * that arrive before the description they belong to wait for it. Every step of the
  * negotiation runs after the previous one has finished.
+ *
+ * Closing the connection settles every step still running (as "nothing"): the browser
+ * itself never settles a createOffer, setLocalDescription or getStats that a close()
+ * interrupted, and whoever waited for one would wait forever. That was how a call used to
+ * stall: a second offer replaced the first while it was being made, and the messages that
+ * followed (the answer among them) queued behind the first one for good.
  */
 
 export class Peer {
@@ -20,6 +26,7 @@ export class Peer {
     this.seen = { rtp: -1, transport: -1 };
     this.sending = null; // this side's camera and microphone, as last told
     this.note = note;
+    this.ended = new Promise((resolve) => { this.end = () => resolve(null); });
     const pc = new RTCPeerConnection({ iceServers: iceServers || [] });
     this.pc = pc;
     // Both sides open the same channel by number, so it needs no negotiation of its own.
@@ -50,9 +57,14 @@ export class Peer {
     return this.closed ? "closed" : this.pc.connectionState;
   }
 
+  /* What the browser promises, or null once this connection is closed. */
+  unlessClosed(promise) {
+    return Promise.race([promise, this.ended]);
+  }
+
   /* Run one negotiation step after the ones before it. */
   step(work) {
-    const next = this.steps.then(() => (this.closed ? null : work()));
+    const next = this.steps.then(() => (this.closed ? null : this.unlessClosed(work())));
     this.steps = next.catch(() => null);
     return next;
   }
@@ -115,7 +127,9 @@ export class Peer {
     if (this.closed || this.pc.connectionState !== "connected") return false;
     let rtp = 0;
     let transport = 0;
-    (await this.pc.getStats()).forEach((r) => {
+    const stats = await this.unlessClosed(this.pc.getStats());
+    if (!stats) return false;
+    stats.forEach((r) => {
       if (r.type === "inbound-rtp") rtp += r.bytesReceived || 0;
       if (r.type === "transport") transport += r.bytesReceived || 0;
     });
@@ -132,7 +146,7 @@ export class Peer {
 
   replaceTrack(track, fresh) {
     const senders = this.pc.getSenders().filter((s) => s.track === track);
-    return Promise.all(senders.map((s) => s.replaceTrack(fresh)));
+    return this.unlessClosed(Promise.all(senders.map((s) => s.replaceTrack(fresh))));
   }
 
   close() {
@@ -142,5 +156,6 @@ export class Peer {
     pc.onicecandidate = pc.ontrack = pc.onconnectionstatechange = null;
     pc.oniceconnectionstatechange = pc.onsignalingstatechange = null;
     try { pc.close(); } catch (e) { /* already closed */ }
+    this.end();
   }
 }
