@@ -60,6 +60,11 @@ def settings(db: Database, tmp_path: Path) -> Settings:
 def browser() -> Iterator[Browser]:
     with chromium(MEDIA_ARGS) as launched:
         yield launched
+        # Each side's own account of the call, shown with the test's output (pytest -rP).
+        for context in launched.contexts:
+            for page in context.pages:
+                with contextlib.suppress(PlaywrightError):
+                    print(_describe(page))
 
 
 # A slow network for one read: the call's setup answers late, after the stream has moved on.
