@@ -172,10 +172,23 @@ def _camera_off(page: Page) -> bool:
 
 
 def _start_video(*pages: Page) -> None:
+    """Press "Start video", or "Join call" when the other side rings first.
+
+    The other side's "ready" can turn one button into the other at any moment, so the
+    visible one is found and pressed in one step inside the page.
+    """
     for page in pages:
         _wait_state(page, "ready", "ringing")
         assert _camera_off(page)
-        page.click("[data-call-action=start]:visible, [data-call-action=call]:visible")
+        pressed = page.evaluate(
+            """() => {
+              const b = document.querySelector(
+                '[data-call-action=start]:not([hidden]), [data-call-action=call]:not([hidden])');
+              if (b) b.click();
+              return !!b;
+            }"""
+        )
+        assert pressed
 
 
 def _assert_call_ended(page: Page, state: str) -> None:
