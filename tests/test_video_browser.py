@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, Request, Route
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -58,6 +59,11 @@ def settings(db: Database, tmp_path: Path) -> Settings:
 def browser() -> Iterator[Browser]:
     with chromium(MEDIA_ARGS) as launched:
         yield launched
+        # Each side's own account of the call, shown with the test's output (pytest -rP).
+        for context in launched.contexts:
+            for page in context.pages:
+                with contextlib.suppress(PlaywrightError):
+                    print(_describe(page))
 
 
 # A slow network for one read: the call's setup answers late, after the stream has moved on.
@@ -104,31 +110,43 @@ def _state(page: Page) -> str:
 
 
 def _describe(page: Page) -> str:
+    """What one side of the call shows, and its own account of what it did."""
+    if page.is_closed():
+        return "(closed)"
     seen = page.evaluate(
         """() => {
           const call = document.querySelector('[data-call]');
           const v = document.querySelector('[data-remote-video]');
           return {state: call.dataset.state, connection: call.dataset.connection,
                   note: document.querySelector('[data-call-note]').textContent,
-                  width: v.videoWidth, time: v.currentTime, ready: v.readyState};
+                  width: v.videoWidth, time: v.currentTime, ready: v.readyState,
+                  journal: window.pitcrew.call ? window.pitcrew.call.journal() : []};
         }"""
     )
-    return f"{seen} console={CONSOLE.get(id(page), [])[-10:]}"
+    journal = "\n    ".join(seen.pop("journal"))
+    return f"{seen} console={CONSOLE.get(id(page), [])[-10:]}\n    {journal}"
 
 
-def _until(page: Page, script: str, arg: Any = None, what: str = "") -> None:
+def _until(
+    page: Page, script: str, arg: Any = None, what: str = "", timeout: int = WAIT_MS
+) -> None:
     try:
-        page.wait_for_function(script, arg=arg, timeout=WAIT_MS)
+        page.wait_for_function(script, arg=arg, timeout=timeout)
     except PlaywrightTimeoutError:
-        raise AssertionError(f"timed out waiting for {what or script}: {_describe(page)}") from None
+        # Both sides' accounts: a call that did not connect is explained by the two together.
+        browser = page.context.browser
+        contexts = browser.contexts if browser else [page.context]
+        sides = "\n".join(_describe(p) for c in contexts for p in c.pages)
+        raise AssertionError(f"timed out waiting for {what or script}:\n{sides}") from None
 
 
-def _wait_state(page: Page, *states: str) -> None:
+def _wait_state(page: Page, *states: str, timeout: int = WAIT_MS) -> None:
     _until(
         page,
         "(states) => states.includes(document.querySelector('[data-call]').dataset.state)",
         list(states),
         f"call state {states}",
+        timeout,
     )
 
 
@@ -140,6 +158,36 @@ def _assert_playing(page: Page) -> None:
     _until(page, REMOTE_ADVANCES, start, "the remote video to advance")
     assert page.evaluate("() => window.pitcrew.call.connection()") == "connected"
     assert page.evaluate("() => document.querySelector('[data-remote-video]').videoWidth") > 0
+
+
+def _camera_off(page: Page) -> bool:
+    """This side's camera is not in use: nothing is shown from it, no call is running."""
+    return bool(
+        page.evaluate(
+            """() => !document.querySelector('[data-local-video]').srcObject
+                     && window.pitcrew.call.connection() === 'closed'"""
+        )
+    )
+
+
+def _start_video(*pages: Page) -> None:
+    """Press "Start video", or "Join call" when the other side rings first.
+
+    The other side's "ready" can turn one button into the other at any moment, so the
+    visible one is found and pressed in one step inside the page.
+    """
+    for page in pages:
+        _wait_state(page, "ready", "ringing")
+        assert _camera_off(page)
+        pressed = page.evaluate(
+            """() => {
+              const b = document.querySelector(
+                '[data-call-action=start]:not([hidden]), [data-call-action=call]:not([hidden])');
+              if (b) b.click();
+              return !!b;
+            }"""
+        )
+        assert pressed
 
 
 def _assert_call_ended(page: Page, state: str) -> None:
@@ -176,14 +224,6 @@ def _jpeg() -> bytes:
     return out.getvalue()
 
 
-# Two real WebRTC peers negotiating over loopback while the rest of the suite loads both
-# cores: connectivity checks occasionally stall past the wait (seen about once in ten runs of
-# the reconnect case, never alone on a quiet machine). One more attempt from scratch tells
-# such a stall from a broken call, which fails every attempt.
-WEBRTC_RETRY = pytest.mark.flaky(reruns=1, reruns_delay=2)
-
-
-@WEBRTC_RETRY
 def test_video_call_from_join_to_completion(
     db: Database, live: str, browser: Browser, customer: Person, mechanic: Person
 ) -> None:
@@ -194,7 +234,15 @@ def test_video_call_from_join_to_completion(
     for page in (at_customer, at_mechanic):
         assert _state(page) == "waiting"
 
-    at_mechanic.click("[data-action=join]")  # the session goes live: the call starts itself
+    # The session goes live; the camera waits for the person to start the video.
+    at_mechanic.click("[data-action=join]")
+    for page in (at_customer, at_mechanic):
+        _wait_state(page, "ready")
+        assert _camera_off(page)
+    at_mechanic.click("[data-call-action=start]")
+    _wait_state(at_customer, "ringing")
+    assert _camera_off(at_customer)
+    at_customer.click("[data-call-action=call]")
     for page in (at_customer, at_mechanic):
         _assert_playing(page)
         assert page.is_visible("[data-call-action=hangup]")
@@ -210,8 +258,15 @@ def test_video_call_from_join_to_completion(
     )
     assert sorted(tracks) == [["audio", False], ["video", False]]
     assert at_customer.inner_text("[data-call-action=mute]") == "Unmute"
+    # The mechanic sees a word where the picture was, and that the customer is muted.
+    at_mechanic.wait_for_selector("[data-remote-camera-off]", state="visible")
+    at_mechanic.wait_for_selector("[data-remote-muted]", state="visible")
+    assert not at_mechanic.is_visible("[data-remote-video]")
     at_customer.click("[data-call-action=mute]")
     at_customer.click("[data-call-action=camera]")
+    at_mechanic.wait_for_selector("[data-remote-camera-off]", state="hidden")
+    at_mechanic.wait_for_selector("[data-remote-muted]", state="hidden")
+    assert at_mechanic.is_visible("[data-remote-video]")
 
     # Photos both ways, live: one picked by the customer, a still taken by the mechanic.
     at_customer.set_input_files(
@@ -260,7 +315,6 @@ def test_video_call_from_join_to_completion(
         assert not page.is_visible("[data-call-action=call]")
 
 
-@WEBRTC_RETRY
 def test_dropped_connection_offers_reconnect(
     db: Database, live: str, browser: Browser, customer: Person, mechanic: Person
 ) -> None:
@@ -269,6 +323,7 @@ def test_dropped_connection_offers_reconnect(
     customer_context = _signed_in(browser, live, customer)
     at_customer = _room(customer_context, sid)
     at_mechanic = _room(_signed_in(browser, live, mechanic), sid)
+    _start_video(at_customer, at_mechanic)
     for page in (at_customer, at_mechanic):
         _assert_playing(page)
 
@@ -276,7 +331,9 @@ def test_dropped_connection_offers_reconnect(
     with contextlib.suppress(PlaywrightError):
         at_customer.goto("chrome://crash", timeout=5_000)
     at_customer.close()
-    _wait_state(at_mechanic, "lost")
+    # The mechanic's side tries an ICE restart and a fresh offer (NO_MEDIA_MS each) first.
+    _wait_state(at_mechanic, "reconnecting")
+    _wait_state(at_mechanic, "lost", timeout=2 * WAIT_MS)
     assert at_mechanic.is_visible("[data-call-action=reconnect]")
     assert "dropped" in at_mechanic.inner_text("[data-call-note]")
 
@@ -284,5 +341,83 @@ def test_dropped_connection_offers_reconnect(
     at_mechanic.click("[data-call-action=reconnect]")
     _wait_state(at_mechanic, "awaiting")
     at_customer = _room(customer_context, sid)
+    _start_video(at_customer)
     for page in (at_customer, at_mechanic):
         _assert_playing(page)
+
+
+# How long a call may take to mend itself after one lost message: about 14 s before the
+# customer's side asks for a restart (NO_MEDIA_MS, its slack, one check), then a negotiation
+# and the video under way on both sides, on a machine whose two cores are busy (seen: 35 s).
+# A stall, as it used to happen, never ends.
+RECOVERY_S = 45
+
+
+def _drop_first(context: BrowserContext, kind: str) -> list[str]:
+    """Lose the first ``kind`` signal this side sends: the server answers as if it had
+    passed it on, and the other side never hears of it. Returns the kinds lost."""
+    lost: list[str] = []
+
+    def on_signal(route: Route) -> None:
+        body = route.request.post_data_json or {}
+        if body.get("kind") == kind and not lost:
+            lost.append(kind)
+            route.fulfill(status=204)
+        else:
+            route.continue_()
+
+    context.route("**/api/sessions/*/signal", on_signal)
+    return lost
+
+
+def _is_ready(request: Request) -> bool:
+    if not request.url.endswith("/signal") or request.method != "POST":
+        return False
+    return bool((request.post_data_json or {}).get("kind") == "ready")
+
+
+@pytest.mark.parametrize(
+    ("side", "kind", "mends"),
+    [
+        # The stall once seen: the answer never reaches the mechanic, whose side waits for
+        # it; the customer's side, with no media, asks for an ICE restart and says so.
+        ("customer", "answer", "reconnecting"),
+        # The offer never reaches the customer, who waits for it and asks again.
+        ("mechanic", "offer", None),
+    ],
+    ids=["answer-lost", "offer-lost"],
+)
+def test_call_mends_itself_after_a_lost_signal(
+    db: Database,
+    live: str,
+    browser: Browser,
+    customer: Person,
+    mechanic: Person,
+    side: str,
+    kind: str,
+    mends: str | None,
+) -> None:
+    sid = _video_session(customer, mechanic)
+    mechanic.client.post(f"/api/sessions/{sid}/join")
+    contexts = {
+        "customer": _signed_in(browser, live, customer),
+        "mechanic": _signed_in(browser, live, mechanic),
+    }
+    lost = _drop_first(contexts[side], kind)
+    # The customer is there first, and its "ready" is recorded before the mechanic's page
+    # opens: the mechanic then makes exactly one offer, so one lost message stalls the call
+    # unless the call mends itself.
+    at_customer = _room(contexts["customer"], sid)
+    with contexts["customer"].expect_event("requestfinished", _is_ready):
+        _start_video(at_customer)
+    at_mechanic = _room(contexts["mechanic"], sid)
+    _start_video(at_mechanic)
+    began = time.monotonic()
+
+    if mends is not None:
+        _wait_state(at_customer, mends)
+    for page in (at_customer, at_mechanic):
+        _assert_playing(page)
+    took = time.monotonic() - began
+    assert lost == [kind]
+    assert took < RECOVERY_S, f"the call took {took:.0f} s to mend itself"

@@ -1,0 +1,107 @@
+/* This side's camera and microphone.
+ *
+ * Asked for only when the person starts a call, and let go when the call ends, so the
+ * camera light is on exactly while they are in a call. Without a camera or a microphone
+ * (or with them blocked) the call still runs: they see and hear the other party.
+ */
+
+const TRIES = [{ video: { facingMode: "user" }, audio: true }, { video: true }, { audio: true }];
+
+export class LocalMedia {
+  constructor() {
+    this.stream = null;
+    this.opening = null;
+    this.problem = "";
+  }
+
+  has(kind) {
+    return !!(this.stream && this.stream.getTracks().some((t) => t.kind === kind));
+  }
+
+  tracks() {
+    return { video: this.has("video"), audio: this.has("audio") };
+  }
+
+  /* Which of camera and microphone are on (not merely present) for the other party to show. */
+  sending() {
+    const on = (kind) => !!(this.stream && this.stream.getTracks().some((t) => t.kind === kind && t.enabled));
+    return { video: on("video"), audio: on("audio") };
+  }
+
+  /* The stream, opening the devices once; null when there is none to be had. */
+  open() {
+    if (this.stream) return Promise.resolve(this.stream);
+    if (this.opening) return this.opening;
+    const devices = navigator.mediaDevices;
+    if (!devices || !devices.getUserMedia) {
+      this.problem = "This browser cannot share a camera";
+      return Promise.resolve(null);
+    }
+    const attempt = (i, lastError) => {
+      if (i >= TRIES.length) {
+        this.problem = `Your camera and microphone are not available (${(lastError && lastError.name) || "blocked"})`;
+        return null;
+      }
+      return devices.getUserMedia(TRIES[i]).catch((err) => attempt(i + 1, err));
+    };
+    this.opening = Promise.resolve(attempt(0)).then((stream) => {
+      this.opening = null;
+      if (stream) {
+        this.problem = "";
+        this.stream = stream;
+      }
+      return stream;
+    });
+    return this.opening;
+  }
+
+  stop() {
+    if (this.stream) this.stream.getTracks().forEach((t) => t.stop());
+    this.stream = null;
+  }
+
+  /* Turn camera ("video") or microphone ("audio") on or off; returns whether it is now off. */
+  flip(kind) {
+    const tracks = this.stream ? this.stream.getTracks().filter((t) => t.kind === kind) : [];
+    const off = tracks.length > 0 && tracks[0].enabled;
+    tracks.forEach((t) => { t.enabled = !off; });
+    return off;
+  }
+
+  cameras() {
+    const devices = navigator.mediaDevices;
+    if (!this.has("video") || !devices || !devices.enumerateDevices) return Promise.resolve(0);
+    return devices.enumerateDevices()
+      .then((all) => all.filter((d) => d.kind === "videoinput").length)
+      .catch(() => 0);
+  }
+
+  /* The other camera (back and front on a phone, the next one elsewhere); resolves to
+   * [old track, new track, facing] so the caller can swap what it sends. */
+  nextCamera() {
+    const track = this.stream && this.stream.getVideoTracks()[0];
+    if (!track) return Promise.resolve(null);
+    const devices = navigator.mediaDevices;
+    const settings = track.getSettings ? track.getSettings() : {};
+    const facing = settings.facingMode === "environment" ? "user" : "environment";
+    return devices.getUserMedia({ video: { facingMode: { exact: facing } } }).catch(() =>
+      // No camera facing that way (a laptop): take the next camera in the list instead.
+      devices.enumerateDevices().then((all) => {
+        const cameras = all.filter((d) => d.kind === "videoinput");
+        const at = cameras.findIndex((d) => d.deviceId === settings.deviceId);
+        const next = cameras[(at + 1) % cameras.length];
+        return devices.getUserMedia({ video: { deviceId: { exact: next.deviceId } } });
+      })
+    ).then((stream) => {
+      const fresh = stream.getVideoTracks()[0];
+      fresh.enabled = track.enabled;
+      return [track, fresh, facing];
+    });
+  }
+
+  replace(track, fresh) {
+    this.stream.removeTrack(track);
+    track.stop();
+    this.stream.addTrack(fresh);
+  }
+}
