@@ -348,3 +348,18 @@ def test_admin_has_a_home(app: Any, db: Database) -> None:
         )
         assert browser.get("/", follow_redirects=False).headers["location"] == "/admin"
         assert "pitcrew doctor" in browser.get("/admin").text
+
+
+def test_scripts_are_kept_by_version_and_modules_checked_anew(anonymous: Any) -> None:
+    """A page's versioned script may be cached for good; a module it imports by bare name
+    is checked again each time, so a deploy never pairs a new page with an old module."""
+    versioned = anonymous.get("/static/app.js?v=1")
+    assert versioned.status_code == 200
+    assert "immutable" in versioned.headers["cache-control"]
+    module = anonymous.get("/static/video/call.js")
+    assert module.status_code == 200
+    assert module.headers["cache-control"] == "no-cache"
+    again = anonymous.get(
+        "/static/video/call.js", headers={"If-None-Match": module.headers["etag"]}
+    )
+    assert again.status_code == 304

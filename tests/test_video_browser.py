@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, Request, Route
+from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, Request, Route
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -271,7 +271,7 @@ def test_video_call_from_join_to_completion(
     # Photos both ways, live: one picked by the customer, a still taken by the mechanic.
     at_customer.set_input_files(
         "[data-photo-input]",
-        files=[{"name": "dashboard.jpg", "mimeType": "image/jpeg", "buffer": _jpeg()}],
+        files=[FilePayload(name="dashboard.jpg", mimeType="image/jpeg", buffer=_jpeg())],
     )
     for page in (at_customer, at_mechanic):
         _photos_on(page, 1)

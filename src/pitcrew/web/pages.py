@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import Scope
 
 from pitcrew import __version__, auth, dashboard, events, flow, notify, payloads, room, words
 from pitcrew.auth import Actor
@@ -184,8 +185,26 @@ def _environment() -> Environment:
 templates = Jinja2Templates(env=_environment())
 
 
+class _Static(StaticFiles):
+    """Scripts and styles: a versioned address is kept for good, any other is checked anew.
+
+    Pages name their files with ``?v=<content hash>``, so those never go stale. A script
+    module imported by another (the video call's) is fetched by its bare name: the browser
+    must ask again each time (a 304 while unchanged), or a deploy would pair a new page
+    with an old module.
+    """
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        versioned = b"v=" in scope.get("query_string", b"")
+        response.headers["Cache-Control"] = (
+            "public, max-age=31536000, immutable" if versioned else "no-cache"
+        )
+        return response
+
+
 def mount_static(app: Any) -> None:
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", _Static(directory=STATIC_DIR), name="static")
 
 
 # --- rendering helpers ------------------------------------------------------------------
