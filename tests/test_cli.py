@@ -130,6 +130,7 @@ def test_migrate_on_a_migrated_database_changes_nothing(db: Database, run: Any) 
     assert _schema(url) == before
 
 
+@pytest.mark.sqlite_only
 def test_migrate_twice_from_the_shell_creates_then_does_nothing(tmp_path: Path) -> None:
     """The installed executable, as a deployment runs it, on a brand new SQLite file."""
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
@@ -159,6 +160,7 @@ def _counts(db: Database) -> dict[str, int]:
         }
 
 
+@pytest.mark.sqlite_only
 def test_demo_on_an_empty_file_gives_accounts_and_sessions_in_every_state(
     tmp_path: Path, run: Any
 ) -> None:

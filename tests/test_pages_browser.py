@@ -146,6 +146,7 @@ def incoming_row(page: Page, request_id: str) -> Any:
 # --- the whole way through --------------------------------------------------------------
 
 
+@pytest.mark.postgres_only
 def test_customer_and_mechanic_meet_chat_and_finish(world: World) -> None:
     bea = world.sign_in(Role.MECHANIC, "Bea Mechanic")
     m = bea.page
@@ -253,6 +254,7 @@ def test_customer_and_mechanic_meet_chat_and_finish(world: World) -> None:
         person.assert_no_script_problems()
 
 
+@pytest.mark.postgres_only
 def test_two_mechanics_race_for_one_request(world: World) -> None:
     bea = world.sign_in(Role.MECHANIC, "Bea Mechanic")
     sam = world.sign_in(Role.MECHANIC, "Sam Wrench")
@@ -297,6 +299,7 @@ def test_two_mechanics_race_for_one_request(world: World) -> None:
         person.assert_no_script_problems()
 
 
+@pytest.mark.postgres_only
 def test_hand_back_cancel_and_request_again_show_live(world: World) -> None:
     bea = world.sign_in(Role.MECHANIC, "Bea Mechanic")
     casey = world.sign_in(Role.CUSTOMER, "Casey Driver", viewport=PHONE)
@@ -357,6 +360,7 @@ DESKTOP_ALERTS = """
 """
 
 
+@pytest.mark.postgres_only
 def test_desktop_alert_for_a_new_request_once_permitted(world: World) -> None:
     """Permission is asked for by a button, never on load; then a hidden tab still alerts."""
     bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", init=DESKTOP_ALERTS)
@@ -383,6 +387,7 @@ def test_desktop_alert_for_a_new_request_once_permitted(world: World) -> None:
 # --- how every page looks ---------------------------------------------------------------
 
 
+@pytest.mark.postgres_only
 def test_every_page_at_phone_and_desktop_width(world: World) -> None:
     """Screenshots for people to look at; the test itself checks nothing scrolls sideways."""
     mechanic, mechanic_email = world.account(Role.MECHANIC, "Bea Mechanic")

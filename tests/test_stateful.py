@@ -1,19 +1,24 @@
 """The whole status flow in random order against a model small enough to be obviously right.
 
-Hypothesis drives intakes, accepts by several mechanics, joins, completions, cancels by
-either party, expiries, hand-backs and ratings, including the ones that must be refused.
-After every step: DESIGN's invariants hold, every session and request has the status the
-model says, a refused step changed nothing, and every mechanic's four dashboard tabs list
-exactly the sessions the model puts there.
+Hypothesis drives intakes, accepts by several mechanics, joins, chat messages, completions,
+cancels by either party, expiries, hand-backs and ratings. Most steps pick a session in the
+state the action needs and the person entitled to it, so a run walks every transition of
+``flow.SESSION_FLOW``; a stray step lets anyone try anything on any session, so refusals are
+exercised too. After every step: DESIGN's invariants hold, every session and request has the
+status the model says, a refused step changed nothing, and every mechanic's four dashboard
+tabs list exactly the sessions the model puts there. The run fails unless every transition
+of the table succeeded at least once; the counts are printed at the end of the test session.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -25,11 +30,12 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
-from pitcrew import auth, dashboard, flow, invariants
+from pitcrew import auth, chat, dashboard, flow, invariants
 from pitcrew.auth import Actor
 from pitcrew.db import Database
 from pitcrew.errors import Conflict, DomainError, Forbidden
 from pitcrew.events import latest_id
+from pitcrew.flow import SESSION_FLOW, Action
 from pitcrew.models import Base, Event, Role, Session, SessionRequest
 from pitcrew.schemas import AcceptOut, IntakeIn
 from tests.support.factories import INTAKE
@@ -37,6 +43,7 @@ from tests.support.factories import INTAKE
 MAX_SESSIONS = 16  # well under a dashboard page, so a tab is its first page
 TTL = timedelta(minutes=15)
 KEEP = {"users", "auth_tokens", "login_failures"}
+OPEN = ("pending", "waiting", "live")
 
 RUNS = settings(
     max_examples=20,
@@ -89,11 +96,20 @@ def _empty(db: Database) -> None:
                 c.execute(table.delete())
 
 
-def run_flow_machine(db: Database) -> int:
-    """Run the machine; returns how many states had every property checked."""
+@dataclass
+class Run:
+    """What one run of the machine did: states fully checked, transitions that succeeded."""
+
+    checked: int
+    succeeded: Counter[Action]
+
+
+def run_flow_machine(db: Database) -> Run:
     customers = _actors(db, Role.CUSTOMER, 2)
     mechanics = _actors(db, Role.MECHANIC, 3)
+    everyone = {a.id: a for a in customers + mechanics}
     checked = [0]
+    succeeded: Counter[Action] = Counter()
 
     class FlowMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -105,24 +121,31 @@ def run_flow_machine(db: Database) -> int:
 
         # --- helpers ---------------------------------------------------------------------
 
-        def pick(self, index: int) -> Modelled:
-            return self.sessions[index % len(self.sessions)]
+        def having(self, *statuses: str) -> list[Modelled]:
+            return [m for m in self.sessions if m.status in statuses]
+
+        def parties(self, m: Modelled) -> list[Actor]:
+            """The customer, and the mechanic while one holds the session."""
+            return [everyone[m.customer]] + ([everyone[m.mechanic]] if m.mechanic else [])
 
         def attempt(
-            self, expected: type[DomainError] | None, action: object, *args: object
-        ) -> object:
+            self,
+            expected: type[DomainError] | None,
+            action: Callable[..., object],
+            *args: object,
+        ) -> tuple[bool, object]:
             """Run a flow call; the model says whether it succeeds or which refusal it gets."""
             before = self.last_event()
             try:
-                result = action(*args)  # type: ignore[operator]
+                result = action(*args)
             except DomainError as error:
                 assert expected is not None and isinstance(error, expected), (
                     f"model expected {expected}, flow refused with {error!r}"
                 )
                 assert self.last_event() == before, "a refused change wrote an event"
-                return None
+                return False, None
             assert expected is None, f"model expected {expected.__name__}, flow allowed it"
-            return result
+            return True, result
 
         def last_event(self) -> int:
             with db.read() as s:
@@ -139,7 +162,100 @@ def run_flow_machine(db: Database) -> int:
                 return Conflict  # nobody holds it: its status is why no mechanic may act
             return Forbidden
 
-        # --- rules -----------------------------------------------------------------------
+        # --- what each action does to the model, whoever tries it on whichever session ----
+
+        def try_accept(self, who: Actor, m: Modelled) -> None:
+            if m.request_status == "pending":
+                expected: type[DomainError] | None = None
+            elif m.request_status == "accepted" and m.mechanic == who.id:
+                expected = None  # the winner asking again gets the same answer
+            else:
+                expected = Conflict
+            if who.role != Role.MECHANIC:
+                expected = Forbidden
+            ok, answer = self.attempt(expected, flow.accept, db, who, m.request_id)
+            if not ok:
+                return
+            if m.request_status == "pending":
+                m.status, m.request_status, m.mechanic = "waiting", "accepted", who.id
+                succeeded[Action.ACCEPT] += 1
+            assert answer == AcceptOut(
+                session_id=m.session_id,
+                request_id=m.request_id,
+                mechanic_id=who.id,
+                session_status=m.status,
+                request_status="accepted",
+            )
+
+        def _mechanic_move(
+            self,
+            who: Actor,
+            m: Modelled,
+            action: Action,
+            call: Callable[..., object],
+            *args: object,
+        ) -> bool:
+            sources, target = SESSION_FLOW[action]
+            expected = self.party_error(m, who, customer=False, mechanic=True)
+            if expected is None and m.status not in sources:
+                expected = Conflict
+            ok, _ = self.attempt(expected, call, db, who, m.session_id, *args)
+            if ok:
+                assert target is not None
+                m.status = target.value
+                succeeded[action] += 1
+            return ok
+
+        def try_join(self, who: Actor, m: Modelled) -> None:
+            self._mechanic_move(who, m, Action.JOIN, flow.join)
+
+        def try_complete(self, who: Actor, m: Modelled) -> None:
+            self._mechanic_move(who, m, Action.COMPLETE, flow.complete, "Worn pads.")
+
+        def try_release(self, who: Actor, m: Modelled) -> None:
+            if not self._mechanic_move(who, m, Action.RELEASE, flow.release):
+                return
+            m.request_status, m.mechanic = "pending", None
+            self.released[who.id].append(m.request_id)
+            with db.read() as s:
+                m.released_at = s.scalar(
+                    select(func.max(Event.at)).where(
+                        Event.session_id == m.session_id, Event.kind == "request.released"
+                    )
+                )
+
+        def try_cancel(self, who: Actor, m: Modelled) -> None:
+            expected = self.party_error(m, who, customer=True, mechanic=True)
+            if expected is None and m.status not in OPEN:
+                expected = Conflict
+            ok, _ = self.attempt(expected, flow.cancel, db, who, m.session_id, "changed plans")
+            if ok:
+                m.status = "cancelled"
+                if m.request_status in ("pending", "accepted"):
+                    m.request_status = "cancelled"
+                succeeded[Action.CANCEL] += 1
+
+        def try_rate(self, who: Actor, m: Modelled, stars: int = 4) -> None:
+            expected = self.party_error(m, who, customer=True, mechanic=False)
+            if expected is None and (m.status != "completed" or m.rated):
+                expected = Conflict
+            before = self.last_event()
+            ok, _ = self.attempt(expected, flow.rate, db, who, m.session_id, stars, "")
+            if ok:
+                assert self.last_event() > before
+                m.rated = True
+                succeeded[Action.RATE] += 1
+
+        def try_message(self, who: Actor, m: Modelled) -> None:
+            expected = self.party_error(m, who, customer=True, mechanic=True)
+            if expected is None and m.status != "live":
+                expected = Conflict
+            ok, out = self.attempt(expected, chat.post_message, db, who, m.session_id, "Hello?")
+            if ok:
+                assert getattr(out, "session_id", None) == m.session_id
+                succeeded[Action.MESSAGE] += 1
+
+        # --- rules: the right person on a session in the right state -----------------------
 
         @precondition(lambda self: len(self.sessions) < MAX_SESSIONS)
         @rule(who=st.sampled_from(customers), kind=st.sampled_from(["chat", "video"]))
@@ -154,100 +270,61 @@ def run_flow_machine(db: Database) -> int:
             assert created_at is not None
             self.sessions.append(Modelled(answer.session_id, answer.request_id, who.id, created_at))
 
-        @precondition(lambda self: self.sessions)
-        @rule(who=st.sampled_from(mechanics), index=st.integers(0, MAX_SESSIONS))
-        def accept(self, who: Actor, index: int) -> None:
-            m = self.pick(index)
-            if m.request_status == "pending":
-                expected: type[DomainError] | None = None
-            elif m.request_status == "accepted" and m.mechanic == who.id:
-                expected = None  # the winner asking again gets the same answer
-            else:
-                expected = Conflict
-            answer = self.attempt(expected, flow.accept, db, who, m.request_id)
-            if answer is not None:
-                if m.request_status == "pending":
-                    m.status, m.request_status, m.mechanic = "waiting", "accepted", who.id
-                assert answer == AcceptOut(
-                    session_id=m.session_id,
-                    request_id=m.request_id,
-                    mechanic_id=who.id,
-                    session_status=m.status,
-                    request_status="accepted",
-                )
+        @precondition(lambda self: bool(self.having("pending")))
+        @rule(who=st.sampled_from(mechanics), data=st.data())
+        def accept(self, who: Actor, data: st.DataObject) -> None:
+            self.try_accept(who, data.draw(st.sampled_from(self.having("pending"))))
 
-        def _mechanic_move(
-            self, who: Actor, index: int, action: object, source: str, target: str, *args: object
-        ) -> Modelled | None:
-            m = self.pick(index)
-            expected = self.party_error(m, who, customer=False, mechanic=True)
-            if expected is None and m.status != source:
-                expected = Conflict
-            if self.attempt(expected, action, db, who, m.session_id, *args) is None:
-                return None
-            m.status = target
-            return m
+        @precondition(lambda self: bool(self.having("waiting", "live", "completed")))
+        @rule(data=st.data())
+        def accept_again(self, data: st.DataObject) -> None:
+            """The winner's double click: answered, not refused, nothing changes."""
+            m = data.draw(st.sampled_from(self.having("waiting", "live", "completed")))
+            assert m.mechanic is not None
+            self.try_accept(everyone[m.mechanic], m)
 
-        @precondition(lambda self: self.sessions)
-        @rule(who=st.sampled_from(mechanics), index=st.integers(0, MAX_SESSIONS))
-        def join(self, who: Actor, index: int) -> None:
-            self._mechanic_move(who, index, flow.join, "waiting", "live")
+        @precondition(lambda self: bool(self.having("waiting")))
+        @rule(data=st.data())
+        def join(self, data: st.DataObject) -> None:
+            m = data.draw(st.sampled_from(self.having("waiting")))
+            assert m.mechanic is not None
+            self.try_join(everyone[m.mechanic], m)
 
-        @precondition(lambda self: self.sessions)
-        @rule(who=st.sampled_from(mechanics), index=st.integers(0, MAX_SESSIONS))
-        def complete(self, who: Actor, index: int) -> None:
-            self._mechanic_move(who, index, flow.complete, "live", "completed", "Worn pads.")
+        @precondition(lambda self: bool(self.having("live")))
+        @rule(data=st.data())
+        def message(self, data: st.DataObject) -> None:
+            m = data.draw(st.sampled_from(self.having("live")))
+            self.try_message(data.draw(st.sampled_from(self.parties(m))), m)
 
-        @precondition(lambda self: self.sessions)
-        @rule(who=st.sampled_from(mechanics), index=st.integers(0, MAX_SESSIONS))
-        def hand_back(self, who: Actor, index: int) -> None:
-            m = self._mechanic_move(who, index, flow.release, "waiting", "pending")
-            if m is not None:
-                m.request_status, m.mechanic = "pending", None
-                self.released[who.id].append(m.request_id)
-                with db.read() as s:
-                    m.released_at = s.scalar(
-                        select(func.max(Event.at)).where(
-                            Event.session_id == m.session_id, Event.kind == "request.released"
-                        )
-                    )
+        @precondition(lambda self: bool(self.having("live")))
+        @rule(data=st.data())
+        def complete(self, data: st.DataObject) -> None:
+            m = data.draw(st.sampled_from(self.having("live")))
+            assert m.mechanic is not None
+            self.try_complete(everyone[m.mechanic], m)
 
-        @precondition(lambda self: self.sessions)
-        @rule(
-            who=st.sampled_from(customers + mechanics),
-            index=st.integers(0, MAX_SESSIONS),
-        )
-        def cancel(self, who: Actor, index: int) -> None:
-            m = self.pick(index)
-            expected = self.party_error(m, who, customer=True, mechanic=True)
-            if expected is None and m.status not in ("pending", "waiting", "live"):
-                expected = Conflict
-            done = self.attempt(expected, flow.cancel, db, who, m.session_id, "changed plans")
-            if done is not None:
-                m.status = "cancelled"
-                if m.request_status in ("pending", "accepted"):
-                    m.request_status = "cancelled"
+        @precondition(lambda self: bool(self.having("waiting")))
+        @rule(data=st.data())
+        def hand_back(self, data: st.DataObject) -> None:
+            m = data.draw(st.sampled_from(self.having("waiting")))
+            assert m.mechanic is not None
+            self.try_release(everyone[m.mechanic], m)
 
-        @precondition(lambda self: self.sessions)
-        @rule(
-            who=st.sampled_from(customers + mechanics),
-            index=st.integers(0, MAX_SESSIONS),
-            stars=st.integers(1, 5),
-        )
-        def rate(self, who: Actor, index: int, stars: int) -> None:
-            m = self.pick(index)
-            expected = self.party_error(m, who, customer=True, mechanic=False)
-            if expected is None and (m.status != "completed" or m.rated):
-                expected = Conflict
-            before = self.last_event()
-            self.attempt(expected, flow.rate, db, who, m.session_id, stars, "")
-            if expected is None:
-                assert self.last_event() > before
-                m.rated = True
+        @precondition(lambda self: bool(self.having(*OPEN)))
+        @rule(data=st.data())
+        def cancel(self, data: st.DataObject) -> None:
+            m = data.draw(st.sampled_from(self.having(*OPEN)))
+            self.try_cancel(data.draw(st.sampled_from(self.parties(m))), m)
 
-        @precondition(lambda self: any(m.request_status == "pending" for m in self.sessions))
-        @rule(index=st.integers(0, MAX_SESSIONS))
-        def expire(self, index: int) -> None:
+        @precondition(lambda self: any(not m.rated for m in self.having("completed")))
+        @rule(data=st.data(), stars=st.integers(1, 5))
+        def rate(self, data: st.DataObject, stars: int) -> None:
+            m = data.draw(st.sampled_from([m for m in self.having("completed") if not m.rated]))
+            self.try_rate(everyone[m.customer], m, stars)
+
+        @precondition(lambda self: bool(self.having("pending")))
+        @rule(data=st.data())
+        def expire(self, data: st.DataObject) -> None:
             """Move the clock past the TTL of one pending request (and all offered before it).
 
             A handed-back request's TTL runs from the hand-back, not from the intake.
@@ -256,18 +333,43 @@ def run_flow_machine(db: Database) -> int:
                 (m for m in self.sessions if m.request_status == "pending"),
                 key=lambda m: m.offered_at,
             )
-            cutoff = pending[index % len(pending)].offered_at + timedelta(microseconds=1)
+            chosen = data.draw(st.sampled_from(pending))
+            cutoff = chosen.offered_at + timedelta(microseconds=1)
             due = [m for m in pending if m.offered_at < cutoff]
             assert flow.expire_due(db, TTL, now=cutoff + TTL) == len(due)
             for m in due:
                 m.status, m.request_status = "cancelled", "expired"
+            succeeded[Action.EXPIRE] += len(due)
 
-        @precondition(lambda self: any(m.request_status == "pending" for m in self.sessions))
+        @precondition(lambda self: bool(self.having("pending")))
         @rule()
         def expire_nothing_yet(self) -> None:
             """A sweep before anything is due changes nothing."""
             oldest = min(m.offered_at for m in self.sessions if m.request_status == "pending")
             assert flow.expire_due(db, TTL, now=oldest + TTL) == 0
+
+        # --- rule: anyone tries anything, mostly to be refused ------------------------------
+
+        @precondition(lambda self: bool(self.sessions))
+        @rule(
+            action=st.sampled_from(
+                ["accept", "join", "message", "complete", "release", "cancel", "rate"]
+            ),
+            who=st.sampled_from(customers + mechanics),
+            data=st.data(),
+        )
+        def stray(self, action: str, who: Actor, data: st.DataObject) -> None:
+            m = data.draw(st.sampled_from(self.sessions))
+            tries: dict[str, Callable[[Actor, Modelled], None]] = {
+                "accept": self.try_accept,
+                "join": self.try_join,
+                "message": self.try_message,
+                "complete": self.try_complete,
+                "release": self.try_release,
+                "cancel": self.try_cancel,
+                "rate": self.try_rate,
+            }
+            tries[action](who, m)
 
         # --- what must hold after every step ----------------------------------------------
 
@@ -341,11 +443,33 @@ def run_flow_machine(db: Database) -> int:
                 assert all(page.next_cursor is None for page in tabs.values())
 
     run_state_machine_as_test(FlowMachine, settings=RUNS)
-    return checked[0]
+    return Run(checked=checked[0], succeeded=succeeded)
 
 
-def test_random_flows_keep_invariants_and_dashboards(db: Database) -> None:
-    checked = run_flow_machine(db)
+@pytest.fixture(scope="session")
+def transition_counts(request: pytest.FixtureRequest) -> Iterator[dict[str, Counter[Action]]]:
+    """Each database's successful transitions, written to the terminal when the run ends."""
+    counts: dict[str, Counter[Action]] = {}
+    yield counts
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None or not counts:
+        return
+    with capture.global_and_fixture_disabled():  # straight to the terminal, even when passing
+        reporter.write_line("")
+        reporter.write_line("status flow transitions that succeeded in the random flows:")
+        for database, succeeded in counts.items():
+            line = ", ".join(f"{action.value} {succeeded[action]}" for action in SESSION_FLOW)
+            reporter.write_line(f"  {database}: {line}")
+
+
+def test_random_flows_reach_every_transition_and_keep_invariants_and_dashboards(
+    db: Database, transition_counts: dict[str, Counter[Action]]
+) -> None:
+    run = run_flow_machine(db)
+    transition_counts[db.engine.dialect.name] = run.succeeded
     # The properties are asserted inside the machine after every step; this guards against a
     # settings change that would leave it running no step at all.
-    assert checked >= RUNS.max_examples, f"only {checked} states were checked"
+    assert run.checked >= RUNS.max_examples, f"only {run.checked} states were checked"
+    never = [action.value for action in SESSION_FLOW if run.succeeded[action] == 0]
+    assert never == [], f"these transitions never succeeded: {never}; counts {run.succeeded}"

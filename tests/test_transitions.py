@@ -94,6 +94,17 @@ STATES: dict[str, list[Step]] = {
 }
 
 
+# The states a session's story ends in: nothing more may happen to it (DESIGN).
+FINAL = (
+    "completed_and_rated",
+    "cancelled_while_pending",
+    "cancelled_while_waiting",
+    "cancelled_while_live",
+    "expired",
+)
+OPEN = [state for state in STATES if state not in FINAL]
+
+
 def _reach(db: Database, cast: Cast, state: str) -> Case:
     answer, _ = flow.start_intake(db, cast.customer.actor, IntakeIn.model_validate(INTAKE))
     case = Case(session_id=answer.session_id, request_id=answer.request_id)
@@ -136,13 +147,20 @@ def _post(
     def call(cast: Cast, case: Case) -> httpx.Response:
         client: TestClient = getattr(cast, who).client
         url = path.format(sid=case.session_id)
-        return client.post(url, json=body) if body is not None else client.post(url)
+        answer: httpx.Response = (
+            client.post(url, json=body) if body is not None else client.post(url)
+        )
+        return answer
 
     return call
 
 
 def _accept_call(cast: Cast, case: Case) -> httpx.Response:
-    return cast.rival.client.post("/api/mechanic/accept", json={"request_id": str(case.request_id)})
+    client: TestClient = cast.rival.client
+    answer: httpx.Response = client.post(
+        "/api/mechanic/accept", json={"request_id": str(case.request_id)}
+    )
+    return answer
 
 
 # Who tries each action: each party entitled to it, so only the state can refuse it.
@@ -228,17 +246,28 @@ def test_action_not_allowed_in_state_is_409_and_changes_nothing(
             assert _snapshot(db) == before, f"{where} changed rows"
 
 
-@pytest.mark.parametrize("state", list(STATES))
+@pytest.mark.parametrize("state", FINAL)
+def test_a_final_state_allows_no_action_at_all(db: Database, cast: Cast, state: str) -> None:
+    """No test id checks nothing: from these, the 409 test above tries every action."""
+    session_status, request_status, rating = _statuses(db, _reach(db, cast, state))
+    allowed = [a for a in Action if _allowed(a, session_status, request_status, rating is not None)]
+    assert allowed == [], f"{state} ({session_status}, {request_status}) still allows {allowed}"
+
+
+@pytest.mark.parametrize("state", OPEN)
 def test_action_allowed_in_state_leads_where_the_table_says(
     db: Database, cast: Cast, state: str
 ) -> None:
     session_status, request_status, rating = _statuses(db, _reach(db, cast, state))
     allowed = [a for a in PUBLIC if _allowed(a, session_status, request_status, rating is not None)]
+    assert allowed, f"{state} is not final, yet the tables allow nothing from it"
+    tried = 0
     for action in allowed:
         for attempt in ATTEMPTS[action]:
             case = _reach(db, cast, state)  # a fresh session each time: the action changes it
             if attempt.only_while_held and not _held(db, cast, case):
                 continue
+            tried += 1
             answer = attempt.call(cast, case)
             where = f"{action.value} while {state}"
             assert answer.status_code in (200, 201), f"{where}: {answer.text}"
@@ -248,6 +277,7 @@ def test_action_allowed_in_state_leads_where_the_table_says(
             assert (now_session, now_request) == (target, request_target), where
             if action is Action.RATE:
                 assert now_rating == 4
+    assert tried >= len(allowed), f"{state}: some allowed action was never tried"
 
 
 def test_winner_accepting_again_changes_nothing(db: Database, cast: Cast) -> None:
