@@ -16,13 +16,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, or_, select, text
 
 from pitcrew import invariants
-from pitcrew.doctor import media
 from pitcrew.doctor.problems import Change, Problem, Report, as_uuid, uuid_of
 from pitcrew.doctor.rules import Fix, Unsure, certain_fix
 from pitcrew.doctor.shape import GUARDS, REQUESTS, SESSIONS, Row, Shape, chunks, load
@@ -58,14 +56,8 @@ class _Survey:
     sessions: dict[uuid.UUID, Row] = field(default_factory=dict)
 
 
-def diagnose(
-    connection: Connection, *, now: datetime | None = None, media_dir: Path | None = None
-) -> Report:
-    """Every problem of the database and its repair, read inside the caller's transaction.
-
-    With ``media_dir``, a pitcrew database's photos are checked against its messages too.
-    """
-    now = now or utcnow()
+def diagnose(connection: Connection, *, now: datetime | None = None) -> Report:
+    """Every problem of the database and its repair, read inside the caller's transaction."""
     shape = Shape.read(connection)
     survey = _Survey(connection, shape, invariants.violations(connection))
     _find_requests_without_session(survey)
@@ -74,21 +66,16 @@ def diagnose(
     _group_by_pair(survey)
     _load_pairs(survey)
     problems = [
-        *_pair_problems(survey, now),
+        *_pair_problems(survey, now or utcnow()),
         *_session_problems(survey),
         *_shared_problems(survey),
         *_data_problems(connection, shape),
     ]
-    report = Report(
+    return Report(
         shape=shape,
         problems=problems,
         violations={name: len(rows) for name, rows in survey.found.items()},
     )
-    if media_dir is not None and shape.is_pitcrew:
-        photos = media.survey(connection, media_dir, now)
-        report.problems.extend(photos.problems)
-        report.notes.extend(note for note in (photos.note,) if note)
-    return report
 
 
 # --- the steps, in order ----------------------------------------------------------------

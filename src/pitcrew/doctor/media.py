@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import Connection, or_, select
 
 from pitcrew.doctor.problems import Problem, Report
-from pitcrew.models import SessionMessage, User
+from pitcrew.models import SessionMessage, User, utcnow
 
 # How old a file no message names must be before it counts as left behind by a crash.
 GRACE = timedelta(minutes=10)
@@ -53,6 +53,18 @@ class MediaSurvey:
 
 def _minutes() -> int:
     return int(GRACE.total_seconds() // 60)
+
+
+def include(
+    report: Report, connection: Connection, media_dir: Path, now: datetime | None = None
+) -> None:
+    """Add a pitcrew database's media problems to ``report``, and a note of files left alone."""
+    if not report.shape.is_pitcrew:
+        return
+    found = survey(connection, media_dir, now or utcnow())
+    report.problems.extend(found.problems)
+    if found.note is not None:
+        report.notes.append(found.note)
 
 
 def survey(connection: Connection, media_dir: Path, now: datetime) -> MediaSurvey:

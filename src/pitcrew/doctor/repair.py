@@ -67,7 +67,7 @@ def check(db: Database, *, media_dir: Path | None = None) -> Report:
     with db.engine.connect() as connection, connection.begin():
         if db.is_postgres:
             connection.execute(text("SET TRANSACTION READ ONLY"))
-        return diagnose(connection, media_dir=media_dir)
+        return _diagnose(connection, media_dir)
 
 
 def apply(db: Database, *, media_dir: Path | None = None) -> Report:
@@ -83,11 +83,19 @@ def apply(db: Database, *, media_dir: Path | None = None) -> Report:
         connection = session.connection()
         if db.is_postgres:
             connection.execute(text("LOCK TABLE session_requests, sessions IN EXCLUSIVE MODE"))
-        return write(session, diagnose(connection, media_dir=media_dir))
+        return write(session, _diagnose(connection, media_dir))
 
     report = db.run(work)
     if media_dir is not None:
         media.remove(media_dir, report)
+    return report
+
+
+def _diagnose(connection: Connection, media_dir: Path | None) -> Report:
+    """The database's problems, and with ``media_dir`` those of its photos on disk."""
+    report = diagnose(connection)
+    if media_dir is not None:
+        media.include(report, connection, media_dir)
     return report
 
 
