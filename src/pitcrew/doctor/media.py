@@ -3,7 +3,7 @@
 A photo and its thumbnail are written under MEDIA_DIR before their message commits
 (``pitcrew.media.store``), so a crash between the two leaves files that no message names.
 They are safe to remove, but only once they are older than ``GRACE``: a younger file may be
-an upload whose message is about to commit, so it is never reported nor touched.
+an upload whose message is about to commit, so it is only counted in a note, never removed.
 
 A message whose file is gone is the reverse, and the doctor cannot repair it: only the
 sender still has the photo, so a person decides whether to ask for it again or to remove
