@@ -95,14 +95,21 @@ def doctor_command(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Check DESIGN's invariants (also on a database of the replaced system).
+    """Check DESIGN's invariants (also on a database of the replaced system), and the photos.
 
-    Exit code 0 when clean, 1 when problems remain.
+    Photo files under MEDIA_DIR that no message names are removed by --apply once they are
+    over 10 minutes old; messages whose file is missing are left to a person. Exit code 0
+    when clean, 1 when problems remain.
     """
     db = _database(allow_foreign=True)
+    media_dir = get_settings().media_dir
     try:
-        report = doctor.apply(db) if apply else doctor.check(db)
-        after = doctor.check(db) if apply else report
+        report = (
+            doctor.apply(db, media_dir=media_dir)
+            if apply
+            else doctor.check(db, media_dir=media_dir)
+        )
+        after = doctor.check(db, media_dir=media_dir) if apply else report
     except (doctor.Unrecognized, doctor.RepairRaced) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

@@ -8,7 +8,8 @@ The invariants it keeps are those of docs/ARCHITECTURE.md, section "Invariants".
 
 The parts, in the order a run goes through them: ``shape`` (which database this is),
 ``diagnosis`` (the problems and their planned repairs, using the pair rules of ``rules``),
-``repair`` (the dry run and ``--apply``), ``output`` (the table, summary and JSON).
+``media`` (photo files under MEDIA_DIR against the messages that name them), ``repair``
+(the dry run and ``--apply``), ``output`` (the table, summary and JSON).
 """
 
 from pitcrew.doctor.diagnosis import LINK_WINDOW, diagnose

@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Sequence
 
 from pitcrew import invariants
+from pitcrew.doctor import media
 from pitcrew.doctor.problems import Problem, Report
 
 # How many offending row ids the table shows per problem; --json lists them all.
@@ -21,8 +22,9 @@ SHOWN_ROWS = 5
 def as_json(report: Report, after: Report | None = None) -> str:
     """The report as JSON; after a repair, ``after`` summarises what is left."""
     out = report.as_json()
+    out["summary"]["media"] = media.counts(report)
     if after is not None:
-        out["after"] = after.as_json()["summary"]
+        out["after"] = {**after.as_json()["summary"], "media": media.counts(after)}
     return json.dumps(out, indent=2)
 
 
@@ -33,12 +35,24 @@ def summary(report: Report) -> str:
     people = len(report.for_a_person)
     if report.applied:
         line = f"Repaired {len(report.repairable)} problem(s); {people} need(s) a person."
-        return f"{line}{f' Violations found: {broken}.' if broken else ''}"
+        line += f" Violations found: {broken}." if broken else ""
+        return line + _media_words(report)
     line = f"{len(report.problems)} problem(s): {len(report.repairable)} repairable"
     if report.repairable:
         line += " (pitcrew doctor --apply)"
     line += f", {people} need(s) a person."
-    return f"{line}{f' Violations: {broken}.' if broken else ''}"
+    line += f" Violations: {broken}." if broken else ""
+    return line + _media_words(report)
+
+
+def _media_words(report: Report) -> str:
+    found = media.counts(report)
+    parts = []
+    if found["unnamed_files"]:
+        parts.append(f"{found['unnamed_files']} file(s) no message names")
+    if found["messages_missing_files"]:
+        parts.append(f"{found['messages_missing_files']} photo message(s) missing a file")
+    return f" Media: {', '.join(parts)}." if parts else ""
 
 
 def render(report: Report, *, width: int | None = None) -> str:
@@ -48,13 +62,16 @@ def render(report: Report, *, width: int | None = None) -> str:
     if report.problems:
         rows = [("#", "breaks", "rows", "problem", "repair")]
         for number, problem in enumerate(report.problems, 1):
-            breaks_text = ",".join(str(n) for n in problem.invariants) or "data"
+            breaks_text = ",".join(str(n) for n in problem.invariants) or (
+                "media" if problem.check in media.CHECKS else "data"
+            )
             rows.append((str(number), breaks_text, _ids(problem), problem.state, problem.repair))
         lines.append(_table(rows, width))
         used = sorted({n for p in report.problems for n in p.invariants})
         lines.extend(
             f"  {inv.number}: {inv.rule}" for inv in invariants.INVARIANTS if inv.number in used
         )
+    lines.extend(report.notes)
     lines.append(summary(report))
     return "\n".join(lines)
 
@@ -66,7 +83,9 @@ def _ids(problem: Problem) -> str:
     if problem.session_id:
         ids.append(f"session {problem.session_id}")
     shown = problem.rows[:SHOWN_ROWS]
-    ids.extend(str(r) for r in shown)
+    named = "message " if problem.check == media.MISSING else ""
+    ids.extend(f"{named}{r}" for r in shown)
+    ids.extend(path.partition("/")[2] for path in problem.files)  # within the session's folder
     if len(problem.rows) > len(shown):
         ids.append(f"… {len(problem.rows) - len(shown)} more (--json)")
     return "\n".join(ids)

@@ -1,13 +1,13 @@
 """What the doctor found: each problem with its planned repair, and the report of them all.
 
-A problem without changes is one only a person can judge; the report keeps both kinds, so
-the dry run, ``--apply`` and ``--json`` all tell the operator the same story.
+A problem with nothing to change or remove is one only a person can judge; the report keeps
+both kinds, so the dry run, ``--apply`` and ``--json`` all tell the operator the same story.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +56,7 @@ class Change:
 
 @dataclass
 class Problem:
-    """One thing wrong, where, and the repair (no changes: a person must decide)."""
+    """One thing wrong, where, and the repair (nothing to change or remove: a person decides)."""
 
     check: str
     invariants: tuple[int, ...]
@@ -68,10 +68,11 @@ class Problem:
     candidates: tuple[uuid.UUID, ...] = ()
     rows: tuple[uuid.UUID, ...] = ()  # data checks: every offending row
     people: tuple[uuid.UUID, ...] = ()  # whom a repair concerns (customer, mechanics)
+    files: tuple[str, ...] = ()  # media files the repair removes, relative to MEDIA_DIR
 
     @property
     def repairable(self) -> bool:
-        return bool(self.changes)
+        return bool(self.changes or self.files)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +86,7 @@ class Problem:
             "changes": [c.as_json() for c in self.changes],
             "candidates": [str(c) for c in self.candidates],
             "rows": [str(r) for r in self.rows],
+            "files": list(self.files),
         }
 
 
@@ -96,6 +98,7 @@ class Report:
     problems: list[Problem]
     violations: dict[str, int]
     applied: bool = False
+    notes: list[str] = field(default_factory=list)  # what was looked at and left alone
 
     @property
     def database(self) -> str:
@@ -119,6 +122,7 @@ class Report:
             "applied": self.applied,
             "clean": self.clean,
             "problems": [p.as_json() for p in self.problems],
+            "notes": self.notes,
             "summary": {
                 "problems": len(self.problems),
                 "repairable": len(self.repairable),

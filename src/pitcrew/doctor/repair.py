@@ -10,6 +10,7 @@ adoption later moves into ``events``.
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from pitcrew import events
 from pitcrew.db import Database
+from pitcrew.doctor import media
 from pitcrew.doctor.diagnosis import diagnose
 from pitcrew.doctor.problems import Change, Problem, Report
 from pitcrew.doctor.shape import GUARDS, Shape, table_named
@@ -60,29 +62,41 @@ class RepairRaced(Exception):
     """A row changed between planning a repair and writing it; nothing was written."""
 
 
-def check(db: Database) -> Report:
+def check(db: Database, *, media_dir: Path | None = None) -> Report:
     """The dry run: read-only (on PostgreSQL the transaction is declared READ ONLY)."""
     with db.engine.connect() as connection, connection.begin():
         if db.is_postgres:
             connection.execute(text("SET TRANSACTION READ ONLY"))
-        return diagnose(connection)
+        return _diagnose(connection, media_dir)
 
 
-def apply(db: Database) -> Report:
+def apply(db: Database, *, media_dir: Path | None = None) -> Report:
     """Repair everything certain, in one transaction, with an audit row per repair.
 
     Writers are held off for the length of the repair (on PostgreSQL by an EXCLUSIVE table
     lock, on SQLite by the write lock every transaction takes), so the diagnosis the repair
-    is planned from is the state it is written to.
+    is planned from is the state it is written to. Media files no message names are removed
+    once that transaction has committed: a file is the one thing a rollback cannot restore.
     """
 
     def work(session: DbSession) -> Report:
         connection = session.connection()
         if db.is_postgres:
             connection.execute(text("LOCK TABLE session_requests, sessions IN EXCLUSIVE MODE"))
-        return write(session, diagnose(connection))
+        return write(session, _diagnose(connection, media_dir))
 
-    return db.run(work)
+    report = db.run(work)
+    if media_dir is not None:
+        media.remove(media_dir, report)
+    return report
+
+
+def _diagnose(connection: Connection, media_dir: Path | None) -> Report:
+    """The database's problems, and with ``media_dir`` those of its photos on disk."""
+    report = diagnose(connection)
+    if media_dir is not None:
+        media.include(report, connection, media_dir)
+    return report
 
 
 def write(session: DbSession, report: Report) -> Report:
@@ -154,6 +168,7 @@ def _payload(problem: Problem) -> dict[str, Any]:
         "problem": problem.state,
         "repair": problem.repair,
         "changes": [c.as_json() for c in problem.changes],
+        "files": list(problem.files),
     }
 
 
