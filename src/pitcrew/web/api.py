@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response, status
 
 from pitcrew import auth, chat, dashboard, flow, notify, room, throttle
+from pitcrew.config import Settings
 from pitcrew.errors import NotFound
 from pitcrew.schemas import (
     NOT_BLANK,
@@ -44,14 +45,13 @@ router = APIRouter(prefix="/api")
 
 
 def _user_out(user: Any) -> UserOut:
-    return UserOut(
-        id=user.id,
-        email=user.email,
-        name=user.name,
-        role=user.role,
-        on_duty=user.on_duty,
-        notify_by_email=user.notify_by_email,
-    )
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+def _signed_in(response: Response, settings: Settings, token: str, user: Any) -> LoginOut:
+    """The browser keeps the token as its cookie; an API client reads it from the body."""
+    cookies.sign_in(response, token, settings)
+    return LoginOut(token=token, user=_user_out(user))
 
 
 # --- accounts ---------------------------------------------------------------------------
@@ -83,11 +83,9 @@ def register(
         name=body.name,
         password=body.password,
         address=_address(request),
-        ttl=settings.token_ttl,
-        policy=throttle.Policy.from_settings(settings),
+        settings=settings,
     )
-    cookies.sign_in(response, token, settings)
-    return LoginOut(token=token, user=_user_out(user))
+    return _signed_in(response, settings, token, user)
 
 
 @router.post(
@@ -108,11 +106,9 @@ def login(
         body.email,
         body.password,
         address=_address(request),
-        ttl=settings.token_ttl,
-        policy=throttle.Policy.from_settings(settings),
+        settings=settings,
     )
-    cookies.sign_in(response, token, settings)
-    return LoginOut(token=token, user=_user_out(user))
+    return _signed_in(response, settings, token, user)
 
 
 @router.post(
