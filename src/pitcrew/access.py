@@ -11,9 +11,11 @@ from __future__ import annotations
 import uuid
 from typing import Protocol
 
+from sqlalchemy.orm import Session as DbSession
+
 from pitcrew.auth import Actor
 from pitcrew.errors import Forbidden, Invalid, NotFound
-from pitcrew.models import Role
+from pitcrew.models import Role, Session
 
 # Both parties: what most actions and every read allow.
 PARTIES: frozenset[Role] = frozenset({Role.CUSTOMER, Role.MECHANIC})
@@ -53,6 +55,14 @@ def check_party(actor: Actor, session: HasParties, allowed: frozenset[Role] = PA
 
 def unknown_session() -> NotFound:
     return NotFound("No such session.")
+
+
+def load_session(s: DbSession, session_id: uuid.UUID) -> Session:
+    """The session with this id, or the same NotFound that a session of someone else gives."""
+    session = s.get(Session, session_id)
+    if session is None:
+        raise unknown_session()
+    return session
 
 
 def check_reader(actor: Actor, session: HasParties) -> None:

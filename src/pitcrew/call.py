@@ -20,7 +20,7 @@ from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.errors import Conflict, Invalid, TooLarge
 from pitcrew.events import Audience, Kind
-from pitcrew.models import Role, Session, SessionStatus, SessionType
+from pitcrew.models import Role, SessionStatus, SessionType
 from pitcrew.payloads import CallSignal
 from pitcrew.schemas import CallOut, SignalKind
 
@@ -37,9 +37,7 @@ _SIGNAL_NEEDS: dict[SignalKind, tuple[str, type]] = {
 
 def setup(db: Database, actor: Actor, session_id: uuid.UUID, settings: Settings) -> CallOut:
     with db.read() as s:
-        session = s.get(Session, session_id)
-        if session is None:
-            raise access.unknown_session()
+        session = access.load_session(s, session_id)
         role = access.check_party(actor, session)
         return CallOut(
             session_id=session_id,

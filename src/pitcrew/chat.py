@@ -66,10 +66,7 @@ def check_may_post(db: Database, actor: Actor, session_id: uuid.UUID | str) -> N
     """Refuse now what :func:`post_photo` would refuse, so a refused photo is never stored."""
     sid = parse_id(session_id, "session_id")
     with db.read() as s:
-        session = s.get(Session, sid)
-        if session is None:
-            raise access.unknown_session()
-        _check_may_message(actor, session)
+        _check_may_message(actor, access.load_session(s, sid))
 
 
 def message_photo(message: SessionMessage) -> PhotoOut | None:

@@ -217,9 +217,7 @@ def request_again(db: Database, customer: Actor, session_id: uuid.UUID | str) ->
     """One click after an expiry or cancel: the same intake, a new linked session and request."""
     sid = parse_id(session_id, "session_id")
     with db.read() as s:
-        old = s.get(Session, sid)
-        if old is None:
-            raise access.unknown_session()
+        old = access.load_session(s, sid)
         access.check_party(customer, old, CUSTOMER_ONLY)
         if not can_request_again(old.status) or old.intake_id is None:
             raise Conflict("Only a cancelled session can be requested again.", code="not_cancelled")

@@ -31,9 +31,10 @@ from prometheus_client import (
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import UOWTransaction
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from pitcrew import invariants, payloads
+from pitcrew.asgi import HttpMiddleware, on_response_start
 from pitcrew.db import Database
 from pitcrew.errors import Conflict, DomainError
 from pitcrew.events import Kind
@@ -215,22 +216,14 @@ def _count_accept_conflicts(app: FastAPI) -> None:
 # --- latency ----------------------------------------------------------------------------
 
 
-class Latency:
+class Latency(HttpMiddleware):
     """Time to the first byte of each response, labelled by the route's template."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
 
-        async def timed(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                route = getattr(scope.get("route"), "path", None) or "unmatched"
-                LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
-            await send(message)
+        def timed(_start: Message) -> None:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
 
-        await self.app(scope, receive, timed)
+        await self.app(scope, receive, on_response_start(send, timed))

@@ -46,9 +46,7 @@ from pitcrew.schemas import (
 
 
 def _open(s: DbSession, actor: Actor, session_id: uuid.UUID | str) -> Session:
-    session = s.get(Session, access.parse_id(session_id, "session_id"))
-    if session is None:
-        raise access.unknown_session()
+    session = access.load_session(s, access.parse_id(session_id, "session_id"))
     access.check_reader(actor, session)
     return session
 

@@ -133,11 +133,11 @@ def succeeded(db: Database, email: str) -> None:
 
 
 def login(
-    db: Database, email: str, password: str, *, address: str, ttl: timedelta, policy: Policy
+    db: Database, email: str, password: str, *, address: str, settings: Settings
 ) -> tuple[str, User]:
     """:func:`auth.login` behind the throttle."""
-    begin_attempt(db, email, address, policy)
-    token, user = auth.login(db, email, password, ttl)
+    begin_attempt(db, email, address, Policy.from_settings(settings))
+    token, user = auth.login(db, email, password, settings.token_ttl)
     succeeded(db, email)
     return token, user
 
@@ -149,15 +149,15 @@ def register(
     name: str,
     password: str,
     address: str,
-    ttl: timedelta,
-    policy: Policy,
+    settings: Settings,
 ) -> tuple[str, User]:
     """Create a customer account and sign it in; a taken address gets the same answer.
 
     Goes through the throttle like a sign-in, since with a taken address it checks the
     password of that account.
     """
-    begin_attempt(db, email, address, policy)
+    begin_attempt(db, email, address, Policy.from_settings(settings))
+    ttl = settings.token_ttl
     try:
         auth.create_user(db, email=email, name=name, role=Role.CUSTOMER, password=password)
     except Conflict:

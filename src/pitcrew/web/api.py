@@ -7,11 +7,14 @@ in ``flow``, ``chat`` and ``call``, reads in ``dashboard`` and ``room``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response, status
+from fastapi.types import DecoratedCallable
 
 from pitcrew import auth, chat, dashboard, flow, notify, room, throttle
+from pitcrew.config import Settings
 from pitcrew.errors import NotFound
 from pitcrew.schemas import (
     NOT_BLANK,
@@ -44,14 +47,13 @@ router = APIRouter(prefix="/api")
 
 
 def _user_out(user: Any) -> UserOut:
-    return UserOut(
-        id=user.id,
-        email=user.email,
-        name=user.name,
-        role=user.role,
-        on_duty=user.on_duty,
-        notify_by_email=user.notify_by_email,
-    )
+    return UserOut.model_validate(user, from_attributes=True)
+
+
+def _signed_in(response: Response, settings: Settings, token: str, user: Any) -> LoginOut:
+    """The browser keeps the token as its cookie; an API client reads it from the body."""
+    cookies.sign_in(response, token, settings)
+    return LoginOut(token=token, user=_user_out(user))
 
 
 # --- accounts ---------------------------------------------------------------------------
@@ -83,11 +85,9 @@ def register(
         name=body.name,
         password=body.password,
         address=_address(request),
-        ttl=settings.token_ttl,
-        policy=throttle.Policy.from_settings(settings),
+        settings=settings,
     )
-    cookies.sign_in(response, token, settings)
-    return LoginOut(token=token, user=_user_out(user))
+    return _signed_in(response, settings, token, user)
 
 
 @router.post(
@@ -108,11 +108,9 @@ def login(
         body.email,
         body.password,
         address=_address(request),
-        ttl=settings.token_ttl,
-        policy=throttle.Policy.from_settings(settings),
+        settings=settings,
     )
-    cookies.sign_in(response, token, settings)
-    return LoginOut(token=token, user=_user_out(user))
+    return _signed_in(response, settings, token, user)
 
 
 @router.post(
@@ -244,34 +242,30 @@ def _state(db: Any, actor: Any, session_id: uuid.UUID) -> SessionDetail:
     return room.detail(db, actor, session_id)
 
 
-@router.post(
-    "/sessions/{session_id}/join",
-    response_model=SessionDetail,
-    responses=ON_SESSION,
-    tags=["session"],
-)
+def _session_step(step: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A step of the status flow: a POST on the session that answers with the session as it
+    now stands, so the client needs no second read."""
+    return router.post(
+        f"/sessions/{{session_id}}/{step}",
+        response_model=SessionDetail,
+        responses=ON_SESSION,
+        tags=["session"],
+    )
+
+
+@_session_step("join")
 def join(session_id: uuid.UUID, db: DB, mechanic: Mechanic) -> SessionDetail:
     flow.join(db, mechanic, session_id)
     return _state(db, mechanic, session_id)
 
 
-@router.post(
-    "/sessions/{session_id}/complete",
-    response_model=SessionDetail,
-    responses=ON_SESSION,
-    tags=["session"],
-)
+@_session_step("complete")
 def complete(session_id: uuid.UUID, body: CompleteIn, db: DB, mechanic: Mechanic) -> SessionDetail:
     flow.complete(db, mechanic, session_id, body.summary)
     return _state(db, mechanic, session_id)
 
 
-@router.post(
-    "/sessions/{session_id}/cancel",
-    response_model=SessionDetail,
-    responses=ON_SESSION,
-    tags=["session"],
-)
+@_session_step("cancel")
 def cancel(
     session_id: uuid.UUID, db: DB, actor: CurrentActor, body: CancelIn | None = None
 ) -> SessionDetail:
@@ -294,12 +288,7 @@ def release(session_id: uuid.UUID, db: DB, mechanic: Mechanic) -> ReleasedOut:
     return ReleasedOut(session_id=session_id, session_status=status)
 
 
-@router.post(
-    "/sessions/{session_id}/rating",
-    response_model=SessionDetail,
-    responses=ON_SESSION,
-    tags=["session"],
-)
+@_session_step("rating")
 def rate(session_id: uuid.UUID, body: RatingIn, db: DB, customer: Customer) -> SessionDetail:
     flow.rate(db, customer, session_id, body.rating, body.comment)
     return _state(db, customer, session_id)

@@ -15,7 +15,9 @@ import uuid
 from contextvars import ContextVar
 
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from pitcrew.asgi import HttpMiddleware, on_response_start
 
 log = logging.getLogger("pitcrew.request")
 
@@ -42,32 +44,24 @@ def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     return uuid.uuid4().hex
 
 
-class RequestLog:
+class RequestLog(HttpMiddleware):
     """Give each HTTP request its id, and log it once it is answered (a live stream: when it
     ends), with its status and how long it took."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = request_id_from(scope.get("headers") or [])
         scope.setdefault("state", {})["request_id"] = request_id
         token = _current.set(request_id)
         status = 500  # what the client gets if the app fails before answering
         started = time.perf_counter()
 
-        async def send_with_id(message: Message) -> None:
+        def add_id(start: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                MutableHeaders(scope=message)[HEADER] = request_id
-            await send(message)
+            status = start["status"]
+            MutableHeaders(scope=start)[HEADER] = request_id
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, on_response_start(send, add_id))
         finally:
             _current.reset(token)
             millis = round((time.perf_counter() - started) * 1000, 1)
