@@ -48,7 +48,7 @@ def pitcrew(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[st
     )
 
 
-def assert_told(result: subprocess.CompletedProcess[str], *words: str) -> str:
+def check_told(result: subprocess.CompletedProcess[str], *words: str) -> str:
     """Exit 2, at most three lines, no traceback, and the reason in words."""
     said = (result.stdout + result.stderr).strip()
     assert result.returncode == 2, said
@@ -62,12 +62,12 @@ def assert_told(result: subprocess.CompletedProcess[str], *words: str) -> str:
 @pytest.mark.parametrize("command", COMMANDS)
 def test_an_unsupported_database_url_is_named(tmp_path: Path, command: str) -> None:
     result = pitcrew(tmp_path, *COMMANDS[command], DATABASE_URL="mysql://x")
-    assert_told(result, "DATABASE_URL", "mysql", "postgresql://")
+    check_told(result, "DATABASE_URL", "mysql", "postgresql://")
 
 
 def test_a_malformed_database_url_is_named(tmp_path: Path) -> None:
     url = "postgresql://pitcrew:secret@db.example:fivefourthreetwo/pitcrew"
-    said = assert_told(pitcrew(tmp_path, "migrate", DATABASE_URL=url), "DATABASE_URL", "not a")
+    said = check_told(pitcrew(tmp_path, "migrate", DATABASE_URL=url), "DATABASE_URL", "not a")
     assert "secret" not in said
 
 
@@ -75,7 +75,7 @@ def test_a_malformed_database_url_is_named(tmp_path: Path) -> None:
 def test_an_unreachable_database_gives_host_port_and_reason(tmp_path: Path, command: str) -> None:
     port = free_port()  # nothing listens there
     url = f"postgresql://nobody:hunter2@127.0.0.1:{port}/pitcrew"
-    said = assert_told(
+    said = check_told(
         pitcrew(tmp_path, *COMMANDS[command], DATABASE_URL=url),
         f"127.0.0.1:{port}",
         "connection refused",
@@ -85,7 +85,7 @@ def test_an_unreachable_database_gives_host_port_and_reason(tmp_path: Path, comm
 
 def test_a_sqlite_file_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/no/such/folder/pitcrew.db"
-    assert_told(pitcrew(tmp_path, "migrate", DATABASE_URL=url), "no/such/folder", "folder")
+    check_told(pitcrew(tmp_path, "migrate", DATABASE_URL=url), "no/such/folder", "folder")
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_a_database_behind_the_code_is_told_to_migrate(
 ) -> None:
     _set_mark(db, _previous(db, schema_mark))
     args = COMMANDS.get(command) or ["serve", "--no-migrate", "--port", "0"]
-    assert_told(pitcrew(tmp_path, *args, DATABASE_URL=str(db.url)), "pitcrew migrate")
+    check_told(pitcrew(tmp_path, *args, DATABASE_URL=str(db.url)), "pitcrew migrate")
 
 
 def test_a_database_of_a_newer_pitcrew_is_left_alone(
@@ -124,12 +124,12 @@ def test_a_database_of_a_newer_pitcrew_is_left_alone(
 ) -> None:
     _set_mark(db, "f00dfeedbeef")
     for args in (["migrate"], COMMANDS["users create"]):
-        assert_told(pitcrew(tmp_path, *args, DATABASE_URL=str(db.url)), "newer pitcrew")
+        check_told(pitcrew(tmp_path, *args, DATABASE_URL=str(db.url)), "newer pitcrew")
 
 
 def test_a_database_without_pitcrew_is_told_to_migrate(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/empty.db"
-    assert_told(pitcrew(tmp_path, *COMMANDS["users create"], DATABASE_URL=url), "pitcrew migrate")
+    check_told(pitcrew(tmp_path, *COMMANDS["users create"], DATABASE_URL=url), "pitcrew migrate")
 
 
 @pytest.mark.parametrize(
@@ -142,7 +142,7 @@ def test_a_database_without_pitcrew_is_told_to_migrate(tmp_path: Path) -> None:
 )
 def test_a_malformed_smtp_url_is_named(tmp_path: Path, smtp_url: str, words: str) -> None:
     url = f"sqlite:///{tmp_path}/pitcrew.db"
-    assert_told(pitcrew(tmp_path, "serve", DATABASE_URL=url, SMTP_URL=smtp_url), words)
+    check_told(pitcrew(tmp_path, "serve", DATABASE_URL=url, SMTP_URL=smtp_url), words)
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,7 @@ def test_malformed_ice_servers_are_named(
 ) -> None:
     url = f"sqlite:///{tmp_path}/pitcrew.db"
     result = pitcrew(tmp_path, *COMMANDS["users create"], DATABASE_URL=url, ICE_SERVERS=ice_servers)
-    assert_told(result, *words)
+    check_told(result, *words)
 
 
 def test_a_port_in_use_is_named(tmp_path: Path) -> None:
@@ -168,7 +168,7 @@ def test_a_port_in_use_is_named(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         url = f"sqlite:///{tmp_path}/pitcrew.db"
         result = pitcrew(tmp_path, "serve", "--port", str(port), DATABASE_URL=url)
-    assert_told(result, f"port {port}", "already in use")
+    check_told(result, f"port {port}", "already in use")
 
 
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:

@@ -26,14 +26,14 @@ PROGRAMS = [
 ]
 
 
-def _is_page(answer: Any, status: int, title: str) -> None:
+def _check_page(answer: Any, status: int, title: str) -> None:
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"].startswith("text/html")
     assert f"<h1>{title}</h1>" in answer.text
     assert "/static/app.css" in answer.text  # styled like every page
 
 
-def _is_json_error(answer: Any, status: int, code: str) -> None:
+def _check_json_error(answer: Any, status: int, code: str) -> None:
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"].startswith("application/json")
     error = answer.json()["error"]
@@ -44,41 +44,41 @@ def _is_json_error(answer: Any, status: int, code: str) -> None:
 @pytest.mark.parametrize("path", ["/nope", "/sessions/x/y/z", "/mechanic/nothing", "/static"])
 def test_an_unknown_page_is_the_styled_404_for_a_browser(anonymous: TestClient, path: str) -> None:
     answer = anonymous.get(path, headers=BROWSER)
-    _is_page(answer, 404, "Not found")
+    _check_page(answer, 404, "Not found")
     assert "There is nothing here. Check the link." in answer.text
     assert ">Sign in</a>" in answer.text  # nobody is signed in: the way in, not a home
 
 
 def test_the_404_page_knows_who_is_signed_in(customer: Person) -> None:
     answer = customer.client.get("/nope", headers=BROWSER)
-    _is_page(answer, 404, "Not found")
+    _check_page(answer, 404, "Not found")
     assert "Casey Driver" in answer.text
     assert ">Back to your home</a>" in answer.text
 
 
 @pytest.mark.parametrize("headers", PROGRAMS)
 def test_programs_keep_the_json_404(anonymous: TestClient, headers: dict[str, str]) -> None:
-    _is_json_error(anonymous.get("/nope", headers=headers), 404, "not_found")
+    _check_json_error(anonymous.get("/nope", headers=headers), 404, "not_found")
 
 
 @pytest.mark.parametrize("path", ["/api/nope", "/api", "/api/sessions/x/y/z"])
 def test_api_addresses_answer_json_even_to_a_browser(anonymous: TestClient, path: str) -> None:
-    _is_json_error(anonymous.get(path, headers=BROWSER), 404, "not_found")
+    _check_json_error(anonymous.get(path, headers=BROWSER), 404, "not_found")
 
 
 def test_a_page_that_does_not_take_the_method_is_the_styled_405(anonymous: TestClient) -> None:
     answer = anonymous.post("/intake", headers=BROWSER)
-    _is_page(answer, 405, "Not allowed here")
+    _check_page(answer, 405, "Not allowed here")
     assert answer.headers["allow"] == "GET"
 
 
 def test_programs_and_the_api_keep_the_json_405(anonymous: TestClient) -> None:
     for headers in PROGRAMS:
         answer = anonymous.post("/intake", headers=headers)
-        _is_json_error(answer, 405, "method_not_allowed")
+        _check_json_error(answer, 405, "method_not_allowed")
         assert answer.headers["allow"] == "GET"
     answer = anonymous.get("/api/mechanic/accept", headers=BROWSER)
-    _is_json_error(answer, 405, "method_not_allowed")
+    _check_json_error(answer, 405, "method_not_allowed")
     assert answer.headers["allow"] == "POST"
 
 

@@ -82,6 +82,7 @@ def test_a_wake_from_another_thread_runs_a_round_now() -> None:
             await rounds.reach(3)
 
     asyncio.run(scenario())
+    assert rounds.count >= 2, "the wake-up ran no round before the period was up"
 
 
 def test_stopping_ends_the_wait_at_once_and_undoes_the_subscriptions() -> None:
