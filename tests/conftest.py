@@ -1,4 +1,7 @@
-"""One fixture chooses the database: every test runs on SQLite and on PostgreSQL.
+"""One fixture chooses the database: a test of the product runs on SQLite and on PostgreSQL.
+
+Tests about PostgreSQL itself use ``pg_db`` and are marked ``postgres_only``; the few about
+one SQLite file are marked ``sqlite_only`` (docs/RELIABILITY.md counts them).
 
 PostgreSQL is required, not optional: a run that cannot reach it fails rather than skipping
 half the suite. What the fixtures build with lives in ``tests/support``.

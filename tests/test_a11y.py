@@ -28,7 +28,11 @@ from pitcrew.web.app import create_app
 from tests.support.factories import INTAKE, PASSWORD
 from tests.support.live import chromium, serve_in_thread
 
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.postgres_only,
+    pytest.mark.usefixtures("quick_passwords"),
+]
 
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 FAILING = ("serious", "critical")

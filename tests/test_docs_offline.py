@@ -16,7 +16,11 @@ from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.support.live import chromium
 
-pytestmark = [pytest.mark.browser, pytest.mark.parametrize("db", ["sqlite"], indirect=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.sqlite_only,
+    pytest.mark.parametrize("db", ["sqlite"], indirect=True),
+]
 
 OPERATIONS = ("/api/intake/start", "/api/mechanic/accept", "/api/sessions/{session_id}/complete")
 # ms: the viewers parse about a megabyte of script and the whole API description

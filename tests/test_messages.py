@@ -108,6 +108,7 @@ def _what_is_wrong(answer: httpx.Response) -> list[str]:
     return [w for w in wrong if not w.endswith(": []")]
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_no_refusal_speaks_in_the_library_words(
     anonymous: TestClient, customer: Person, mechanic: Person
