@@ -125,9 +125,10 @@ def test_backup_of_a_running_server_restores_to_a_working_one(
     shutil.copytree(tmp_path / "backup-media", restored_media)
 
     env = {k: v for k, v in os.environ.items() if k not in ("LOG_LEVEL", "SMTP_URL")}
+    # The doctor checks the photos too: each message's files must be in the restored folder.
     doctor = subprocess.run(
         [str(PITCREW), "doctor"],
-        env={**env, "DATABASE_URL": fresh_url},
+        env={**env, "DATABASE_URL": fresh_url, "MEDIA_DIR": str(restored_media)},
         capture_output=True,
         text=True,
         timeout=120,
