@@ -65,6 +65,9 @@ def include(
     report.problems.extend(found.problems)
     if found.note is not None:
         report.notes.append(found.note)
+    if found.problems:
+        # A missing file is often a doctor run from another folder than the server's.
+        report.notes.append(f"Photos were looked for in {media_dir.resolve()} (MEDIA_DIR).")
 
 
 def survey(connection: Connection, media_dir: Path, now: datetime) -> MediaSurvey:
