@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import String, literal, select, type_coerce, union_all
 
 from pitcrew import dashboard, flow
 from pitcrew.dashboard import Page
@@ -94,9 +94,10 @@ def expected_tabs(db: Database, mechanic_id: uuid.UUID) -> dict[str, list[Row]]:
     r, s = SessionRequest, Session
     held = select(r.id, r.status).join(s, s.id == r.parent_session_id)
     mine = held.where(s.mechanic_id == mechanic_id)
-    accepted_or_cancelled = select(r.id, r.status, r.accepted_at.label("at")).where(
-        r.mechanic_id == mechanic_id, r.status.in_(("accepted", "cancelled"))
-    )
+    # Read as text: History adds "released", which is no request status.
+    accepted_or_cancelled = select(
+        r.id, type_coerce(r.status, String).label("status"), r.accepted_at.label("at")
+    ).where(r.mechanic_id == mechanic_id, r.status.in_(("accepted", "cancelled")))
     handed_back = select(
         Event.request_id, literal("released").label("status"), Event.at.label("at")
     ).where(Event.actor_id == mechanic_id, Event.kind == Kind.REQUEST_RELEASED.value)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import InstrumentedAttribute
@@ -207,7 +208,14 @@ def history(
     names = subqueries[0].c.keys()
     branches = [select(*(sub.c[name] for name in names)) for sub in subqueries]
     both = union_all(*branches).subquery()
-    stmt = select(both).order_by(both.c.at.desc(), both.c.request_id.desc()).limit(limit + 1)
+    # "released" is History's word, not a request status: the merged column is read as text.
+    columns = [
+        type_coerce(column, String).label(column.name)
+        if column.name == "request_status"
+        else column
+        for column in both.c
+    ]
+    stmt = select(*columns).order_by(both.c.at.desc(), both.c.request_id.desc()).limit(limit + 1)
     rows = []
     for found in s.execute(stmt):
         row = dict(found._mapping)
