@@ -42,6 +42,18 @@ NOT_BLANK = VISIBLE
 THREE_ONCE_TRIMMED = rf"{VISIBLE}[\s\S]+{VISIBLE}"
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON has one number type, and its schema counts 4.0 as the integer 4; true and "4" are
+    still not numbers (checked strictly after this)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A whole number in JSON: 2016 and 2016.0 alike, never "2016" or true.
+WholeNumber = Annotated[int, Field(strict=True), BeforeValidator(_whole_number)]
+
+
 def _texts(value: Any) -> Iterator[str]:
     """Every string in a JSON body, keys included."""
     if isinstance(value, str):
@@ -84,7 +96,7 @@ class Strict(BaseModel):
 
 
 class Vehicle(Strict):
-    year: int = Field(ge=1900, le=2100, strict=True)
+    year: WholeNumber = Field(ge=1900, le=2100)
     make: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=NOT_BLANK),
@@ -99,7 +111,7 @@ class Vehicle(Strict):
             strip_whitespace=True, to_upper=True, pattern=r"^[A-HJ-NPR-Z0-9]{11,17}$"
         ),
     ] = None
-    mileage: int | None = Field(default=None, ge=0, le=2_000_000, strict=True)
+    mileage: WholeNumber | None = Field(default=None, ge=0, le=2_000_000)
 
 
 class IntakeIn(Strict):
@@ -151,16 +163,8 @@ class CancelIn(Strict):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
 
 
-def _whole_number(value: Any) -> Any:
-    """JSON has one number type, and its schema counts 4.0 as the integer 4; true and "4" are
-    still not numbers (checked strictly after this)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 class RatingIn(Strict):
-    rating: Annotated[int, Field(ge=1, le=5, strict=True), BeforeValidator(_whole_number)]
+    rating: WholeNumber = Field(ge=1, le=5)
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
 
 
