@@ -3,6 +3,10 @@
 A page that lost its connection reconnects with ``Last-Event-ID`` and first gets, from the
 events table, everything it missed and may see; the live events follow with no gap and no
 duplicate. Each message is ``id: <event id>``, ``event: <kind>``, ``data: <JSON>``.
+
+A page whose ``Last-Event-ID`` is older than what pruning has deleted cannot be replayed
+without a gap: it gets one ``reload`` message, and the stream ends. The page reloads, shows
+the current state and connects again from there.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pitcrew.web.errors import ErrorOut, _responses, error_response
 PING_SECONDS = 15.0
 RETRY = b"retry: 2000\n\n"
 PING = b": ping\n\n"
+RELOAD = b"event: reload\ndata: {}\n\n"
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 router = APIRouter(prefix="/api", tags=["live"])
@@ -80,9 +85,13 @@ class EventStream(Response):
         # that whatever commits from then on will reach it.
         subscription = self.bus.subscribe(self.user_id, self.role)
         try:
-            cursor, missed, more = await asyncio.to_thread(self._start)
+            start = await asyncio.to_thread(self._start)
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             await self._write(send, RETRY)
+            if start is None:
+                await send({"type": "http.response.body", "body": RELOAD, "more_body": False})
+                return
+            cursor, missed, more = start
             while True:  # the replay, page by page
                 for message in missed:
                     await self._write(send, message)
@@ -104,8 +113,11 @@ class EventStream(Response):
         finally:
             self.bus.unsubscribe(subscription)
 
-    def _start(self) -> tuple[int, list[bytes], bool]:
-        """Where this stream starts, and the first page of what the client missed."""
+    def _start(self) -> tuple[int, list[bytes], bool] | None:
+        """Where this stream starts, and the first page of what the client missed; ``None``
+        when part of that was pruned and the page must reload."""
+        if self.after is not None and self.after < self.bus.pruned_up_to:
+            return None
         with self.db.read() as s:
             latest = events.latest_id(s)
         if self.after is None or self.after >= latest:
