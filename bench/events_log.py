@@ -139,7 +139,8 @@ def _replay(after: int) -> Callable[[DbSession], list[Any]]:
 def run(
     database: Database, bench_db: BenchDatabase, session_id: uuid.UUID, samples: int
 ) -> list[Read]:
-    """A replay page near the end and one from the middle, and one session's timeline."""
+    """A replay page near the end and one from the middle, one session's timeline, and the
+    newest prune mark."""
     with database.read() as s:
         latest = events.latest_id(s)
     page = events.EventBus.PAGE
@@ -156,6 +157,15 @@ def run(
             bench_db,
             Read("one session's timeline"),
             lambda s: events.session_timeline(s, session_id),
+            samples,
+        )
+    )
+    reads.append(
+        _measured(
+            database,
+            bench_db,
+            Read("where pruning has reached (read as each server starts)"),
+            lambda s: [events.pruned_up_to(s)],
             samples,
         )
     )

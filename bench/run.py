@@ -583,7 +583,7 @@ def _events_log(plan: Plan, db: BenchDatabase, report: Report) -> None:
             report.add(
                 Row(
                     "events log",
-                    f"{read.name}, {read.rows} rows: p50 / p99",
+                    f"{read.name}, {read.rows} row{'' if read.rows == 1 else 's'}: p50 / p99",
                     f"{fmt(read.api.p50, ' ms', 1)} / {fmt(read.api.p99, ' ms', 1)}",
                     f"raw SQL {fmt(read.raw.p50, ' ms', 2)} / {fmt(read.raw.p99, ' ms', 2)}",
                     f"{fmt(r, 'x', 1)} (p50)",
