@@ -143,3 +143,42 @@ def test_a_zero_interval_leaves_pruning_to_the_command(settings: Settings, db: D
     on = create_app(settings, db)
     assert retention.service not in off.state.services
     assert retention.service in on.state.services
+
+
+@pytest.mark.browser
+@pytest.mark.postgres_only
+def test_a_page_told_to_reload_shows_the_current_state(pg_db: Database, pg_url: str) -> None:
+    """A page whose stream drops and reconnects from before a prune reloads by itself."""
+    import re
+
+    from tests.support.factories import PASSWORD, create_account
+    from tests.support.live import chromium
+
+    settings = Settings(database_url=pg_url)
+    app = create_app(settings, pg_db)
+    driver = create_account(pg_db, Role.CUSTOMER, "Casey Driver")
+    other = create_account(pg_db, Role.CUSTOMER, "Dana Driver")
+    create_account(pg_db, Role.MECHANIC, "Bea Mechanic")  # on duty: notified of requests
+    with serve_in_thread(app) as base, chromium() as browser:
+        page = browser.new_context(base_url=base).new_page()
+        page.goto("/login")
+        page.get_by_label("Email").fill(driver.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(re.compile(r"/sessions$"))
+        page.evaluate("window.__before_prune = true")
+        bus: events.EventBus = app.state.events_bus
+        wait_for(lambda: bus.subscriber_count == 1, "the page's live stream")
+
+        start_session(pg_db, other.actor)  # pushes to the mechanic, none to this page
+        up_to = _prune_all_events(pg_db, settings)
+        wait_for(lambda: bus.pruned_up_to == up_to, "the server to see the prune")
+        with page.expect_navigation(timeout=10_000):  # the reload
+            for subscription in list(bus._subscribers):  # the page's connection drops
+                subscription.end()
+        assert page.evaluate("window.__before_prune === true") is False
+        page.wait_for_load_state()
+        wait_for(lambda: bus.subscriber_count == 1, "the reloaded page's live stream")
+        with pg_db.read() as s:
+            latest = events.latest_id(s)
+        assert int(page.evaluate("document.body.dataset.lastEvent")) >= latest
