@@ -55,7 +55,9 @@ def test_prune_keeps_timelines_and_drops_what_nothing_reads(db: Database) -> Non
     assert pruned.events > 0 and _count(db, Event, transient) == 0
     marks = Event.kind == Kind.EVENTS_PRUNED
     assert _count(db, Event, ~transient, ~marks) == kept_events  # the timeline's events stay
-    assert _count(db, Event, marks) == 1
+    assert _count(db, Event, marks) >= 1
+    with db.read() as s:  # no id the prune deleted is handed out again
+        assert events.pruned_up_to(s) < events.latest_id(s)
     assert [e.kind for e in room.timeline(db, customer.actor, created.session_id)] == timeline
     assert pruned.notifications == 1 and _count(db, Notification, Notification.id == first) == 0
     assert _count(db, Notification, Notification.read_at.is_(None)) > 0  # unread ones stay
@@ -80,7 +82,8 @@ def test_prune_from_the_command_line(db: Database, monkeypatch: pytest.MonkeyPat
 
 
 def _prune_all_events(db: Database, settings: Settings) -> int:
-    """Prune every notification push and call signal so far; the highest event id that went."""
+    """Prune every notification push and call signal so far but the newest event; the highest
+    event id that went."""
     at_once = settings.model_copy(update={"events_retention": timedelta(0)})
     assert retention.prune(db, at_once).events > 0
     with db.read() as s:
@@ -110,6 +113,7 @@ def test_a_stream_from_before_what_was_pruned_is_told_to_reload(
     db: Database, settings: Settings, customer: Person, mechanic: Person
 ) -> None:
     start_session(db, customer)
+    start_session(db, customer)  # its events are the newest, which pruning keeps
     before_start = _prune_all_events(db, settings)  # read by the server as it starts
     app = create_app(settings, db)
     with serve_in_thread(app) as base:
@@ -119,6 +123,7 @@ def test_a_stream_from_before_what_was_pruned_is_told_to_reload(
         _told_to_reload(base, mechanic, 0)
 
         start_session(db, customer)
+        start_session(db, customer)
         while_running = _prune_all_events(db, settings)  # reaches the server as a live event
         assert while_running > before_start
         wait_for(lambda: bus.pruned_up_to == while_running, "the server to see the prune")
@@ -126,7 +131,7 @@ def test_a_stream_from_before_what_was_pruned_is_told_to_reload(
 
         # From the pruned id on nothing is missing: the usual replay.
         sid = start_session(db, customer).sid
-        assert _replayed_kinds(base, mechanic, while_running, sid) == ["request.created"]
+        assert _replayed_kinds(base, mechanic, while_running, sid)[-1] == "request.created"
 
 
 def test_the_server_prunes_every_interval(db: Database, settings: Settings) -> None:
@@ -170,7 +175,8 @@ def test_a_page_told_to_reload_shows_the_current_state(pg_db: Database, pg_url: 
         bus: events.EventBus = app.state.events_bus
         wait_for(lambda: bus.subscriber_count == 1, "the page's live stream")
 
-        start_session(pg_db, other.actor)  # pushes to the mechanic, none to this page
+        for _ in range(2):  # pushes to the mechanic, none to this page
+            start_session(pg_db, other.actor)
         up_to = _prune_all_events(pg_db, settings)
         wait_for(lambda: bus.pruned_up_to == up_to, "the server to see the prune")
         with page.expect_navigation(timeout=10_000):  # the reload

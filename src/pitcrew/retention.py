@@ -3,8 +3,8 @@
 Only what nothing reads any more is deleted:
 
 - events of the kinds no timeline shows (notification pushes and call signalling), once
-  older than ``EVENTS_RETENTION``; every event a session timeline, History or the doctor's
-  audit trail reads is kept;
+  older than ``EVENTS_RETENTION``, but never the newest event of all; every event a
+  session timeline, History or the doctor's audit trail reads is kept;
 - notifications already read, older than ``NOTIFICATIONS_RETENTION``;
 - emails sent (or given up on), older than ``EMAIL_RETENTION``; unsent ones are kept;
 - sign-in tokens past their expiry, and failed sign-ins older than ``LOGIN_WINDOW`` (they
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select, text
+from sqlalchemy import ColumnElement, delete, func, select, text
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DbSession
 
@@ -120,11 +120,15 @@ def service(app: Any) -> AbstractAsyncContextManager[Any]:
 def _prune_events(db: Database, before: datetime) -> int:
     """Delete old transient events in id order, each batch with its ``events.pruned`` mark."""
 
+    # The newest event always stays: SQLite numbers a new row max(id) + 1, so deleting the
+    # newest would hand its id, which pages have already seen, to the next event.
+    newest = select(func.max(Event.id)).scalar_subquery()
+
     def one_batch(s: DbSession) -> int:
         chosen = list(
             s.scalars(
                 select(Event.id)
-                .where(Event.kind.in_(TRANSIENT_EVENTS), Event.at < before)
+                .where(Event.kind.in_(TRANSIENT_EVENTS), Event.at < before, Event.id < newest)
                 .order_by(Event.id)
                 .limit(BATCH)
             )
