@@ -128,6 +128,8 @@ def test_a_stream_from_before_what_was_pruned_is_told_to_reload(
         assert while_running > before_start
         wait_for(lambda: bus.pruned_up_to == while_running, "the server to see the prune")
         _told_to_reload(base, mechanic, while_running - 1)
+        bus.pruned_up_to = before_start  # a server that has not yet heard of the prune
+        _told_to_reload(base, mechanic, while_running - 1)  # learns it from the table
 
         # From the pruned id on nothing is missing: the usual replay.
         sid = start_session(db, customer).sid
