@@ -67,7 +67,7 @@ def _read(s: Any, tab: str, mechanic_id: uuid.UUID, cursor: str | None, limit: i
 
 
 @contextmanager
-def _captured(db: Database) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+def captured(db: Database) -> Iterator[list[tuple[str, dict[str, Any]]]]:
     seen: list[tuple[str, dict[str, Any]]] = []
 
     def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
@@ -90,7 +90,7 @@ def plan_reads(db: Database, mechanic_id: uuid.UUID) -> list[TabRead]:
             cursor = _read(s, tab, mechanic_id, None, skipped).next_cursor if skipped else None
             first_params = 0
             for page, at, start in (("first", None, 0), ("deep", cursor, skipped)):
-                with _captured(db) as seen:
+                with captured(db) as seen:
                     _read(s, tab, mechanic_id, at, dashboard.PAGE_SIZE)
                 sql, params = seen[-1]
                 # A deep page must differ from the first only by the cursor's predicate.
@@ -101,8 +101,12 @@ def plan_reads(db: Database, mechanic_id: uuid.UUID) -> list[TabRead]:
 
 
 def explain(conn: psycopg.Connection[tuple[object, ...]], read: TabRead) -> Plan:
-    params = read.params
-    row = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + read.sql, params).fetchone()
+    return explain_sql(conn, read.sql, read.params)
+
+
+def explain_sql(conn: psycopg.Connection[tuple[object, ...]], sql: str, params: Any) -> Plan:
+    """The indexes and sequential scans of ``sql``'s plan as it runs, and the plan's text."""
+    row = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).fetchone()
     assert row is not None
     tree = row[0] if isinstance(row[0], list) else json.loads(str(row[0]))
     plan = Plan()
@@ -111,7 +115,7 @@ def explain(conn: psycopg.Connection[tuple[object, ...]], read: TabRead) -> Plan
             plan.indexes.append(f"{node['Node Type']} using {node['Index Name']}")
         elif node["Node Type"] in ("Seq Scan", "Parallel Seq Scan"):
             plan.seq_scans.append(str(node.get("Relation Name")))
-    lines = conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + read.sql, params).fetchall()
+    lines = conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params).fetchall()
     plan.text = "\n".join(str(line[0]) for line in lines)
     return plan
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from bench import ceilings, history, load, profile, reads, realtime, seed
+from bench import ceilings, events_log, history, load, profile, reads, realtime, seed
 from bench.database import BenchDatabase
 from bench.report import Report, Row, check, fmt, goal, machine, other_load
 from bench.server import Server
@@ -58,10 +58,24 @@ class Plan:
     samples: int  # per dashboard page, API and raw each
     sse: tuple[tuple[int, int], ...]  # (clients, events committed)
     sse_interval: float  # seconds between those events
+    events_rows: int  # the long events log: replay and a session's timeline over it
 
 
-FULL = Plan("full", 8, 500, 300, (2, 8, 32), 200, 8.0, 1_000_000, 200, ((100, 50), (1000, 25)), 0.2)
-QUICK = Plan("quick", 4, 40, 20, (2, 8, 32), 12, 1.5, 20_000, 15, ((20, 5),), 0.1)
+FULL = Plan(
+    "full",
+    8,
+    500,
+    300,
+    (2, 8, 32),
+    200,
+    8.0,
+    1_000_000,
+    200,
+    ((100, 50), (1000, 25)),
+    0.2,
+    10_000_000,
+)
+QUICK = Plan("quick", 4, 40, 20, (2, 8, 32), 12, 1.5, 20_000, 15, ((20, 5),), 0.1, 200_000)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         "--install-pgbench", action="store_true", help="apt-get install pgbench when missing"
     )
     parser.add_argument(
+        "--events-only",
+        action="store_true",
+        help="only the long events log (no pgbench, no server): replay and timeline reads",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="repeat each phase with a goal under py-spy (unmeasured) and summarise the profiles",
@@ -82,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     out = args.out or (None if args.quick else RESULTS)
     try:
-        pgbench = ceilings.find_pgbench(install=args.install_pgbench)
+        pgbench = "" if args.events_only else ceilings.find_pgbench(install=args.install_pgbench)
     except ceilings.MissingPgbench as missing:
         print(f"error: {missing}", file=sys.stderr)
         return 2
@@ -100,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="pitcrew-bench-") as logs:
             profiler = profile.Profiler(spy, Path(logs) / "profiles") if spy else None
-            _run(plan, pgbench, db, report, Path(logs), profiler)
+            if args.events_only:
+                _events_log(plan, db, report)
+            else:
+                _run(plan, pgbench, db, report, Path(logs), profiler)
             if profiler is not None:
                 report.details.append(
                     "## Profiles\n\npy-spy sampled the server's workers while they held the GIL"
@@ -158,6 +180,8 @@ def _run(
             _realtime(plan, database, server, report, profiler)
     finally:
         database.dispose()
+    # With the server stopped: its event buses would otherwise read the whole log.
+    _events_log(plan, db, report)
 
 
 # --- ceilings ----------------------------------------------------------------------------
@@ -533,6 +557,59 @@ def _dashboard(
         + "\n\n".join(f"**{r.tab}, {r.page} page**\n\n```\n{r.plan.text}\n```" for r in tab_reads)
         + "\n\n</details>"
     )
+
+
+# --- the long events log -----------------------------------------------------------------
+
+
+def _events_log(plan: Plan, db: BenchDatabase, report: Report) -> None:
+    seconds, session_id = events_log.fill(db, plan.events_rows)
+    database = Database(db.url, pool_size=2)
+    try:
+        with db.connect() as conn:
+            row = conn.execute("SELECT count(*) FROM events").fetchone()
+        total = int(str(row[0])) if row else 0
+        report.add(
+            Row(
+                "events log",
+                f"events filled with INSERT … SELECT generate_series: {plan.events_rows:,}",
+                f"{seconds:.0f} s with VACUUM ANALYZE; {total:,} events in the log",
+            )
+        )
+        reads_done = events_log.run(database, db, session_id, plan.samples)
+        for read in reads_done:
+            assert read.api is not None and read.raw is not None
+            r = ratio(read.api.p50, read.raw.p50)
+            report.add(
+                Row(
+                    "events log",
+                    f"{read.name}, {read.rows} row{'' if read.rows == 1 else 's'}: p50 / p99",
+                    f"{fmt(read.api.p50, ' ms', 1)} / {fmt(read.api.p99, ' ms', 1)}",
+                    f"raw SQL {fmt(read.raw.p50, ' ms', 2)} / {fmt(read.raw.p99, ' ms', 2)}",
+                    f"{fmt(r, 'x', 1)} (p50)",
+                    "p99 < 20 ms",
+                    goal(read.api.p99 < 20),
+                )
+            )
+            plan_words = ", ".join(dict.fromkeys(read.plan.indexes)) or "no index"
+            if read.plan.seq_scans:
+                plan_words += f"; Seq Scan on {', '.join(read.plan.seq_scans)}"
+            report.add(
+                Row(
+                    "events log",
+                    f"{read.name}: plan",
+                    plan_words,
+                    goal="index scan, no Seq Scan",
+                    verdict=check(read.plan.uses_index and not read.plan.seq_scans),
+                )
+            )
+        report.details.append(
+            "<details><summary>EXPLAIN ANALYZE of each events log read</summary>\n\n"
+            + "\n\n".join(f"**{r.name}**\n\n```\n{r.plan.text}\n```" for r in reads_done)
+            + "\n\n</details>"
+        )
+    finally:
+        database.dispose()
 
 
 # --- real time ---------------------------------------------------------------------------

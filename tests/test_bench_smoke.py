@@ -45,5 +45,6 @@ def test_quick_bench_prints_its_table_with_every_check_passing(tmp_path: Path) -
     assert [row for row in rows if "DESIGN's invariants with the history loaded" in row]
     live = [row for row in rows if "delivered / expected" in row]
     assert live and all("(100.0%)" in row and "✅ pass" in row for row in live), live
-    for section in ("| ceiling |", "| intake |", "| dashboard |", "| real time |"):
+    sections = ("| ceiling |", "| intake |", "| dashboard |", "| real time |", "| events log |")
+    for section in sections:
         assert any(row.startswith(section) for row in rows), section

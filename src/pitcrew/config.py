@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     events_retention: timedelta = timedelta(days=30)
     notifications_retention: timedelta = timedelta(days=90)
     email_retention: timedelta = timedelta(days=30)
+    # How often each server prunes (one at a time across hosts); 0 leaves it to `pitcrew prune`.
+    prune_interval_seconds: float = Field(default=3600.0, ge=0)
 
     @field_validator("database_url")
     @classmethod

@@ -43,11 +43,14 @@ class Kind(StrEnum):
     CALL_SIGNAL = "call.signal"
     NOTIFICATION_CREATED = "notification.created"
     REPAIR = "doctor.repair"
+    EVENTS_PRUNED = "events.pruned"
 
 
 # What live pages listen for: every kind but the doctor's repairs, which an operator makes
-# and reads in the doctor's report.
-BROWSER_KINDS: tuple[Kind, ...] = tuple(kind for kind in Kind if kind is not Kind.REPAIR)
+# and reads in the doctor's report, and the prune's mark, which no one but the stream reads.
+BROWSER_KINDS: tuple[Kind, ...] = tuple(
+    kind for kind in Kind if kind not in (Kind.REPAIR, Kind.EVENTS_PRUNED)
+)
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,21 @@ def latest_id(session: Session) -> int:
     return int(value or 0)
 
 
+def pruned_up_to(session: Session) -> int:
+    """The highest event id pruning has deleted (0: none); a replay from below it has a gap.
+
+    Read through the partial index of ``events.pruned`` marks: the newest mark is the highest,
+    since the prune deletes in id order.
+    """
+    payload = session.scalar(
+        select(Event.payload)
+        .where(Event.kind == Kind.EVENTS_PRUNED)
+        .order_by(Event.id.desc())
+        .limit(1)
+    )
+    return int((payload or {}).get("up_to", 0))
+
+
 def session_timeline(session: Session, session_id: uuid.UUID) -> list[Event]:
     stmt = select(Event).where(Event.session_id == session_id).order_by(Event.id)
     return list(session.scalars(stmt))
@@ -170,10 +188,11 @@ class Live:
     id: int
     payload: dict[str, Any]
     message: bytes
+    kind: str = ""
 
     @classmethod
     def from_row(cls, row: Event) -> Live:
-        return cls(row.id, row.payload or {}, to_sse(PublicEvent.from_row(row)))
+        return cls(row.id, row.payload or {}, to_sse(PublicEvent.from_row(row)), row.kind)
 
 
 class Subscription:
@@ -226,6 +245,10 @@ class EventBus:
     any process), from this process's own commits (``Database.on_events_committed``) and
     from a slow poll that covers anything both missed. Because events commit in id order,
     "everything after the last id seen" never skips one.
+
+    It also knows :attr:`pruned_up_to`, the highest event id pruning has deleted (read at the
+    start, then from each ``events.pruned`` mark it fans out): a page that asks to replay from
+    below it would miss events, so the stream tells it to reload instead.
     """
 
     PAGE = 500
@@ -236,6 +259,7 @@ class EventBus:
         self.poll_seconds = poll_seconds
         self.queue_size = queue_size
         self.last_id = 0
+        self.pruned_up_to = 0
         self.closing = False
         self.listening = False
         self._subscribers: set[Subscription] = set()
@@ -249,7 +273,7 @@ class EventBus:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._woken = asyncio.Event()
-        self.last_id = await asyncio.to_thread(self._latest)
+        self.last_id, self.pruned_up_to = await asyncio.to_thread(self._latest)
         self._subscriptions.callback(self.db.on_events_committed(self.wake))
         self._tasks.append(asyncio.create_task(self._pump(), name="pitcrew-events-pump"))
         if self.db.is_postgres:
@@ -331,6 +355,8 @@ class EventBus:
         """Fan out one page of new events; True when there may be more."""
         rows = await asyncio.to_thread(self._page, self.last_id)
         for item in rows:
+            if item.kind == Kind.EVENTS_PRUNED:
+                self.pruned_up_to = max(self.pruned_up_to, int(item.payload.get("up_to", 0)))
             for subscription in list(self._subscribers):
                 subscription.offer(item)
                 if subscription.ended:
@@ -342,9 +368,9 @@ class EventBus:
         with self.db.read() as s:
             return [Live.from_row(row) for row in events_after(s, after_id, limit=self.PAGE)]
 
-    def _latest(self) -> int:
+    def _latest(self) -> tuple[int, int]:
         with self.db.read() as s:
-            return latest_id(s)
+            return latest_id(s), pruned_up_to(s)
 
     async def _listen(self) -> None:
         """Hold one LISTEN connection for the process; reconnect with backoff when it drops."""

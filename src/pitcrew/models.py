@@ -345,6 +345,13 @@ class Event(Base):
             sqlite_where=text("kind = 'request.released'"),
             postgresql_where=text("kind = 'request.released'"),
         ),
+        # The newest prune mark, read by every server at its start.
+        Index(
+            "ix_events_pruned",
+            "id",
+            sqlite_where=text("kind = 'events.pruned'"),
+            postgresql_where=text("kind = 'events.pruned'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)

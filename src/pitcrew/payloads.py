@@ -110,6 +110,10 @@ class NotificationCreated(TypedDict):
     about: str  # the kind of the event it tells of
 
 
+class EventsPruned(TypedDict):
+    up_to: int  # the highest event id the prune deleted; a replay from below it has a gap
+
+
 Payload = (
     RequestOffer
     | RequestAccepted
@@ -120,6 +124,7 @@ Payload = (
     | MessageCreated
     | CallSignal
     | NotificationCreated
+    | EventsPruned
 )
 
 # Each kind's shape; ``doctor.repair`` events carry what the repair found, free-form.
@@ -133,6 +138,7 @@ SHAPES: dict[Kind, type[Any]] = {
     Kind.MESSAGE_CREATED: MessageCreated,
     Kind.CALL_SIGNAL: CallSignal,
     Kind.NOTIFICATION_CREATED: NotificationCreated,
+    Kind.EVENTS_PRUNED: EventsPruned,
 }
 
 T = TypeVar("T")

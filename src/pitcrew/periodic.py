@@ -40,7 +40,9 @@ class Periodic:
     callbacks wake the job; :meth:`wake` does the same from any thread. A wake-up during a
     round makes the next round start as soon as this one ends. At the stop a round in
     progress may finish within ``grace_seconds`` (``None``: however long it takes), after
-    which it is cancelled; jobs that loop over work can look at :attr:`stopping`.
+    which it is cancelled; jobs that loop over work can look at :attr:`stopping`. With
+    ``first_after_seconds`` the first round waits that long (or for a wake-up) instead of
+    running at the start.
     """
 
     def __init__(
@@ -51,12 +53,14 @@ class Periodic:
         every_seconds: float,
         wake_on: Iterable[Subscribe] = (),
         grace_seconds: float | None = None,
+        first_after_seconds: float = 0.0,
     ) -> None:
         self.name = name
         self.job = job
         self.every_seconds = every_seconds
         self.wake_on = tuple(wake_on)
         self.grace_seconds = grace_seconds
+        self.first_after_seconds = first_after_seconds
         self.stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._woken: asyncio.Event | None = None
@@ -116,6 +120,10 @@ class Periodic:
     async def _rounds(self) -> None:
         woken = self._woken
         assert woken is not None
+        if self.first_after_seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.first_after_seconds):
+                    await woken.wait()
         while not self.stopping:
             woken.clear()
             try:

@@ -3,33 +3,45 @@
 Only what nothing reads any more is deleted:
 
 - events of the kinds no timeline shows (notification pushes and call signalling), once
-  older than ``EVENTS_RETENTION``; every event a session timeline, History or the doctor's
-  audit trail reads is kept;
+  older than ``EVENTS_RETENTION``, but never the newest event of all; every event a
+  session timeline, History or the doctor's audit trail reads is kept;
 - notifications already read, older than ``NOTIFICATIONS_RETENTION``;
 - emails sent (or given up on), older than ``EMAIL_RETENTION``; unsent ones are kept;
 - sign-in tokens past their expiry, and failed sign-ins older than ``LOGIN_WINDOW`` (they
   no longer count toward the limit).
 
+Each batch of events deleted leaves, in its own transaction, an ``events.pruned`` mark with
+the highest id it deleted: a live page asking to replay from below it is told to reload
+rather than shown a replay with a silent gap.
+
 Rows go in batches of short transactions, so a large first prune never holds locks for
 long. On PostgreSQL one host prunes at a time (an advisory lock); the deletes are
-harmless to repeat, so a prune that finds the lock taken simply does nothing.
+harmless to repeat, so a prune that finds the lock taken simply does nothing. That is what
+lets every server run the prune itself, every ``PRUNE_INTERVAL_SECONDS`` (:func:`service`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select, text
+from sqlalchemy import ColumnElement, delete, func, select, text
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DbSession
 
+from pitcrew import events
 from pitcrew.config import Settings
 from pitcrew.db import Database
-from pitcrew.events import Kind
+from pitcrew.events import Audience, Kind
 from pitcrew.models import AuthToken, EmailOutbox, Event, LoginFailure, Notification, utcnow
+from pitcrew.payloads import EventsPruned
+from pitcrew.periodic import Periodic, in_thread
+
+log = logging.getLogger(__name__)
 
 PRUNE_LOCK = 7201
 BATCH = 5000
@@ -63,12 +75,7 @@ def prune(db: Database, settings: Settings, *, now: datetime | None = None) -> P
         if not mine:
             return Pruned(skipped=True)
         return Pruned(
-            events=_in_batches(
-                db,
-                Event.id,
-                Event.kind.in_(TRANSIENT_EVENTS),
-                Event.at < now - settings.events_retention,
-            ),
+            events=_prune_events(db, now - settings.events_retention),
             notifications=_in_batches(
                 db,
                 Notification.id,
@@ -86,6 +93,57 @@ def prune(db: Database, settings: Settings, *, now: datetime | None = None) -> P
                 db, LoginFailure.id, LoginFailure.at < now - settings.login_window
             ),
         )
+
+
+def service(app: Any) -> AbstractAsyncContextManager[Any]:
+    """The prune as one of ``app.state.services``: a round every ``PRUNE_INTERVAL_SECONDS``.
+
+    The first round waits one interval too, so servers restarted together do not all prune
+    at once; a round cut off by the stop leaves the rest to the next one (each batch is
+    its own transaction).
+    """
+    db: Database = app.state.db
+    settings: Settings = app.state.settings
+
+    def one_round() -> Pruned:
+        pruned = prune(db, settings)
+        if not pruned.skipped and pruned != Pruned():
+            log.info(pruned.describe())
+        return pruned
+
+    every = settings.prune_interval_seconds
+    return Periodic(
+        "prune", in_thread(one_round), every_seconds=every, first_after_seconds=every
+    ).running()
+
+
+def _prune_events(db: Database, before: datetime) -> int:
+    """Delete old transient events in id order, each batch with its ``events.pruned`` mark."""
+
+    # The newest event always stays: SQLite numbers a new row max(id) + 1, so deleting the
+    # newest would hand its id, which pages have already seen, to the next event.
+    newest = select(func.max(Event.id)).scalar_subquery()
+
+    def one_batch(s: DbSession) -> int:
+        chosen = list(
+            s.scalars(
+                select(Event.id)
+                .where(Event.kind.in_(TRANSIENT_EVENTS), Event.at < before, Event.id < newest)
+                .order_by(Event.id)
+                .limit(BATCH)
+            )
+        )
+        if not chosen:
+            return 0
+        s.execute(delete(Event).where(Event.id.in_(chosen)))
+        mark: EventsPruned = {"up_to": max(chosen)}
+        events.record(s, Kind.EVENTS_PRUNED, actor_id=None, audience=Audience(), payload=mark)
+        return len(chosen)
+
+    total = 0
+    while (deleted := db.run(one_batch)) > 0:
+        total += deleted
+    return total
 
 
 def _in_batches(

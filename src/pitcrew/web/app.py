@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pitcrew import __version__, mailer, metrics, sweeper
+from pitcrew import __version__, mailer, metrics, retention, sweeper
 from pitcrew.config import Settings, get_settings
 from pitcrew.db import Database
 from pitcrew.web import api, docs, errors, media_routes, pages, stream
@@ -123,6 +123,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.services.append(sweeper.service)
     if settings.smtp_url:
         app.state.services.append(mailer.service)
+    if settings.prune_interval_seconds > 0:
+        app.state.services.append(retention.service)
 
     @app.get("/healthz", tags=["operator"])
     def healthz() -> dict[str, Any]:

@@ -3,6 +3,10 @@
 A page that lost its connection reconnects with ``Last-Event-ID`` and first gets, from the
 events table, everything it missed and may see; the live events follow with no gap and no
 duplicate. Each message is ``id: <event id>``, ``event: <kind>``, ``data: <JSON>``.
+
+A page whose ``Last-Event-ID`` is older than what pruning has deleted cannot be replayed
+without a gap: it gets one ``reload`` message, and the stream ends. The page reloads, shows
+the current state and connects again from there.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from pitcrew.web.errors import ErrorOut, _responses, error_response
 PING_SECONDS = 15.0
 RETRY = b"retry: 2000\n\n"
 PING = b": ping\n\n"
+RELOAD = b"event: reload\ndata: {}\n\n"
+# One page of a replay: the id it reaches, its messages, and whether more may follow.
+Page = tuple[int, list[bytes], bool]
 SHUTDOWN_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 router = APIRouter(prefix="/api", tags=["live"])
@@ -80,15 +87,19 @@ class EventStream(Response):
         # that whatever commits from then on will reach it.
         subscription = self.bus.subscribe(self.user_id, self.role)
         try:
-            cursor, missed, more = await asyncio.to_thread(self._start)
+            page = await asyncio.to_thread(self._start)
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             await self._write(send, RETRY)
             while True:  # the replay, page by page
+                if page is None:
+                    await send({"type": "http.response.body", "body": RELOAD, "more_body": False})
+                    return
+                cursor, missed, more = page
                 for message in missed:
                     await self._write(send, message)
                 if not more:
                     break
-                cursor, missed, more = await asyncio.to_thread(self._missed, cursor)
+                page = await asyncio.to_thread(self._missed, cursor)
             while True:  # live
                 try:
                     item = await subscription.next(PING_SECONDS)
@@ -104,8 +115,11 @@ class EventStream(Response):
         finally:
             self.bus.unsubscribe(subscription)
 
-    def _start(self) -> tuple[int, list[bytes], bool]:
-        """Where this stream starts, and the first page of what the client missed."""
+    def _start(self) -> Page | None:
+        """Where this stream starts, and the first page of what the client missed; ``None``
+        when part of that was pruned and the page must reload."""
+        if self.after is not None and self.after < self.bus.pruned_up_to:
+            return None  # known without a query
         with self.db.read() as s:
             latest = events.latest_id(s)
         if self.after is None or self.after >= latest:
@@ -114,11 +128,18 @@ class EventStream(Response):
             return latest, [], False
         return self._missed(self.after)
 
-    def _missed(self, after: int) -> tuple[int, list[bytes], bool]:
+    def _missed(self, after: int) -> Page | None:
         """One page of the table after ``after``: the id it reaches, the messages this user
-        may see, and whether more may follow."""
+        may see, and whether more may follow; ``None`` when events after ``after`` were pruned.
+
+        The prune mark is read after the page: a prune that deleted rows before the page was
+        read committed its mark with them, so it is seen here even when the bus has not yet
+        fanned it out.
+        """
         with self.db.read() as s:
             rows = events.events_after(s, after, limit=events.EventBus.PAGE)
+            if after < events.pruned_up_to(s):
+                return None
             messages = [
                 events.to_sse(events.PublicEvent.from_row(row))
                 for row in rows

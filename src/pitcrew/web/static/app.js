@@ -247,6 +247,11 @@
         broadcast(kind, data);
       });
     });
+    source.addEventListener("reload", function () {
+      // What we missed is no longer kept: show the current state and listen from there.
+      source.close();
+      window.location.reload();
+    });
     source.addEventListener("open", function () {
       retryMs = 1000;
       connectionShown(true);
