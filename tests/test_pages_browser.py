@@ -474,9 +474,10 @@ def test_every_page_at_phone_and_desktop_width(world: World) -> None:
             for state in ("waiting", "live", "completed"):
                 page.goto(f"/sessions/{sessions[state]}")
                 shot(page, f"session-{state}-mechanic")
+            # Not accepted yet, so not the mechanic's: as unknown as a made-up address.
             page.goto(f"/sessions/{sessions['pending']}")
-            expect(page.get_by_role("heading", name="Not yours")).to_be_visible()
-            shot(page, "forbidden")
+            expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+            shot(page, "not-found")
             assert problems == []
         finally:
             context.close()
