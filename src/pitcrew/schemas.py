@@ -50,10 +50,6 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-# A whole number in JSON: 2016 and 2016.0 alike, never "2016" or true.
-WholeNumber = Annotated[int, Field(strict=True), BeforeValidator(_whole_number)]
-
-
 def _texts(value: Any) -> Iterator[str]:
     """Every string in a JSON body, keys included."""
     if isinstance(value, str):
@@ -96,7 +92,7 @@ class Strict(BaseModel):
 
 
 class Vehicle(Strict):
-    year: WholeNumber = Field(ge=1900, le=2100)
+    year: Annotated[int, Field(ge=1900, le=2100, strict=True), BeforeValidator(_whole_number)]
     make: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=NOT_BLANK),
@@ -111,7 +107,10 @@ class Vehicle(Strict):
             strip_whitespace=True, to_upper=True, pattern=r"^[A-HJ-NPR-Z0-9]{11,17}$"
         ),
     ] = None
-    mileage: WholeNumber | None = Field(default=None, ge=0, le=2_000_000)
+    mileage: (
+        Annotated[int, Field(ge=0, le=2_000_000, strict=True), BeforeValidator(_whole_number)]
+        | None
+    ) = None
 
 
 class IntakeIn(Strict):
@@ -164,7 +163,7 @@ class CancelIn(Strict):
 
 
 class RatingIn(Strict):
-    rating: WholeNumber = Field(ge=1, le=5)
+    rating: Annotated[int, Field(ge=1, le=5, strict=True), BeforeValidator(_whole_number)]
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
 
 

@@ -155,14 +155,16 @@ NOT_AN_OBJECT = "Send the request body as a JSON object"
 
 
 def _limits() -> dict[str, int]:
-    """The ranges ASK names, read from the schemas so a changed limit changes the words."""
+    """The ranges ASK names, read from the JSON schema clients see, so a changed limit
+    changes the words."""
     found: dict[str, int] = {}
     for model, field in ((Vehicle, "year"), (Vehicle, "mileage"), (RatingIn, "rating")):
-        for rule in model.model_fields[field].metadata:  # Field(ge=..., le=...) as rules
-            if getattr(rule, "ge", None) is not None:
-                found[f"{field}_min"] = rule.ge
-            if getattr(rule, "le", None) is not None:
-                found[f"{field}_max"] = rule.le
+        schema = model.model_json_schema()["properties"][field]
+        for option in schema.get("anyOf", [schema]):  # an optional field: number or null
+            if "minimum" in option:
+                found[f"{field}_min"] = option["minimum"]
+            if "maximum" in option:
+                found[f"{field}_max"] = option["maximum"]
     return found
 
 
