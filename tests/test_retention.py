@@ -143,6 +143,7 @@ def test_the_server_prunes_every_interval(db: Database, settings: Settings) -> N
     app = create_app(settings.model_copy(update={"prune_interval_seconds": 0.2}), db)
     with serve_in_thread(app):
         wait_for(lambda: _count(db, LoginFailure) == 0, "the server's prune")
+    assert _count(db, LoginFailure) == 0, "the old failed sign-in is still there"
 
 
 def test_a_zero_interval_leaves_pruning_to_the_command(settings: Settings, db: Database) -> None:
