@@ -18,14 +18,14 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
-from pitcrew import auth, chat, flow
+from pitcrew import chat, flow
 from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.schemas import IntakeIn
 from pitcrew.web.app import create_app
-from tests.support.factories import INTAKE, PASSWORD
+from tests.support.factories import INTAKE, PASSWORD, create_account
 from tests.support.live import chromium, serve_in_thread
 
 pytestmark = [
@@ -80,11 +80,8 @@ def site(pg_db: Database, pg_url: str) -> Iterator[str]:
 
 
 def _person(db: Database, role: Role, name: str) -> tuple[Actor, str]:
-    email = f"{role.value}-{name.split()[0].lower()}@example.com"
-    user = auth.create_user(
-        db, email=email, name=name, role=role, password=PASSWORD, on_duty=role == Role.MECHANIC
-    )
-    return auth.actor_of(user), email
+    account = create_account(db, role, name)
+    return account.actor, account.email
 
 
 def _sessions_in_every_state(db: Database, customer: Actor, mechanic: Actor) -> dict[str, str]:
