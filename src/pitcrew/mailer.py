@@ -18,7 +18,7 @@ import contextlib
 import logging
 import uuid
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -220,16 +220,8 @@ class Mailer:
     # --- sending -------------------------------------------------------------------------
 
     def _client(self) -> aiosmtplib.SMTP:
-        t = self.target
-        return aiosmtplib.SMTP(
-            hostname=t.hostname,
-            port=t.port,
-            username=t.username,
-            password=t.password,
-            use_tls=t.use_tls,
-            start_tls=t.start_tls,
-            timeout=self.timeout,
-        )
+        # The target's fields are named after the client's options, so they pass straight on.
+        return aiosmtplib.SMTP(**asdict(self.target), timeout=self.timeout)
 
     async def send_due(self) -> int:
         """Send every row due now, over one connection opened when there is work; how many."""
