@@ -20,7 +20,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from pitcrew import auth
+from pitcrew import auth, photo_store
+from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.events import PublicEvent, events_after, visible_to
 from pitcrew.models import Role
@@ -150,12 +151,13 @@ def _png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
 
 
-def _stored_files(media_dir: Path) -> list[Path]:
-    return [p for p in media_dir.rglob("*") if p.is_file()] if media_dir.exists() else []
+def _stored_files(db: Database, settings: Settings) -> list[str]:
+    photos = photo_store.choose(settings.media_store, media_dir=settings.media_dir, db=db)
+    return sorted(photos.listing())
 
 
 def test_a_nul_in_a_caption_is_refused_before_anything_is_written(
-    db: Database, customer: Person, mechanic: Person, settings: Any
+    db: Database, customer: Person, mechanic: Person, settings: Settings
 ) -> None:
     sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     answer = customer.client.post(
@@ -165,7 +167,7 @@ def test_a_nul_in_a_caption_is_refused_before_anything_is_written(
     )
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"]["details"][0]["field"] == "caption"
-    assert _stored_files(settings.media_dir) == []
+    assert _stored_files(db, settings) == []
     assert customer.client.get(f"/api/sessions/{sid}/messages").json() == []
 
 
@@ -173,7 +175,7 @@ def test_a_nul_in_a_caption_is_refused_before_anything_is_written(
 
 
 def test_a_hundred_thousand_pixels_square_is_too_many_pixels(
-    db: Database, customer: Person, mechanic: Person, settings: Any
+    db: Database, customer: Person, mechanic: Person, settings: Settings
 ) -> None:
     sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     answer = customer.client.post(
@@ -182,7 +184,7 @@ def test_a_hundred_thousand_pixels_square_is_too_many_pixels(
     )
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"]["code"] == "photo_too_many_pixels"
-    assert _stored_files(settings.media_dir) == []
+    assert _stored_files(db, settings) == []
 
 
 # --- 2. small files that unpack to a lot of memory ----------------------------------------

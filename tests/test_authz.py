@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from starlette.types import Message
 
-from pitcrew import auth, flow, media
+from pitcrew import auth, flow, media, photo_store
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Notification, Role
@@ -188,7 +188,9 @@ class World:
                 owner,
                 sid,
                 PHOTO,
-                media_dir=settings.media_dir,
+                photos=photo_store.choose(
+                    settings.media_store, media_dir=settings.media_dir, db=self.db
+                ),
                 max_bytes=settings.max_upload_bytes,
             )
             return ids | {"message_id": str(message.id)}

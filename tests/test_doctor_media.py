@@ -2,7 +2,8 @@
 
 A crash between writing a photo and committing its message leaves files behind; the doctor
 removes them once they are old enough that no upload can still be saving its message. A
-message whose file is gone is shown to a person, never repaired.
+message whose file is gone is shown to a person, never repaired. Each test runs against the
+store the server uses by default: MEDIA_DIR on SQLite, the database on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import json
 import os
 import time
 import uuid
-from datetime import datetime
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,11 +21,12 @@ from PIL import Image
 from sqlalchemy import select
 from typer.testing import Result
 
-from pitcrew import media
+from pitcrew import media, photo_store
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.events import Kind
-from pitcrew.models import Event, Role, SessionMessage
+from pitcrew.models import Event, MediaFile, Role, SessionMessage, utcnow
+from pitcrew.photo_store import DirectoryStore, PhotoStore
 from pitcrew.schemas import MessageOut
 from tests.support.factories import Stage, create_account, start_session
 from tests.test_doctor import run_cli
@@ -39,7 +40,12 @@ def _jpeg() -> bytes:
     return out.getvalue()
 
 
-def _photo_in_live_session(db: Database, settings: Settings) -> MessageOut:
+@pytest.fixture
+def photos(db: Database, settings: Settings) -> PhotoStore:
+    return photo_store.choose(settings.media_store, media_dir=settings.media_dir, db=db)
+
+
+def _photo_in_live_session(db: Database, photos: PhotoStore) -> MessageOut:
     """A live session whose customer, Casey Driver, has sent one photo."""
     customer = create_account(db, Role.CUSTOMER, "Casey Driver")
     mechanic = create_account(db, Role.MECHANIC, "Bea Mechanic")
@@ -49,14 +55,14 @@ def _photo_in_live_session(db: Database, settings: Settings) -> MessageOut:
         customer.actor,
         started.session_id,
         _jpeg(),
-        media_dir=settings.media_dir,
-        max_bytes=settings.max_upload_bytes,
+        photos=photos,
+        max_bytes=Settings().max_upload_bytes,
     )
     return message
 
 
 def _stored(db: Database, message: MessageOut) -> tuple[tuple[str, str], datetime]:
-    """The photo's and thumbnail's paths under MEDIA_DIR, and when the message was sent."""
+    """The photo's and thumbnail's keys in the store, and when the message was sent."""
     with db.read() as s:
         row = s.get(SessionMessage, message.id)
         assert row is not None and row.attachment_path and row.thumbnail_path
@@ -79,27 +85,30 @@ def _media_problems(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in report["problems"] if p["check"].startswith("media_")]
 
 
-def _write(path: Path, *, age_seconds: float) -> None:
-    path.write_bytes(_jpeg())
-    moment = time.time() - age_seconds
-    os.utime(path, (moment, moment))
+def _plant(db: Database, photos: PhotoStore, key: str, *, age_seconds: float) -> None:
+    """A file the store holds as if written ``age_seconds`` ago, named by no message."""
+    photos.put({key: _jpeg()})
+    if isinstance(photos, DirectoryStore):
+        moment = time.time() - age_seconds
+        os.utime(photos.root / key, (moment, moment))
+        return
+    with db.sessions() as s, s.begin():
+        row = s.get(MediaFile, key)
+        assert row is not None
+        row.created_at = utcnow() - timedelta(seconds=age_seconds)
 
 
 def test_files_no_message_names_are_removed_once_old_but_a_fresh_one_is_kept(
-    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    db: Database, settings: Settings, photos: PhotoStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    message = _photo_in_live_session(db, settings)
-    folder = settings.media_dir / str(message.session_id)
+    message = _photo_in_live_session(db, photos)
+    folder = str(message.session_id)
     crashed = uuid.uuid4().hex
-    stray = [folder / f"{crashed}.jpg", folder / f"{crashed}.thumb.jpg"]
-    for path in stray:
-        _write(path, age_seconds=OLD)
-    in_flight = folder / f"{uuid.uuid4().hex}.jpg"
-    _write(in_flight, age_seconds=5)
-    not_ours = settings.media_dir / "backup" / "logo.jpg"  # outside every session's folder
-    not_ours.parent.mkdir()
-    _write(not_ours, age_seconds=OLD)
-    kept = sorted(p for p in folder.iterdir() if p not in stray)
+    stray = [f"{folder}/{crashed}.jpg", f"{folder}/{crashed}.thumb.jpg"]
+    for key in stray:
+        _plant(db, photos, key, age_seconds=OLD)
+    _plant(db, photos, f"{folder}/{uuid.uuid4().hex}.jpg", age_seconds=5)  # upload in flight
+    kept = sorted(key for key in photos.listing() if key not in stray)
     assert len(kept) == 3  # the real photo, its thumbnail, and the upload in flight
 
     dry = _doctor(monkeypatch, db, settings, "--json")
@@ -109,11 +118,11 @@ def test_files_no_message_names_are_removed_once_old_but_a_fresh_one_is_kept(
     assert problem["check"] == "media_file_unnamed"
     assert problem["repairable"] is True
     assert problem["session_id"] == str(message.session_id)
-    assert problem["files"] == sorted(f"{message.session_id}/{p.name}" for p in stray)
+    assert problem["files"] == sorted(stray)
     assert "10 minutes" in problem["repair"]
     assert report["summary"]["media"] == {"unnamed_files": 2, "messages_missing_files": 0}
     assert any("less than 10 minutes ago" in note for note in report["notes"])
-    assert all(path.exists() for path in stray), "a dry run removes nothing"
+    assert all(photos.get(key) for key in stray), "a dry run removes nothing"
 
     table = _doctor(monkeypatch, db, settings)
     assert table.exit_code == 1, table.output
@@ -124,23 +133,37 @@ def test_files_no_message_names_are_removed_once_old_but_a_fresh_one_is_kept(
     applied = _doctor(monkeypatch, db, settings, "--apply", "--json")
     assert applied.exit_code == 0, applied.output
     assert _report(applied)["after"]["media"]["unnamed_files"] == 0
-    assert not any(path.exists() for path in stray)
-    assert sorted(folder.iterdir()) == kept
-    assert not_ours.exists(), "only the sessions' folders are pitcrew's"
+    assert not any(photos.get(key) for key in stray)
+    assert sorted(photos.listing()) == kept
     with db.read() as s:
         repairs = s.scalars(select(Event).where(Event.kind == Kind.REPAIR)).all()
         assert [e.payload["files"] for e in repairs] == [problem["files"]]
 
     named, _ = _stored(db, message)
-    assert all((settings.media_dir / path).exists() for path in named)
+    assert all(photos.get(key) for key in named)
+
+
+def test_files_outside_the_sessions_folders_are_not_pitcrews(
+    db: Database, settings: Settings, photos: PhotoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _photo_in_live_session(db, photos)
+    not_ours = settings.media_dir / "backup" / "logo.jpg"
+    not_ours.parent.mkdir(parents=True)
+    not_ours.write_bytes(_jpeg())
+    os.utime(not_ours, (time.time() - OLD, time.time() - OLD))
+
+    applied = _doctor(monkeypatch, db, settings, "--apply", "--json")
+    assert applied.exit_code == 0, applied.output
+    assert _media_problems(_report(applied)) == []
+    assert not_ours.exists(), "only the sessions' folders are pitcrew's"
 
 
 def test_a_message_whose_file_is_gone_is_left_to_a_person(
-    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    db: Database, settings: Settings, photos: PhotoStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    message = _photo_in_live_session(db, settings)
+    message = _photo_in_live_session(db, photos)
     (lost, _), sent_at = _stored(db, message)
-    (settings.media_dir / lost).unlink()
+    photos.remove([lost])
 
     dry = _doctor(monkeypatch, db, settings, "--json")
     assert dry.exit_code == 1, dry.output
@@ -168,9 +191,9 @@ def test_a_message_whose_file_is_gone_is_left_to_a_person(
 
 
 def test_photos_whose_messages_are_all_there_are_no_problem(
-    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    db: Database, settings: Settings, photos: PhotoStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _photo_in_live_session(db, settings)
+    _photo_in_live_session(db, photos)
 
     dry = _doctor(monkeypatch, db, settings, "--json")
     assert dry.exit_code == 0, dry.output

@@ -9,31 +9,26 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from pitcrew import flow, media
+from pitcrew import flow, media, photo_store
 from pitcrew.chat import Attachment
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import SessionMessage
+from pitcrew.photo_store import PhotoStore
 from tests.support.factories import Person, Stage, start_session
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
 
 @pytest.fixture
-def media_dir(tmp_path: Path) -> Path:
-    return tmp_path / "media"
-
-
-@pytest.fixture
-def settings(db: Database, media_dir: Path) -> Settings:
-    return Settings(database_url=str(db.url), media_dir=media_dir)
+def photos(db: Database, settings: Settings) -> PhotoStore:
+    return photo_store.choose(settings.media_store, media_dir=settings.media_dir, db=db)
 
 
 def _jpeg() -> bytes:
@@ -42,8 +37,8 @@ def _jpeg() -> bytes:
     return out.getvalue()
 
 
-def _files(media_dir: Path) -> list[Path]:
-    return sorted(p for p in media_dir.rglob("*") if p.is_file()) if media_dir.exists() else []
+def _files(photos: PhotoStore) -> list[str]:
+    return sorted(photos.listing())
 
 
 def _messages(db: Database) -> int:
@@ -62,17 +57,17 @@ def test_session_ending_between_the_files_and_the_row_removes_the_files(
     db: Database,
     customer: Person,
     mechanic: Person,
-    media_dir: Path,
+    photos: PhotoStore,
     monkeypatch: pytest.MonkeyPatch,
     ending: str,
 ) -> None:
     sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
-    stored: list[list[Path]] = []
+    stored: list[list[str]] = []
     real_store = media.store
 
-    def store_then_end(root: Path, session_id: uuid.UUID, photo: Any) -> Attachment:
-        attachment = real_store(root, session_id, photo)
-        stored.append(_files(media_dir))  # both files are on disk now...
+    def store_then_end(store: PhotoStore, session_id: uuid.UUID, photo: Any) -> Attachment:
+        attachment = real_store(store, session_id, photo)
+        stored.append(_files(photos))  # both files are stored now...
         ENDINGS[ending](db, customer, mechanic, session_id)  # ...and the session ends.
         return attachment
 
@@ -84,5 +79,5 @@ def test_session_ending_between_the_files_and_the_row_removes_the_files(
     assert ending in answer.json()["error"]["message"]
     (on_disk,) = stored
     assert len(on_disk) == 2, "the photo and its thumbnail were written before the row"
-    assert _files(media_dir) == [], "the refused photo's files are still on disk"
+    assert _files(photos) == [], "the refused photo's files are still stored"
     assert _messages(db) == 0

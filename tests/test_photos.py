@@ -10,17 +10,18 @@ import io
 import os
 import uuid
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 from PIL import ExifTags, Image, PngImagePlugin
 from sqlalchemy import select
 
-from pitcrew import chat
+from pitcrew import chat, photo_store
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role, SessionMessage
+from pitcrew.photo_store import PhotoStore
 from tests.support.factories import Person, Stage, start_session
 from tests.support.room import listen
 
@@ -31,17 +32,18 @@ GPS = {1: "N", 2: (52.0, 31.0, 12.5), 3: "E", 4: (13.0, 24.0, 3.0)}
 
 
 @pytest.fixture
-def media_dir(tmp_path: Path) -> Path:
-    return tmp_path / "media"
+def settings(db: Database, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=db.url if isinstance(db.url, str) else str(db.url),
+        media_dir=tmp_path / "media",
+        max_upload_mb=MAX_UPLOAD_MB,
+    )
 
 
 @pytest.fixture
-def settings(db: Database, media_dir: Path) -> Settings:
-    return Settings(
-        database_url=db.url if isinstance(db.url, str) else str(db.url),
-        media_dir=media_dir,
-        max_upload_mb=MAX_UPLOAD_MB,
-    )
+def photos(db: Database, settings: Settings) -> PhotoStore:
+    """Where the server keeps photos: MEDIA_DIR on SQLite, the database on PostgreSQL."""
+    return photo_store.choose(settings.media_store, media_dir=settings.media_dir, db=db)
 
 
 def _exif(orientation: int = 1) -> Image.Exif:
@@ -85,8 +87,8 @@ def _upload(
     )
 
 
-def _files(media_dir: Path) -> list[Path]:
-    return sorted(p for p in media_dir.rglob("*") if p.is_file()) if media_dir.exists() else []
+def _files(photos: PhotoStore) -> list[str]:
+    return sorted(photos.listing())
 
 
 def _attachments(db: Database) -> list[str | None]:
@@ -144,7 +146,7 @@ def test_stored_photo_keeps_no_location_or_other_metadata(
     db: Database,
     customer: Person,
     mechanic: Person,
-    media_dir: Path,
+    photos: PhotoStore,
     fmt: str,
     name: str,
     content_type: str,
@@ -155,7 +157,8 @@ def test_stored_photo_keeps_no_location_or_other_metadata(
     sent = _upload(customer, sid, original, name, content_type or "application/octet-stream")
     assert sent.status_code == 201, sent.text
     (path,) = [p for p in _attachments(db) if p]
-    stored = (media_dir / path).read_bytes()
+    stored = photos.get(path)
+    assert stored is not None
     served = customer.client.get(sent.json()["photo"]["url"]).content
     assert stored == served
     for data in (
@@ -209,7 +212,7 @@ def test_refused_upload_stores_nothing(
     db: Database,
     customer: Person,
     mechanic: Person,
-    media_dir: Path,
+    photos: PhotoStore,
     what: str,
     data: bytes,
     status: int,
@@ -220,20 +223,20 @@ def test_refused_upload_stores_nothing(
     assert answer.status_code == status, f"{what}: {answer.text}"
     error = answer.json()["error"]
     assert words in error["message"], error
-    assert _files(media_dir) == []
+    assert _files(photos) == []
     assert _attachments(db) == []
     assert customer.client.get(f"/api/sessions/{sid}/messages").json() == []
 
 
 def test_upload_far_over_the_limit_is_refused_before_it_is_read(
-    db: Database, customer: Person, mechanic: Person, media_dir: Path
+    db: Database, customer: Person, mechanic: Person, photos: PhotoStore
 ) -> None:
     sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     answer = _upload(customer, sid, b"\xff" * int(MAX_UPLOAD_MB * 1024 * 1024 * 2))
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "too_large"
     assert f"at most {MAX_UPLOAD_MB:g} MB" in answer.json()["error"]["message"]
-    assert _files(media_dir) == []
+    assert _files(photos) == []
     # Every other route keeps the usual small limit.
     too_long = customer.client.post(
         f"/api/sessions/{sid}/messages", content=b"{" + b" " * 70_000 + b"}"
@@ -246,7 +249,7 @@ def test_photo_only_from_a_party_of_a_live_session(
     customer: Person,
     mechanic: Person,
     make_user: Callable[..., Person],
-    media_dir: Path,
+    photos: PhotoStore,
 ) -> None:
     sid, rid = start_session(db, customer, session_type="chat").ids
     assert _upload(customer, sid, photo_bytes()).status_code == 409  # nobody there yet
@@ -256,7 +259,7 @@ def test_photo_only_from_a_party_of_a_live_session(
         assert _upload(outsider, sid, photo_bytes()).status_code == 404
     mechanic.client.post(f"/api/sessions/{sid}/complete", json={"summary": "Done."})
     assert _upload(customer, sid, photo_bytes()).status_code == 409
-    assert _files(media_dir) == [] and _attachments(db) == []
+    assert _files(photos) == [] and _attachments(db) == []
 
 
 def test_photo_is_served_only_to_the_two_parties_and_never_as_html(
@@ -288,17 +291,18 @@ def test_a_failed_commit_leaves_no_file_behind(
     db: Database,
     customer: Person,
     mechanic: Person,
-    media_dir: Path,
+    photos: PhotoStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The files are whole on disk before the row; a failed commit leaves neither row nor file."""
     sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
-    on_disk: list[list[Path]] = []
+    on_disk: list[list[str]] = []
 
     def crash(*args: Any, **kwargs: Any) -> None:
-        names = _files(media_dir)
+        names = _files(photos)
         on_disk.append(names)
-        assert [Image.open(name).size for name in names] == [(64, 48), (64, 48)]
+        sizes = [Image.open(io.BytesIO(photos.get(name) or b"")).size for name in names]
+        assert sizes == [(64, 48), (64, 48)]
         raise ConnectionError("the database went away")
 
     monkeypatch.setattr(chat, "post_photo", crash)
@@ -306,24 +310,27 @@ def test_a_failed_commit_leaves_no_file_behind(
         _upload(customer, sid, photo_bytes())
     # At the moment of the commit both files were complete, under their final names.
     (names,) = on_disk
-    assert [p.suffix for p in names] == [".jpg", ".jpg"]
-    assert not [p for p in names if p.name.startswith(".")]
+    assert [PurePosixPath(p).suffix for p in names] == [".jpg", ".jpg"]
+    assert not [p for p in names if PurePosixPath(p).name.startswith(".")]
     assert _attachments(db) == []
-    assert _files(media_dir) == []
+    assert _files(photos) == []
     monkeypatch.undo()
     # A later upload works, and every message names files that exist.
     assert _upload(customer, sid, photo_bytes()).status_code == 201
     paths = [p for p in _attachments(db) if p]
-    assert paths and all((media_dir / p).is_file() for p in paths)
+    assert paths and all(photos.get(p) is not None for p in paths)
 
 
 def test_a_failed_write_leaves_no_partial_file(
     db: Database,
     customer: Person,
     mechanic: Person,
-    media_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
 ) -> None:
+    """A disk that fills up mid-write (photos in MEDIA_DIR) leaves no half-written file."""
+    settings.media_store = "directory"
+    photos = photo_store.choose("directory", media_dir=settings.media_dir, db=db)
     sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
 
     def full_disk(src: Any, dst: Any) -> None:
@@ -333,4 +340,4 @@ def test_a_failed_write_leaves_no_partial_file(
     with pytest.raises(OSError):
         _upload(customer, sid, photo_bytes())
     monkeypatch.undo()
-    assert _files(media_dir) == [] and _attachments(db) == []
+    assert _files(photos) == [] and _attachments(db) == []

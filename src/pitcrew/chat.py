@@ -28,7 +28,7 @@ from pitcrew.schemas import MessageOut, PhotoOut
 
 @dataclass(frozen=True)
 class Attachment:
-    """A photo already safely on disk (paths relative to MEDIA_DIR), waiting for its message."""
+    """A photo already kept for good in the photo store (by key), waiting for its message."""
 
     path: str
     content_type: str

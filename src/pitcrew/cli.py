@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pitcrew import adopt, auth, doctor, logs, operator_errors
+from pitcrew import adopt, auth, doctor, logs, operator_errors, photo_store
 from pitcrew import migrate as schema
 from pitcrew.config import effective, get_settings
 from pitcrew.db import Database
@@ -97,19 +97,16 @@ def doctor_command(
 ) -> None:
     """Check DESIGN's invariants (also on a database of the replaced system), and the photos.
 
-    Photo files under MEDIA_DIR that no message names are removed by --apply once they are
+    Stored photos (MEDIA_STORE) that no message names are removed by --apply once they are
     over 10 minutes old; messages whose file is missing are left to a person. Exit code 0
     when clean, 1 when problems remain.
     """
     db = _database(allow_foreign=True)
-    media_dir = get_settings().media_dir
+    settings = get_settings()
+    photos = photo_store.choose(settings.media_store, media_dir=settings.media_dir, db=db)
     try:
-        report = (
-            doctor.apply(db, media_dir=media_dir)
-            if apply
-            else doctor.check(db, media_dir=media_dir)
-        )
-        after = doctor.check(db, media_dir=media_dir) if apply else report
+        report = doctor.apply(db, photos=photos) if apply else doctor.check(db, photos=photos)
+        after = doctor.check(db, photos=photos) if apply else report
     except (doctor.Unrecognized, doctor.RepairRaced) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

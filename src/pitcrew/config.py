@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+MediaStore = Literal["auto", "directory", "database"]
+
 # The drivers pitcrew is built and tested with; any other would fail later, less clearly.
 DRIVERS = frozenset({"sqlite", "sqlite+pysqlite", "postgresql+psycopg"})
 MASK = "***"
@@ -59,6 +61,9 @@ class Settings(BaseSettings):
     ice_servers: list[IceServer] = Field(default_factory=list)
     max_upload_mb: float = Field(default=10.0, gt=0, le=1024)
     media_dir: Path = Path("media")
+    # Where photos are kept: "auto" is the database on PostgreSQL (every host reaches it)
+    # and MEDIA_DIR on SQLite; see pitcrew.photo_store.
+    media_store: MediaStore = "auto"
     # Serving: which peers may tell us the client's address and scheme (X-Forwarded-For,
     # X-Forwarded-Proto): a comma-separated list of addresses or networks, "*" for any.
     forwarded_allow_ips: str = "127.0.0.1"

@@ -5,24 +5,20 @@ name and the declared type are ignored), refused unless it is a whole JPEG, PNG 
 image, and stored re-encoded from its pixels, so the location and every other piece of
 EXIF or text metadata a phone writes never reaches the disk or the other party.
 
-Files are written before the message that names them: to a temporary file, fsynced, renamed
-into place, the folder fsynced, and only then is the message row committed. A crash between
-the rename and the commit leaves a file no message names, which is harmless; the reverse,
-a message naming a missing file, cannot happen.
+Files are kept for good (``photo_store``: a folder or the database) before the message that
+names them commits. A crash between the two leaves a file no message names, which is
+harmless and found by the doctor; the reverse, a message naming a missing file, cannot happen.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import tempfile
 import threading
 import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
@@ -33,6 +29,7 @@ from pitcrew.chat import Attachment
 from pitcrew.db import Database
 from pitcrew.errors import Invalid, NotFound, TooLarge, Unavailable
 from pitcrew.models import Session, SessionMessage
+from pitcrew.photo_store import PhotoStore
 from pitcrew.schemas import MessageOut
 
 # What Pillow calls each accepted format: (content type we store, file extension).
@@ -213,45 +210,12 @@ def _thumbnail(image: Image.Image) -> bytes:
 # --- storage ----------------------------------------------------------------------------
 
 
-def _fsync_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _write_durably(target: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename: the target is whole or absent."""
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed before the rename)
-        dir=target.parent, prefix=".upload-", suffix=".part", delete=False
-    )
-    try:
-        with handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(handle.name)
-        raise
-
-
-def store(media_dir: Path, session_id: uuid.UUID, photo: CleanPhoto) -> Attachment:
-    """Put the photo and its thumbnail on disk for good, before any message names them."""
-    root = media_dir.resolve()
-    folder = root / str(session_id)
-    created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+def store(photos: PhotoStore, session_id: uuid.UUID, photo: CleanPhoto) -> Attachment:
+    """Keep the photo and its thumbnail for good, before any message names them."""
     name = uuid.uuid4().hex
     path = f"{session_id}/{name}{photo.extension}"
     thumbnail_path = f"{session_id}/{name}.thumb.jpg"
-    _write_durably(root / thumbnail_path, photo.thumbnail)
-    _write_durably(root / path, photo.data)
-    _fsync_dir(folder)
-    if created:
-        _fsync_dir(root)
+    photos.put({thumbnail_path: photo.thumbnail, path: photo.data})
     return Attachment(
         path=path,
         content_type=photo.content_type,
@@ -262,19 +226,13 @@ def store(media_dir: Path, session_id: uuid.UUID, photo: CleanPhoto) -> Attachme
     )
 
 
-def _discard(media_dir: Path, attachment: Attachment) -> None:
-    for relative in (attachment.path, attachment.thumbnail_path):
-        with contextlib.suppress(OSError):
-            (media_dir.resolve() / relative).unlink()
-
-
 def post_photo(
     db: Database,
     actor: Actor,
     session_id: uuid.UUID,
     raw: bytes,
     *,
-    media_dir: Path,
+    photos: PhotoStore,
     max_bytes: int,
     caption: str = "",
 ) -> MessageOut:
@@ -286,13 +244,13 @@ def post_photo(
     chat.check_may_post(db, actor, session_id)
     if len(raw) > max_bytes:
         raise TooLarge(too_large_message(max_bytes), code="photo_too_large")
-    attachment = store(media_dir, session_id, clean(raw))
+    attachment = store(photos, session_id, clean(raw))
     try:
         return chat.post_photo(db, actor, session_id, attachment, caption)
     except BaseException:
         # Refused or failed inside the transaction (the session ended meanwhile, the database
         # went away): no row names the files, so none may stay on disk.
-        _discard(media_dir, attachment)
+        photos.remove((attachment.path, attachment.thumbnail_path))
         raise
 
 
@@ -307,8 +265,9 @@ def too_large_message(max_bytes: int) -> str:
 
 @dataclass(frozen=True)
 class PhotoFile:
-    path: Path
+    data: bytes
     content_type: str
+    suffix: str
 
 
 def photo_file(
@@ -317,7 +276,7 @@ def photo_file(
     session_id: uuid.UUID,
     message_id: uuid.UUID,
     *,
-    media_dir: Path,
+    photos: PhotoStore,
     thumbnail: bool = False,
 ) -> PhotoFile:
     """The file behind a photo, for the session's customer and mechanic only.
@@ -339,10 +298,12 @@ def photo_file(
         ).first()
     if row is None or row.attachment_path is None or access.part_of(actor.id, row) is None:
         raise NotFound("No such photo.", code="photo_not_found")
-    relative = row.thumbnail_path if thumbnail else row.attachment_path
-    root = media_dir.resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    key = row.thumbnail_path if thumbnail else row.attachment_path
+    data = photos.get(key) if key else None
+    if key is None or data is None:
         raise NotFound("This photo's file is missing.", code="photo_not_found")
-    content_type = EXTENSION_TYPES.get(path.suffix, "") if thumbnail else row.attachment_type
-    return PhotoFile(path=path, content_type=content_type or "application/octet-stream")
+    suffix = PurePosixPath(key).suffix
+    content_type = EXTENSION_TYPES.get(suffix, "") if thumbnail else row.attachment_type
+    return PhotoFile(
+        data=data, content_type=content_type or "application/octet-stream", suffix=suffix
+    )

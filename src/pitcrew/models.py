@@ -25,6 +25,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -279,10 +280,10 @@ PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
 
 
 class SessionMessage(Base):
-    """A chat line; a photo is a message whose attachment is an image under MEDIA_DIR.
+    """A chat line; a photo is a message whose attachment is an image in the photo store.
 
-    Paths are relative to MEDIA_DIR. The files are on disk before the row commits, so a
-    row never names a file that is missing.
+    Paths are the store's keys (``pitcrew.photo_store``). The files are kept for good before
+    the row commits, so a row never names a file that is missing.
     """
 
     __tablename__ = "session_messages"
@@ -401,6 +402,17 @@ class AuthToken(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MediaFile(Base):
+    """A photo or thumbnail kept in the database (``MEDIA_STORE=database``), so that every
+    host sharing it serves every photo; the key is the one its message names."""
+
+    __tablename__ = "media_files"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class IdempotencyKey(Base):

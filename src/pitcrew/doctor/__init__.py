@@ -8,7 +8,7 @@ The invariants it keeps are those of docs/ARCHITECTURE.md, section "Invariants".
 
 The parts, in the order a run goes through them: ``shape`` (which database this is),
 ``diagnosis`` (the problems and their planned repairs, using the pair rules of ``rules``),
-``media`` (photo files under MEDIA_DIR against the messages that name them), ``repair``
+``media`` (stored photos against the messages that name them), ``repair``
 (the dry run and ``--apply``), ``output`` (the table, summary and JSON).
 """
 

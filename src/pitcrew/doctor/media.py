@@ -1,7 +1,8 @@
-"""Photos on disk against the messages that name them: files nobody names, names of no file.
+"""Stored photos against the messages that name them: files nobody names, names of no file.
 
-A photo and its thumbnail are written under MEDIA_DIR before their message commits
-(``pitcrew.media.store``), so a crash between the two leaves files that no message names.
+A photo and its thumbnail are kept in the photo store (MEDIA_DIR or the database, see
+``pitcrew.photo_store``) before their message commits, so a crash between the two leaves
+files that no message names.
 They are safe to remove, but only once they are older than ``GRACE``: a younger file may be
 an upload whose message is about to commit, so it is only counted in a note, never removed.
 
@@ -12,18 +13,16 @@ the message. The check runs on pitcrew databases only; the replaced system kept 
 
 from __future__ import annotations
 
-import contextlib
-import os
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, or_, select
 
 from pitcrew.doctor.problems import Problem, Report
 from pitcrew.models import SessionMessage, User, utcnow
+from pitcrew.photo_store import PhotoStore
 
 # How old a file no message names must be before it counts as left behind by a crash.
 GRACE = timedelta(minutes=10)
@@ -56,25 +55,24 @@ def _minutes() -> int:
 
 
 def include(
-    report: Report, connection: Connection, media_dir: Path, now: datetime | None = None
+    report: Report, connection: Connection, photos: PhotoStore, now: datetime | None = None
 ) -> None:
     """Add a pitcrew database's media problems to ``report``, and a note of files left alone."""
     if not report.shape.is_pitcrew:
         return
-    found = survey(connection, media_dir, now or utcnow())
+    found = survey(connection, photos, now or utcnow())
     report.problems.extend(found.problems)
     if found.note is not None:
         report.notes.append(found.note)
     if found.problems:
         # A missing file is often a doctor run from another folder than the server's.
-        report.notes.append(f"Photos were looked for in {media_dir.resolve()} (MEDIA_DIR).")
+        report.notes.append(f"Photos were looked for in {photos.where}.")
 
 
-def survey(connection: Connection, media_dir: Path, now: datetime) -> MediaSurvey:
-    """Both directions, from one query of the named paths and one walk of MEDIA_DIR."""
-    root = media_dir.resolve()
+def survey(connection: Connection, photos: PhotoStore, now: datetime) -> MediaSurvey:
+    """Both directions, from one query of the named paths and one listing of the store."""
     named = _named(connection)
-    on_disk = _walk(root)
+    on_disk = photos.listing()
     found = MediaSurvey()
     found.problems.extend(_missing(named, on_disk))
     unnamed: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
@@ -124,38 +122,6 @@ def _named(connection: Connection) -> _Named:
     return named
 
 
-def _walk(root: Path) -> dict[str, datetime]:
-    """Each file in MEDIA_DIR's session folders, by the path a message names, and its mtime.
-
-    Only folders named by a session id are pitcrew's (``pitcrew.media.store``); anything else
-    in MEDIA_DIR was put there by someone else and is neither reported nor removed.
-    """
-    found: dict[str, datetime] = {}
-    for top in _session_folders(root):
-        for folder, _, names in os.walk(top):
-            for name in names:
-                path = Path(folder) / name
-                with contextlib.suppress(FileNotFoundError):  # removed while we walked
-                    modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-                    found[path.relative_to(root).as_posix()] = modified
-    return found
-
-
-def _session_folders(root: Path) -> list[Path]:
-    if not root.is_dir():
-        return []
-    return [
-        entry for entry in root.iterdir() if entry.is_dir() and _session_id(entry.name) is not None
-    ]
-
-
-def _session_id(name: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(name)
-    except ValueError:
-        return None
-
-
 def _missing(named: _Named, on_disk: dict[str, datetime]) -> list[Problem]:
     problems = []
     for message_id, session_id, sender, created, paths in named.messages:
@@ -186,7 +152,7 @@ def _unnamed(folder: str, files: list[str], modified: datetime) -> Problem:
         check=UNNAMED,
         invariants=(),
         request_id=None,
-        session_id=_session_id(folder.split("/")[0]),
+        session_id=uuid.UUID(folder),
         state=(
             f"a photo whose message was never saved: no message names these {len(files)}"
             f" file(s) of the session's folder, last written {modified:%Y-%m-%d %H:%M} UTC"
@@ -199,18 +165,13 @@ def _unnamed(folder: str, files: list[str], modified: datetime) -> Problem:
     )
 
 
-def remove(media_dir: Path, report: Report) -> None:
-    """Delete the files a report plans to remove; one that cannot be is said in its row."""
-    root = media_dir.resolve()
+def remove(photos: PhotoStore, report: Report) -> None:
+    """Delete the files a report plans to remove; a failure is said in its row."""
     for problem in report.repairable:
-        failed = []
-        for relative in problem.files:
-            try:
-                (root / relative).unlink(missing_ok=True)
-            except OSError as error:
-                failed.append(f"{relative} ({error.strerror or error})")
-        if failed:
-            problem.repair += f"; could not remove {', '.join(failed)}"
+        try:
+            photos.remove(problem.files)
+        except OSError as error:
+            problem.repair += f"; could not remove them ({error.strerror or error})"
 
 
 def counts(report: Report) -> dict[str, int]:

@@ -68,7 +68,7 @@ class Problem:
     candidates: tuple[uuid.UUID, ...] = ()
     rows: tuple[uuid.UUID, ...] = ()  # data checks: every offending row
     people: tuple[uuid.UUID, ...] = ()  # whom a repair concerns (customer, mechanics)
-    files: tuple[str, ...] = ()  # media files the repair removes, relative to MEDIA_DIR
+    files: tuple[str, ...] = ()  # stored photos the repair removes, by key
 
     @property
     def repairable(self) -> bool:

@@ -10,7 +10,6 @@ adoption later moves into ``events``.
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -39,6 +38,7 @@ from pitcrew.doctor.problems import Change, Problem, Report
 from pitcrew.doctor.shape import GUARDS, Shape, table_named
 from pitcrew.events import Audience, Kind
 from pitcrew.models import JSONType, UTCDateTime, utcnow
+from pitcrew.photo_store import PhotoStore
 
 _repairs_metadata = MetaData()
 # The audit trail on a database that has no ``events`` table: the same columns as events.
@@ -62,40 +62,40 @@ class RepairRaced(Exception):
     """A row changed between planning a repair and writing it; nothing was written."""
 
 
-def check(db: Database, *, media_dir: Path | None = None) -> Report:
+def check(db: Database, *, photos: PhotoStore | None = None) -> Report:
     """The dry run: read-only (on PostgreSQL the transaction is declared READ ONLY)."""
     with db.engine.connect() as connection, connection.begin():
         if db.is_postgres:
             connection.execute(text("SET TRANSACTION READ ONLY"))
-        return _diagnose(connection, media_dir)
+        return _diagnose(connection, photos)
 
 
-def apply(db: Database, *, media_dir: Path | None = None) -> Report:
+def apply(db: Database, *, photos: PhotoStore | None = None) -> Report:
     """Repair everything certain, in one transaction, with an audit row per repair.
 
     Writers are held off for the length of the repair (on PostgreSQL by an EXCLUSIVE table
     lock, on SQLite by the write lock every transaction takes), so the diagnosis the repair
-    is planned from is the state it is written to. Media files no message names are removed
-    once that transaction has committed: a file is the one thing a rollback cannot restore.
+    is planned from is the state it is written to. Stored photos no message names are removed
+    once that transaction has committed, so a rollback never leaves a message without its file.
     """
 
     def work(session: DbSession) -> Report:
         connection = session.connection()
         if db.is_postgres:
             connection.execute(text("LOCK TABLE session_requests, sessions IN EXCLUSIVE MODE"))
-        return write(session, _diagnose(connection, media_dir))
+        return write(session, _diagnose(connection, photos))
 
     report = db.run(work)
-    if media_dir is not None:
-        media.remove(media_dir, report)
+    if photos is not None:
+        media.remove(photos, report)
     return report
 
 
-def _diagnose(connection: Connection, media_dir: Path | None) -> Report:
-    """The database's problems, and with ``media_dir`` those of its photos on disk."""
+def _diagnose(connection: Connection, photos: PhotoStore | None) -> Report:
+    """The database's problems, and with ``photos`` those of the stored photos."""
     report = diagnose(connection)
-    if media_dir is not None:
-        media.include(report, connection, media_dir)
+    if photos is not None:
+        media.include(report, connection, photos)
     return report
 
 

@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pitcrew import auth
+from pitcrew import auth, photo_store
 from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.errors import Forbidden, Unauthenticated
 from pitcrew.models import Role
+from pitcrew.photo_store import PhotoStore
 
 COOKIE = "pitcrew_session"
 CSRF_COOKIE = "pitcrew_csrf"
@@ -28,6 +29,14 @@ async def get_db(request: Request) -> Database:
 async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def get_photo_store(request: Request) -> PhotoStore:
+    return photo_store.choose(
+        request.app.state.settings.media_store,
+        media_dir=request.app.state.settings.media_dir,
+        db=request.app.state.db,
+    )
 
 
 def request_token(request: Request) -> tuple[str | None, bool]:
@@ -83,6 +92,7 @@ async def customer_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Act
 
 DB = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+Photos = Annotated[PhotoStore, Depends(get_photo_store)]
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 MaybeActor = Annotated[Actor | None, Depends(optional_actor)]
 Mechanic = Annotated[Actor, Depends(mechanic_actor)]

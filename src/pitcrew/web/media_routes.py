@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Response, UploadFile, status
-from fastapi.responses import FileResponse
 
 from pitcrew import call, media
 from pitcrew.config import Settings
 from pitcrew.schemas import CallOut, MessageOut, PhotoCaption, SignalIn
-from pitcrew.web.deps import DB, CurrentActor, SettingsDep
+from pitcrew.web.deps import DB, CurrentActor, Photos, SettingsDep
 from pitcrew.web.errors import ON_SESSION, _responses
 
 router = APIRouter(prefix="/api", tags=["session"])
@@ -53,6 +52,7 @@ def upload_photo(
     db: DB,
     actor: CurrentActor,
     settings: SettingsDep,
+    photos: Photos,
     form: Annotated[PhotoCaption, Form()],
 ) -> MessageOut:
     """Post a photo into the chat; its metadata (location included) is removed first."""
@@ -62,7 +62,7 @@ def upload_photo(
         actor,
         session_id,
         raw,
-        media_dir=settings.media_dir,
+        photos=photos,
         max_bytes=settings.max_upload_bytes,
         caption=form.caption,
     )
@@ -71,47 +71,46 @@ def upload_photo(
 def _send_photo(
     db: DB,
     actor: CurrentActor,
-    settings: SettingsDep,
+    photos: Photos,
     session_id: uuid.UUID,
     message_id: uuid.UUID,
     thumbnail: bool,
-) -> FileResponse:
-    found = media.photo_file(
-        db, actor, session_id, message_id, media_dir=settings.media_dir, thumbnail=thumbnail
-    )
-    name = f"photo-{str(message_id)[:8]}{'-small' if thumbnail else ''}{found.path.suffix}"
-    return FileResponse(
-        found.path,
+) -> Response:
+    found = media.photo_file(db, actor, session_id, message_id, photos=photos, thumbnail=thumbnail)
+    name = f"photo-{str(message_id)[:8]}{'-small' if thumbnail else ''}{found.suffix}"
+    return Response(
+        found.data,
         media_type=found.content_type,
         headers={**PHOTO_HEADERS, "Content-Disposition": f'inline; filename="{name}"'},
     )
 
 
+def _photo_responses(*types: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {t: {} for t in types}}, **_responses(401, 404, 422)}
+
+
 @router.get(
     "/sessions/{session_id}/photos/{message_id}",
-    response_class=FileResponse,
-    responses={
-        200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
-        **_responses(401, 404, 422),
-    },
+    response_class=Response,
+    responses=_photo_responses(*media.EXTENSION_TYPES.values()),
 )
 def get_photo(
-    session_id: uuid.UUID, message_id: uuid.UUID, db: DB, actor: CurrentActor, settings: SettingsDep
-) -> FileResponse:
+    session_id: uuid.UUID, message_id: uuid.UUID, db: DB, actor: CurrentActor, photos: Photos
+) -> Response:
     """The full photo, for the session's customer and mechanic (anyone else: 404)."""
-    return _send_photo(db, actor, settings, session_id, message_id, thumbnail=False)
+    return _send_photo(db, actor, photos, session_id, message_id, thumbnail=False)
 
 
 @router.get(
     "/sessions/{session_id}/photos/{message_id}/thumb",
-    response_class=FileResponse,
-    responses={200: {"content": {"image/jpeg": {}}}, **_responses(401, 404, 422)},
+    response_class=Response,
+    responses=_photo_responses("image/jpeg"),
 )
 def get_thumbnail(
-    session_id: uuid.UUID, message_id: uuid.UUID, db: DB, actor: CurrentActor, settings: SettingsDep
-) -> FileResponse:
+    session_id: uuid.UUID, message_id: uuid.UUID, db: DB, actor: CurrentActor, photos: Photos
+) -> Response:
     """The photo's thumbnail (JPEG, at most 480 pixels a side), as the chat shows it."""
-    return _send_photo(db, actor, settings, session_id, message_id, thumbnail=True)
+    return _send_photo(db, actor, photos, session_id, message_id, thumbnail=True)
 
 
 @router.get(
