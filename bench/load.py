@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 from bench.seed import INTAKE, Account
@@ -103,9 +103,18 @@ class Race:
         )
 
 
-async def race(base_url: str, mechanics: list[Account], requests: list[str]) -> Race:
+async def race(
+    base_urls: str | Sequence[str], mechanics: list[Account], requests: list[str]
+) -> Race:
+    """Every mechanic tries every request; with several hosts, mechanic i uses host i mod n."""
+    bases = [base_urls] if isinstance(base_urls, str) else list(base_urls)
     result = Race(requests=list(requests))
-    async with connections(base_url, len(mechanics)) as users:
+    async with AsyncExitStack() as stack:
+        users: list[Connection] = []
+        for index, base in enumerate(bases):
+            mine = len(mechanics[index :: len(bases)])
+            users += await stack.enter_async_context(connections(base, mine))
+        seated = [m for i in range(len(bases)) for m in mechanics[i :: len(bases)]]
 
         async def mechanic(who: Account, http: Connection) -> None:
             for request_id in requests:
@@ -125,6 +134,6 @@ async def race(base_url: str, mechanics: list[Account], requests: list[str]) -> 
                     result.statuses[f"{answer.status} {code}"] += 1
 
         started = time.perf_counter()
-        await asyncio.gather(*(mechanic(m, c) for m, c in zip(mechanics, users, strict=True)))
+        await asyncio.gather(*(mechanic(m, c) for m, c in zip(seated, users, strict=True)))
         result.seconds = time.perf_counter() - started
     return result

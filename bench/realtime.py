@@ -94,6 +94,26 @@ def _same(client: SseClient) -> Callable[[], SseClient]:
     return lambda: client
 
 
+async def open_streams(
+    server: Server, mechanics: list[Account], clients: int, received: dict[str, list[float]]
+) -> list[SseClient]:
+    """``clients`` dashboards subscribed to ``server``, connected in batches as a crowd of
+    pages would; each notes when it read each new request into ``received``."""
+    loop = asyncio.get_running_loop()
+    streams: list[SseClient] = []
+    for first in range(0, clients, 50):
+        batch = [
+            SseClient(mechanics[i % len(mechanics)].token, server.port, received)
+            for i in range(first, min(clients, first + 50))
+        ]
+        await asyncio.gather(
+            *(loop.create_connection(_same(c), "127.0.0.1", server.port) for c in batch)
+        )
+        streams += batch
+    await asyncio.wait_for(asyncio.gather(*(s.ready for s in streams)), timeout=120)
+    return streams
+
+
 @dataclass
 class Realtime:
     clients: int
@@ -128,21 +148,10 @@ async def measure(
     interval: float,
 ) -> Realtime:
     result = Realtime(clients=clients, events=events)
-    loop = asyncio.get_running_loop()
     received: dict[str, list[float]] = {}
     rss_before = server.rss_bytes()
     started = time.monotonic()
-    streams: list[SseClient] = []
-    for first in range(0, clients, 50):  # connect in batches, as a crowd of pages would
-        batch = [
-            SseClient(mechanics[i % len(mechanics)].token, server.port, received)
-            for i in range(first, min(clients, first + 50))
-        ]
-        await asyncio.gather(
-            *(loop.create_connection(_same(c), "127.0.0.1", server.port) for c in batch)
-        )
-        streams += batch
-    await asyncio.wait_for(asyncio.gather(*(s.ready for s in streams)), timeout=120)
+    streams = await open_streams(server, mechanics, clients, received)
     result.connect_seconds = time.monotonic() - started
     await asyncio.sleep(1.0)  # let the workers settle before reading their memory
     result.bytes_per_connection = (server.rss_bytes() - rss_before) / clients

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select
 
-from bench import ceilings, events_log, history, load, profile, reads, realtime, seed
+from bench import ceilings, events_log, history, hosts, load, profile, reads, realtime, seed
 from bench.database import BenchDatabase
 from bench.report import Report, Row, check, fmt, goal, machine, other_load
 from bench.server import Server
@@ -59,6 +59,7 @@ class Plan:
     sse: tuple[tuple[int, int], ...]  # (clients, events committed)
     sse_interval: float  # seconds between those events
     events_rows: int  # the long events log: replay and a session's timeline over it
+    two_hosts: tuple[int, int]  # dashboards on host B, requests made through host A
 
 
 FULL = Plan(
@@ -71,11 +72,12 @@ FULL = Plan(
     8.0,
     1_000_000,
     200,
-    ((100, 50), (1000, 25)),
+    ((100, 50), (1000, 25), (5000, 10)),
     0.2,
     10_000_000,
+    (1000, 25),
 )
-QUICK = Plan("quick", 4, 40, 20, (2, 8, 32), 12, 1.5, 20_000, 15, ((20, 5),), 0.1, 200_000)
+QUICK = Plan("quick", 4, 40, 20, (2, 8, 32), 12, 1.5, 20_000, 15, ((20, 5),), 0.1, 200_000, (20, 5))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,10 +149,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _raise_open_files_limit() -> None:
-    """A thousand live streams need a thousand sockets on each side (servers inherit this)."""
+    """Thousands of live streams need as many sockets on each side (servers inherit this)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < 8192 <= hard or hard == resource.RLIM_INFINITY:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (8192, hard))
+    wanted = 16384
+    if soft < wanted <= hard or hard == resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 @dataclass
@@ -178,6 +181,8 @@ def _run(
             _invariants(database, report, "after the write phases")
             _dashboard(plan, db, database, server, report, profiler)
             _realtime(plan, database, server, report, profiler)
+            with Server(db.url, workers=WORKERS, log_dir=logs, env=SERVER_ENV) as second:
+                _two_hosts(plan, database, server, second, report)
     finally:
         database.dispose()
     # With the server stopped: its event buses would otherwise read the whole log.
@@ -723,3 +728,55 @@ def cpu_share(server: Server) -> Iterator[CpuShare]:
 
 def _rate(value: float, unit: str) -> str:
     return f"{fmt(value)} {unit}"
+
+
+# --- two hosts ---------------------------------------------------------------------------
+
+
+def _two_hosts(plan: Plan, database: Database, a: Server, b: Server, report: Report) -> None:
+    """A second ``pitcrew serve`` on the same database, sharing nothing else with the first."""
+    section = "two hosts"
+    mechanics = seed.accounts(database, Role.MECHANIC, 20, label="hostwatcher", on_duty=False)
+    customer = seed.accounts(database, Role.CUSTOMER, 1, label="hostcustomer", on_duty=False)[0]
+    clients, events = plan.two_hosts
+    crossed = asyncio.run(
+        hosts.measure(
+            a, b, mechanics, customer, clients=clients, events=events, interval=plan.sse_interval
+        )
+    )
+    report.add(
+        Row(
+            section,
+            f"N={clients} dashboards on host B, requests made through host A:"
+            " sent→client p50 / p99",
+            f"{fmt(crossed.latency.p50, ' ms', 1)} / {fmt(crossed.latency.p99, ' ms', 1)}",
+            goal="p99 < 100 ms",
+            verdict=goal(crossed.latency.p99 < 100),
+        )
+    )
+    report.add(
+        Row(
+            section,
+            f"N={clients}: delivered / expected ({events} requests each)",
+            f"{crossed.delivered:,} / {crossed.expected:,} ({crossed.delivered_share:.1%});"
+            f" {crossed.dropped} streams ended",
+            goal="100%",
+            verdict=check(crossed.delivered == crossed.expected and not crossed.dropped),
+        )
+    )
+    racers = seed.accounts(database, Role.MECHANIC, 8, label="hostracer", on_duty=False)
+    k = plan.race_requests
+    ids = seed.pending_requests(database, customer.actor, k)
+    race = asyncio.run(load.race([a.base_url, b.base_url], racers, ids))
+    lat = Latency.of(race.latencies)
+    held = _held_by_winners(database, race)
+    report.add(
+        Row(
+            section,
+            f"M=8 mechanics (4 on each host) racing for K={k} requests",
+            f"{_rate(race.accepts_per_second, 'accepts/s')}; p50 {fmt(lat.p50, ' ms', 1)}"
+            f" p99 {fmt(lat.p99, ' ms', 1)}; {len(race.winners)} winners, {held} held",
+            goal=f"exactly {k}, each by its 200",
+            verdict=check(race.exactly_one_winner_each and held == k),
+        )
+    )

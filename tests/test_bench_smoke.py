@@ -38,13 +38,16 @@ def test_quick_bench_prints_its_table_with_every_check_passing(tmp_path: Path) -
 
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ")]
     checks = [row for row in rows if "✅ pass" in row or "FAIL" in row]
-    assert checks and not [row for row in checks if "FAIL" in row]
+    assert checks and not [row for row in checks if "FAIL" in row], checks
     for racers in (2, 8, 32):
         race = [row for row in rows if f"M={racers} invariant: exactly K winners" in row]
         assert len(race) == 1 and "✅ pass" in race[0], race
     assert [row for row in rows if "DESIGN's invariants with the history loaded" in row]
     live = [row for row in rows if "delivered / expected" in row]
     assert live and all("(100.0%)" in row and "✅ pass" in row for row in live), live
+    two_hosts = [row for row in rows if row.startswith("| two hosts |")]
+    passed = [row for row in two_hosts if "✅ pass" in row]
+    assert len(passed) == 2, f"delivery across hosts and the race over both hosts: {two_hosts}"
     sections = ("| ceiling |", "| intake |", "| dashboard |", "| real time |", "| events log |")
     for section in sections:
         assert any(row.startswith(section) for row in rows), section
