@@ -167,12 +167,30 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class Vehicle(Base):
+    """One of a customer's cars, kept so the next intake picks it instead of typing it again,
+    and so a mechanic can see what was found on the same car before."""
+
+    __tablename__ = "vehicles"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    make: Mapped[str] = mapped_column(String(60))
+    model: Mapped[str] = mapped_column(String(60))
+    vin: Mapped[str | None] = mapped_column(String(17))
+    mileage: Mapped[int | None] = mapped_column(Integer)  # as last reported
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Intake(Base):
     __tablename__ = "intakes"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    # The copy of the car as it was described (what older readers read), and the car itself.
     vehicle_info: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    vehicle_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("vehicles.id"), index=True)
     issue_description: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -214,6 +232,25 @@ class Session(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     rating_comment: Mapped[str | None] = mapped_column(Text)
+
+
+class SessionReport(Base):
+    """What the mechanic leaves the driver when a session completes.
+
+    Written in the transaction that completes the session; ``sessions.summary`` keeps a copy
+    of the summary for everything that reads it there. ``steps`` holds each recommended step
+    as ``{"text", "urgency", "cost_min", "cost_max"}``; ``photo_ids`` the chosen chat photos.
+    """
+
+    __tablename__ = "session_reports"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    summary: Mapped[str] = mapped_column(Text)
+    findings: Mapped[str] = mapped_column(Text, default="")
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    trouble_codes: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    photo_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class SessionRequest(Base):
