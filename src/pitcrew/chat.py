@@ -23,7 +23,7 @@ from pitcrew.events import Kind
 from pitcrew.flow import SESSION_FLOW, Action, refuse
 from pitcrew.models import Session, SessionMessage, utcnow
 from pitcrew.payloads import MessageCreated
-from pitcrew.schemas import MessageOut, PhotoOut
+from pitcrew.schemas import MessageOut, message_photo
 
 
 @dataclass(frozen=True)
@@ -67,21 +67,6 @@ def check_may_post(db: Database, actor: Actor, session_id: uuid.UUID | str) -> N
     sid = parse_id(session_id, "session_id")
     with db.read() as s:
         _check_may_message(actor, access.load_session(s, sid))
-
-
-def message_photo(message: SessionMessage) -> PhotoOut | None:
-    """The photo a message carries, as clients see it (URLs, never disk paths)."""
-    if message.attachment_path is None:
-        return None
-    url = f"/api/sessions/{message.session_id}/photos/{message.id}"
-    return PhotoOut(
-        url=url,
-        thumbnail_url=f"{url}/thumb",
-        content_type=message.attachment_type or "",
-        width=message.attachment_width or 0,
-        height=message.attachment_height or 0,
-        bytes=message.attachment_bytes or 0,
-    )
 
 
 def _check_may_message(actor: Actor, session: Session) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import Exists, Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import access, events, notify, pair, payloads, words
+from pitcrew import access, events, notify, pair, payloads, report, vehicles, words
 from pitcrew.access import PARTIES, parse_id
 from pitcrew.auth import Actor
 from pitcrew.db import Database
@@ -40,7 +40,7 @@ from pitcrew.models import (
     utcnow,
 )
 from pitcrew.pair import Moved, Pair
-from pitcrew.schemas import AcceptOut, IntakeIn, IntakeOut
+from pitcrew.schemas import AcceptOut, CompleteIn, IntakeIn, IntakeOut
 
 
 class Action(StrEnum):
@@ -157,10 +157,12 @@ def _create_intake(
     s: DbSession, customer: Actor, intake: IntakeIn, key: str | None, body_hash: str
 ) -> IntakeOut:
     now = utcnow()
+    car = vehicles.choose(s, customer, intake)
     row = Intake(
         id=uuid.uuid4(),
         customer_id=customer.id,
-        vehicle_info=intake.vehicle.model_dump(exclude_none=True),
+        vehicle_info=car.info,
+        vehicle_id=car.vehicle_id,
         issue_description=intake.issue_description,
         created_at=now,
     )
@@ -225,7 +227,7 @@ def request_again(db: Database, customer: Actor, session_id: uuid.UUID | str) ->
         assert previous is not None
         again = IntakeIn.model_validate(
             {
-                "vehicle": previous.vehicle_info,
+                **vehicles.for_intake_again(s, previous),
                 "issue_description": previous.issue_description,
                 "session_type": old.type,
                 "plan_code": old.plan_code,
@@ -385,15 +387,22 @@ def join(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> SessionS
 
 
 def complete(
-    db: Database, mechanic: Actor, session_id: uuid.UUID | str, summary: str
+    db: Database, mechanic: Actor, session_id: uuid.UUID | str, findings: CompleteIn | str
 ) -> SessionStatus:
-    """The mechanic closes the session with what they found: live → completed."""
+    """The mechanic closes the session with their report: live → completed.
+
+    A bare string is a report holding only its summary. The report is written in the same
+    transaction, before the event, so the email that follows can carry it.
+    """
     sid = parse_id(session_id, "session_id")
+    written = CompleteIn(summary=findings) if isinstance(findings, str) else findings
 
     def work(s: DbSession) -> SessionStatus:
         locked = pair.lock(s, sid)
         check_party(mechanic, locked, MECHANIC_ONLY)
+        summary = written.summary
         moved = _move(s, Action.COMPLETE, locked, {"ended_at": utcnow(), "summary": summary})
+        report.write(s, sid, written)
         _emit_session(s, mechanic, locked, moved, payloads.SessionDetails(summary=summary))
         return moved.status
 

@@ -307,3 +307,20 @@ def photo_file(
     return PhotoFile(
         data=data, content_type=content_type or "application/octet-stream", suffix=suffix
     )
+
+
+# What a report's PDF embeds of each chosen photo: enough to see the part, small enough that
+# five photos keep the document well under 2 MB.
+REPORT_BOX = (1000, 1000)
+REPORT_QUALITY = 70
+
+
+def report_image(data: bytes) -> bytes:
+    """A stored photo scaled down to :data:`REPORT_BOX`, as a JPEG for a printed report."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", REPORT_BOX)
+        picture = image.convert("RGB")
+    picture.thumbnail(REPORT_BOX)
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=REPORT_QUALITY, optimize=True)
+    return out.getvalue()

@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import events, payloads, words
+from pitcrew import events, payloads, report, words
 from pitcrew.db import emails_queued
 from pitcrew.events import Audience, Kind
 from pitcrew.models import (
@@ -27,6 +27,7 @@ from pitcrew.models import (
     Notification,
     Role,
     Session,
+    SessionReport,
     SessionStatus,
     User,
     utcnow,
@@ -277,6 +278,28 @@ def _email_context(s: DbSession, event: Event, message: Message) -> dict[str, An
         "issue": (found.issue_description if found else None) or "",
         "summary": p.get("summary") or "",
         "reason": p.get("reason") or "",
+        "report": _report_words(s, event.session_id) if p.get("summary") else None,
+    }
+
+
+def _report_words(s: DbSession, session_id: uuid.UUID | None) -> dict[str, Any] | None:
+    """The completed session's report as the email tells it (its PDF is on the session page)."""
+    row = s.get(SessionReport, session_id) if session_id else None
+    if row is None:
+        return None
+    steps = [
+        {
+            "urgency": report.URGENCY_WORDS.get(step["urgency"], step["urgency"]),
+            "text": step["text"],
+            "cost": report.cost_words(step.get("cost_min"), step.get("cost_max")),
+        }
+        for step in row.steps
+    ]
+    return {
+        "findings": row.findings,
+        "steps": steps,
+        "codes": list(row.trouble_codes),
+        "photos": len(row.photo_ids),
     }
 
 

@@ -14,9 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import aliased
 
-from pitcrew import access, events, payloads, words
+from pitcrew import access, events, payloads, report, words
 from pitcrew.auth import Actor
-from pitcrew.chat import message_photo
 from pitcrew.db import Database
 from pitcrew.errors import Forbidden, Invalid, NotFound
 from pitcrew.events import Kind
@@ -42,6 +41,7 @@ from pitcrew.schemas import (
     SessionDetail,
     SessionOut,
     TimelineEntry,
+    message_photo,
 )
 
 
@@ -86,6 +86,7 @@ def detail(db: Database, actor: Actor, session_id: uuid.UUID | str) -> SessionDe
             ),
             request=RequestOut.model_validate(request, from_attributes=True),
             intake=IntakeView.model_validate(intake, from_attributes=True) if intake else None,
+            report=report.of_session(s, session.id),
         )
 
 

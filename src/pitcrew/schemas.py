@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from pitcrew.models import Role, SessionType
+from pitcrew.models import Role, SessionMessage, SessionType
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 
@@ -91,6 +91,61 @@ class Strict(BaseModel):
         return data
 
 
+# --- the car ------------------------------------------------------------------------------
+
+VIN_LENGTH = 17
+# What each VIN character counts for in the North American check digit (49 CFR 565.15).
+VIN_VALUES = {
+    **{str(d): d for d in range(10)},
+    **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
+    **dict(zip("JKLMN", range(1, 6), strict=True)),
+    "P": 7,
+    "R": 9,
+    **dict(zip("STUVWXYZ", range(2, 10), strict=True)),
+}
+VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+NORTH_AMERICA = "12345"  # the first character of a VIN from the United States, Canada, Mexico
+
+
+def vin_check_digit(vin: str) -> str:
+    """The ninth character a North American VIN must carry, computed from the other 16."""
+    total = sum(VIN_VALUES[c] * w for c, w in zip(vin, VIN_WEIGHTS, strict=True))
+    remainder = total % 11
+    return "X" if remainder == 10 else str(remainder)
+
+
+def check_vin(value: str | None) -> str | None:
+    """A VIN as printed on the car, or a sentence saying which of its rules it breaks.
+
+    Every VIN since 1981 has 17 letters and digits without I, O or Q (too like 1 and 0);
+    a North American one (first character 1 to 5) also carries a check digit in position 9.
+    Other regions need none, so theirs pass without it.
+    """
+    if value is None:
+        return None
+    vin = "".join(value.split()).upper()
+    if not vin:
+        return None
+    forbidden = sorted({c for c in vin if c in "IOQ"})
+    if forbidden:
+        raise ValueError(
+            f"A VIN never contains the letters I, O or Q (this one has {', '.join(forbidden)}):"
+            " check whether they are the digits 1 and 0"
+        )
+    if not all(c in VIN_VALUES for c in vin):
+        raise ValueError("A VIN has only letters and digits")
+    if len(vin) != VIN_LENGTH:
+        raise ValueError(f"A VIN has 17 characters; this one has {len(vin)}")
+    if vin[0] in NORTH_AMERICA:
+        expected = vin_check_digit(vin)
+        if vin[8] != expected:
+            raise ValueError(
+                "This VIN's check digit (its 9th character) does not match the rest:"
+                " one of its characters is probably mistyped"
+            )
+    return vin
+
+
 class Vehicle(Strict):
     year: Annotated[int, Field(ge=1900, le=2100, strict=True), BeforeValidator(_whole_number)]
     make: Annotated[
@@ -101,20 +156,23 @@ class Vehicle(Strict):
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=NOT_BLANK),
     ]
-    vin: Annotated[
-        str | None,
-        StringConstraints(
-            strip_whitespace=True, to_upper=True, pattern=r"^[A-HJ-NPR-Z0-9]{11,17}$"
-        ),
-    ] = None
+    vin: Annotated[str | None, AfterValidator(check_vin)] = None
     mileage: (
         Annotated[int, Field(ge=0, le=2_000_000, strict=True), BeforeValidator(_whole_number)]
         | None
     ) = None
 
 
+Mileage = Annotated[int, Field(ge=0, le=2_000_000, strict=True), BeforeValidator(_whole_number)]
+
+
 class IntakeIn(Strict):
-    vehicle: Vehicle
+    """An intake about a new car (``vehicle``) or one of the customer's saved cars
+    (``vehicle_id``, with the ``mileage`` it shows today when known)."""
+
+    vehicle: Vehicle | None = None
+    vehicle_id: uuid.UUID | None = None
+    mileage: Mileage | None = None
     issue_description: Annotated[
         str,
         StringConstraints(
@@ -125,6 +183,25 @@ class IntakeIn(Strict):
     plan_code: Annotated[
         str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9_-]{1,64}$")
     ] = "standard"
+
+    @model_validator(mode="after")
+    def _one_car(self) -> IntakeIn:
+        if (self.vehicle is None) == (self.vehicle_id is None):
+            raise ValueError("Choose one of your cars or describe a new one (not both)")
+        if self.vehicle is not None and self.mileage is not None:
+            raise ValueError("Give a new car's mileage with the car itself")
+        return self
+
+
+class VehicleOut(BaseModel):
+    """One of the customer's saved cars."""
+
+    id: uuid.UUID
+    year: int
+    make: str
+    model: str
+    vin: str | None
+    mileage: int | None
 
 
 class IntakeOut(BaseModel):
@@ -151,11 +228,89 @@ class AcceptOut(BaseModel):
     request_status: str
 
 
+# --- the report ---------------------------------------------------------------------------
+
+
+class Urgency(StrEnum):
+    """How soon a recommended step should be done."""
+
+    NOW = "now"
+    SOON = "soon"
+    CAN_WAIT = "can_wait"
+
+
+# SAE J2012: the system (powertrain, chassis, body, network), then 0-3 and three hex digits.
+TROUBLE_CODE = re.compile(r"^[PCBU][0-3][0-9A-F]{3}$")
+
+
+def check_trouble_code(value: str) -> str:
+    code = value.strip().upper()
+    if not TROUBLE_CODE.fullmatch(code):
+        raise ValueError(
+            f"{value.strip() or 'An empty code'} is not a trouble code: one is a letter P, C, B"
+            " or U, a digit 0 to 3 and three more digits or letters A to F, like P0301"
+        )
+    return code
+
+
+Cost = Annotated[int, Field(ge=0, le=1_000_000, strict=True), BeforeValidator(_whole_number)]
+
+
+class Step(Strict):
+    """One recommended piece of work, how soon, and what it may cost (whole currency units)."""
+
+    text: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=NOT_BLANK),
+    ]
+    urgency: Urgency
+    cost_min: Cost | None = None
+    cost_max: Cost | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Step:
+        low, high = self.cost_min, self.cost_max
+        if low is not None and high is not None and high < low:
+            raise ValueError("The highest cost cannot be below the lowest")
+        return self
+
+
 class CompleteIn(Strict):
+    """The report a session completes with; only the summary is required."""
+
     summary: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=8000, pattern=NOT_BLANK),
     ]
+    findings: Annotated[str, StringConstraints(strip_whitespace=True, max_length=8000)] = ""
+    steps: Annotated[list[Step], Field(max_length=20)] = Field(default_factory=list)
+    trouble_codes: Annotated[
+        list[Annotated[str, AfterValidator(check_trouble_code)]], Field(max_length=30)
+    ] = Field(default_factory=list)
+    photo_ids: Annotated[list[uuid.UUID], Field(max_length=10)] = Field(default_factory=list)
+
+
+class ReportOut(BaseModel):
+    """A session's report as its parties read it."""
+
+    session_id: uuid.UUID
+    summary: str
+    findings: str
+    steps: list[Step]
+    trouble_codes: list[str]
+    photos: list[PhotoOut]
+    created_at: datetime
+
+
+class HistoryEntry(BaseModel):
+    """An earlier report on the same car, as the mechanic of a later session sees it."""
+
+    session_id: uuid.UUID
+    completed_at: datetime
+    mechanic_name: str
+    summary: str
+    trouble_codes: list[str]
+    url: str
 
 
 class CancelIn(Strict):
@@ -222,6 +377,21 @@ class PhotoOut(BaseModel):
     width: int
     height: int
     bytes: int
+
+
+def message_photo(message: SessionMessage) -> PhotoOut | None:
+    """The photo a message carries, as clients see it (URLs, never disk paths)."""
+    if message.attachment_path is None:
+        return None
+    url = f"/api/sessions/{message.session_id}/photos/{message.id}"
+    return PhotoOut(
+        url=url,
+        thumbnail_url=f"{url}/thumb",
+        content_type=message.attachment_type or "",
+        width=message.attachment_width or 0,
+        height=message.attachment_height or 0,
+        bytes=message.attachment_bytes or 0,
+    )
 
 
 class MessageOut(BaseModel):
@@ -320,6 +490,7 @@ class RequestOut(BaseModel):
 class IntakeView(BaseModel):
     id: uuid.UUID
     vehicle_info: dict[str, Any]
+    vehicle_id: uuid.UUID | None = None
     issue_description: str
     created_at: datetime
 
@@ -328,6 +499,7 @@ class SessionDetail(BaseModel):
     session: SessionOut
     request: RequestOut
     intake: IntakeView | None
+    report: ReportOut | None = None
 
 
 class NotificationOut(BaseModel):

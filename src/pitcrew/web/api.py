@@ -261,7 +261,7 @@ def join(session_id: uuid.UUID, db: DB, mechanic: Mechanic) -> SessionDetail:
 
 @_session_step("complete")
 def complete(session_id: uuid.UUID, body: CompleteIn, db: DB, mechanic: Mechanic) -> SessionDetail:
-    flow.complete(db, mechanic, session_id, body.summary)
+    flow.complete(db, mechanic, session_id, body)
     return _state(db, mechanic, session_id)
 
 

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pitcrew import __version__, mailer, metrics, retention, sweeper
 from pitcrew.config import Settings, get_settings
 from pitcrew.db import Database
-from pitcrew.web import api, docs, errors, media_routes, pages, stream
+from pitcrew.web import api, docs, errors, media_routes, pages, reports, stream
 from pitcrew.web.request_log import RequestLog
 from pitcrew.web.security import SecurityHeaders
 
@@ -117,6 +117,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(stream.router)
     app.include_router(pages.router)
     app.include_router(media_routes.router)
+    app.include_router(reports.router)
+    app.include_router(reports.page_router)
     docs.install(app)
     pages.mount_static(app)
     app.state.services.append(stream.live_events)

@@ -91,12 +91,20 @@ ASK: dict[str, str] = {
     "year": "Enter a year between {year_min} and {year_max}",
     "make": "Enter the make of the car, like Honda",
     "model": "Enter the model of the car, like Civic",
-    "vin": "A VIN is 11 to 17 letters and digits (never I, O or Q)",
+    "vin": "A VIN has 17 letters and digits (never I, O or Q)",
+    "vehicle_id": "Choose one of your cars, or describe a new one",
     "mileage": "Enter the mileage as a whole number from {mileage_min} to {mileage_max:,}",
     "rating": "Choose a rating from {rating_min} to {rating_max}",
     "session_type": "Choose chat or video",
     "plan_code": "Choose a plan",
     "photo": "Choose a photo to send",
+    "findings": "Write what you found as text",
+    "text": "Describe the step",
+    "urgency": "Choose how soon: now, soon or can wait",
+    "cost_min": "Enter the cost as a whole number from 0 to 1,000,000",
+    "cost_max": "Enter the cost as a whole number from 0 to 1,000,000",
+    "trouble_codes": "Enter trouble codes like P0301, separated by spaces or commas",
+    "photo_ids": "Choose photos from this session's chat",
     "on_duty": "Use true or false",
     "enabled": "Use true or false",
 }
@@ -107,6 +115,9 @@ NOUNS: dict[str, str] = {
     "body": "message",
     "vin": "VIN",
     "email": "email address",
+    "steps": "recommended steps",
+    "trouble_codes": "trouble codes",
+    "photo_ids": "chosen photos",
 }
 
 BY_TYPE: dict[str, str] = {

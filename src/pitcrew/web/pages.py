@@ -30,13 +30,25 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import Scope
 
-from pitcrew import __version__, auth, dashboard, events, flow, notify, payloads, room, words
+from pitcrew import (
+    __version__,
+    auth,
+    dashboard,
+    events,
+    flow,
+    notify,
+    payloads,
+    report,
+    room,
+    vehicles,
+    words,
+)
 from pitcrew.auth import Actor
 from pitcrew.errors import DomainError, Forbidden, Invalid, NotFound
 from pitcrew.events import Kind
 from pitcrew.flow import Action
 from pitcrew.models import RequestStatus, Role, SessionStatus
-from pitcrew.schemas import SessionDetail, SessionOut
+from pitcrew.schemas import HistoryEntry, SessionDetail, SessionOut
 from pitcrew.web.deps import DB, MaybeActor, optional_actor
 
 HERE = Path(__file__).parent
@@ -156,6 +168,14 @@ def vehicle_line(vehicle: dict[str, Any] | None) -> str:
     return " ".join(str(vehicle[k]) for k in ("year", "make", "model") if vehicle.get(k))
 
 
+def urgency(value: str) -> str:
+    return report.URGENCY_WORDS.get(str(value), str(value))
+
+
+def cost_range(step: Any) -> str:
+    return report.cost_words(step.cost_min, step.cost_max)
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -172,6 +192,8 @@ def _environment() -> Environment:
         "short_id": short_id,
         "status_label": status_label,
         "vehicle_line": vehicle_line,
+        "urgency": urgency,
+        "cost_range": cost_range,
     }
     env.filters.update(filters)
     env.globals["static_url"] = static_url
@@ -352,6 +374,7 @@ class SessionView:
     can_request_again: bool
     messages: list[Any] = field(default_factory=list)
     timeline: list[TimelineLine] = field(default_factory=list)
+    history: list[HistoryEntry] | None = None  # the car's earlier reports, for its mechanic
 
     @property
     def session(self) -> SessionOut:
@@ -459,7 +482,18 @@ def _session_view(db: DB, actor: Actor, session_id: str) -> SessionView:
         can_request_again=actor.role == Role.CUSTOMER and flow.can_request_again(status),
         messages=list(room.messages(db, actor, session_id)),
         timeline=lines,
+        history=_history(db, actor, detail),
     )
+
+
+def _history(db: DB, actor: Actor, detail: SessionDetail) -> list[HistoryEntry] | None:
+    """The car's earlier reports when the viewer is the mechanic holding this session."""
+    if actor.role != Role.MECHANIC or detail.session.mechanic_id != actor.id:
+        return None
+    try:
+        return report.history(db, actor, detail.session.id)
+    except NotFound:
+        return None
 
 
 # --- the mechanic's dashboard -----------------------------------------------------------
@@ -615,12 +649,15 @@ def customer_home_parts(request: Request, db: DB, actor: CustomerPart) -> Respon
 
 
 @router.get("/intake", response_class=HTMLResponse)
-def intake_page(request: Request, viewer: CustomerPage) -> Response:
-    return _render(
-        request,
-        "intake.html",
-        {"viewer": viewer, "plans": PLANS, "session_types": SESSION_TYPES, "this_year": _year()},
-    )
+def intake_page(request: Request, db: DB, viewer: CustomerPage) -> Response:
+    context = {
+        "viewer": viewer,
+        "plans": PLANS,
+        "session_types": SESSION_TYPES,
+        "this_year": _year(),
+        "cars": vehicles.mine(db, viewer.actor),
+    }
+    return _render(request, "intake.html", context)
 
 
 def _year() -> int:

@@ -116,8 +116,9 @@ def upgrade() -> None:
 def _summaries_become_reports() -> None:
     bind = op.get_bind()
     rows = bind.execute(
-        sa.select(sessions.c.id, sessions.c.summary, sessions.c.ended_at, sessions.c.created_at)
-        .where(sessions.c.summary.is_not(None))
+        sa.select(
+            sessions.c.id, sessions.c.summary, sessions.c.ended_at, sessions.c.created_at
+        ).where(sessions.c.summary.is_not(None))
     ).all()
     if rows:
         bind.execute(

@@ -6,7 +6,6 @@
   if (!form) return;
   var key = null;
   var FRIENDLY = {
-    "vehicle.vin": "A VIN is 11 to 17 letters and digits (never I, O or Q).",
     "vehicle.year": "Enter the model year, for example 2016."
   };
 
@@ -22,8 +21,35 @@
     return text === "" ? undefined : Number(text);
   }
 
+  // One of my cars, or a new one: the new car's fields take part only when it is chosen.
+  var newCar = form.querySelector("[data-new-car]");
+  function chosenCar() {
+    var picked = form.querySelector('input[name="vehicle_choice"]:checked');
+    return picked && picked.value !== "new" ? picked.value : null;
+  }
+  function showNewCar() {
+    var saved = chosenCar() !== null;
+    newCar.hidden = saved;
+    newCar.querySelectorAll("input").forEach(function (f) { f.disabled = saved; });
+  }
+  form.addEventListener("change", function (ev) {
+    if (ev.target.name === "vehicle_choice") showNewCar();
+  });
+
   function body() {
     var d = new FormData(form);
+    var common = {
+      issue_description: String(d.get("issue_description") || "").trim(),
+      session_type: d.get("session_type"),
+      plan_code: d.get("plan_code")
+    };
+    var car = chosenCar();
+    if (car !== null) {
+      common.vehicle_id = car;
+      var today = number(d.get("mileage"));
+      if (today !== undefined) common.mileage = today;
+      return common;
+    }
     var vehicle = {
       year: number(d.get("year")),
       make: String(d.get("make") || "").trim(),
@@ -33,12 +59,8 @@
     if (mileage !== undefined) vehicle.mileage = mileage;
     var vin = String(d.get("vin") || "").trim();
     if (vin) vehicle.vin = vin.toUpperCase();
-    return {
-      vehicle: vehicle,
-      issue_description: String(d.get("issue_description") || "").trim(),
-      session_type: d.get("session_type"),
-      plan_code: d.get("plan_code")
-    };
+    common.vehicle = vehicle;
+    return common;
   }
 
   // A retry of the same intake reuses its key (no duplicate session); an edited one gets a new key.

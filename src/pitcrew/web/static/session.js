@@ -24,7 +24,78 @@
     });
   }
 
+  /* The report a session completes with: only the summary is required; a step row left
+   * empty is no step, and trouble codes may be typed with spaces or commas between them. */
+  function text(node, name) { return String((node.querySelector('[name="' + name + '"]') || {}).value || "").trim(); }
+  function amount(node, name) {
+    var value = text(node, name).replace(/[\s,]/g, "");
+    return value === "" ? undefined : Number(value);
+  }
+
+  function reportBody(form) {
+    var steps = [];
+    form.querySelectorAll("[data-step-row]").forEach(function (row) {
+      var step = { text: text(row, "step_text"), urgency: text(row, "step_urgency") || "soon" };
+      var low = amount(row, "step_cost_min"), high = amount(row, "step_cost_max");
+      if (low !== undefined) step.cost_min = low;
+      if (high !== undefined) step.cost_max = high;
+      if (step.text || low !== undefined || high !== undefined) steps.push(step);
+    });
+    var photos = [];
+    form.querySelectorAll('input[name="photo_ids"]:checked').forEach(function (box) { photos.push(box.value); });
+    return {
+      summary: text(form, "summary"),
+      findings: text(form, "findings"),
+      steps: steps,
+      trouble_codes: text(form, "trouble_codes").split(/[\s,;]+/).filter(Boolean),
+      photo_ids: photos
+    };
+  }
+
+  // "steps.0.text" is told beside the steps as "Step 1: …"; a code or photo beside its field.
+  function grouped(err) {
+    var details = (err.details || []).map(function (d) {
+      var parts = String(d.field).split(".");
+      if (parts[0] === "steps" && parts.length > 1) {
+        return { field: "steps", problem: "Step " + (Number(parts[1]) + 1) + ": " + d.problem };
+      }
+      return { field: parts[0], problem: d.problem };
+    });
+    return { status: err.status, message: err.message, details: details };
+  }
+
+  function complete(form, button) {
+    P.formError(form, null);
+    P.busyWhile(button, "Completing…", function () {
+      return P.api("POST", base + "/complete", reportBody(form));
+    }).then(function () {
+      return P.refresh(room);
+    }).catch(function (err) {
+      P.formError(form, grouped(err)).scrollIntoView({ block: "center", behavior: "smooth" });
+      if (err.status === 409) P.refresh(room);
+    });
+  }
+
+  function addStep(form) {
+    var rows = form.querySelector("[data-step-rows]");
+    var n = rows.querySelectorAll("[data-step-row]").length;
+    if (n >= 20) return;
+    var row = rows.querySelector("[data-step-row]").cloneNode(true);
+    row.querySelectorAll("[id]").forEach(function (f) { f.id = f.id.replace(/-\d+$/, "-" + n); });
+    row.querySelectorAll("label[for]").forEach(function (l) { l.htmlFor = l.htmlFor.replace(/-\d+$/, "-" + n); });
+    row.querySelector("label").textContent = "Step " + (n + 1);
+    row.querySelectorAll("input").forEach(function (f) { f.value = ""; });
+    row.querySelector("select").value = "soon";
+    rows.appendChild(row);
+    row.querySelector("input").focus();
+  }
+
   room.addEventListener("click", function (ev) {
+    var adding = ev.target.closest("[data-add-step]");
+    if (adding) {
+      addStep(adding.form);
+      return;
+    }
     var button = ev.target.closest("[data-action]");
     if (!button) return;
     var action = button.dataset.action;
@@ -58,9 +129,7 @@
           return P.refresh(room);
         });
     } else if (kind === "complete") {
-      run(button, "Completing…", function () {
-        return P.api("POST", base + "/complete", { summary: String(data.get("summary") || "").trim() });
-      });
+      complete(form, button);
     } else if (kind === "rate") {
       run(button, "Sending…", function () {
         return P.api("POST", base + "/rating", {
