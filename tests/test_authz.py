@@ -127,6 +127,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/sessions/{session_id}/signal"): Row(
         U, 204, M, 204, M, needs="live video", body={"kind": "ready", "call_id": "authz-call"}
     ),
+    ("GET", "/api/sessions/{session_id}/report.pdf"): Row(U, 200, M, 200, M, needs="completed"),
+    ("GET", "/api/sessions/{session_id}/history"): Row(U, C, C, 200, M, needs="live"),
+    ("GET", "/api/vehicles"): Row(U, 200, 200, C, C),
     ("GET", "/api/notifications"): Row(U, 200, 200, 200, 200),
     ("POST", "/api/notifications/{notification_id}/read"): Row(U, 204, M, M, M, needs="notified"),
     ("GET", "/api/events"): Row(U, 200, 200, 200, 200, stream=True),

@@ -163,7 +163,7 @@ def test_bad_intakes_are_refused_and_write_nothing(
             mentions="Enter the mileage as a whole number from 0 to 2,000,000",
             field="vehicle.mileage"),
         Bad("bad VIN", "POST", start, json=_with(vehicle_vin="I0I0"), field="vehicle.vin",
-            mentions="A VIN is 11 to 17 letters and digits"),
+            mentions="A VIN never contains the letters I, O or Q"),
         Bad("blank make", "POST", start, json=_with(vehicle_make="   "), field="vehicle.make",
             mentions="Enter the make of the car"),
         Bad("whitespace-only issue", "POST", start, json=_with(issue_description=" \t\n "),

@@ -132,13 +132,11 @@ def document(db: Database, actor: Actor, session_id: uuid.UUID, media_dir: Path)
         if row is None:
             raise NotFound("This session has no report yet.", code="report_not_found")
         intake = s.get(Intake, session.intake_id) if session.intake_id else None
-        names = dict(
-            s.execute(
-                select(User.id, User.name).where(
-                    User.id.in_([session.customer_user_id, session.mechanic_id])
-                )
-            ).tuples()
-        )
+        parties = [session.customer_user_id, session.mechanic_id]
+        names = {
+            row.id: row.name
+            for row in s.execute(select(User.id, User.name).where(User.id.in_(parties)))
+        }
         root = media_dir.resolve()
         chosen = _photos(s, session_id, row.photo_ids)
         files = [root / m.attachment_path for m in chosen if m.attachment_path]

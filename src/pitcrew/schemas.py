@@ -18,8 +18,11 @@ from pydantic import (
     Field,
     StrictBool,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from pitcrew.models import Role, SessionMessage, SessionType
 
@@ -170,9 +173,9 @@ class IntakeIn(Strict):
     """An intake about a new car (``vehicle``) or one of the customer's saved cars
     (``vehicle_id``, with the ``mileage`` it shows today when known)."""
 
-    vehicle: Vehicle | None = None
     vehicle_id: uuid.UUID | None = None
     mileage: Mileage | None = None
+    vehicle: Annotated[Vehicle | None, Field(validate_default=True)] = None
     issue_description: Annotated[
         str,
         StringConstraints(
@@ -184,13 +187,18 @@ class IntakeIn(Strict):
         str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9_-]{1,64}$")
     ] = "standard"
 
-    @model_validator(mode="after")
-    def _one_car(self) -> IntakeIn:
-        if (self.vehicle is None) == (self.vehicle_id is None):
-            raise ValueError("Choose one of your cars or describe a new one (not both)")
-        if self.vehicle is not None and self.mileage is not None:
+    @field_validator("vehicle")
+    @classmethod
+    def _one_car(cls, vehicle: Vehicle | None, info: ValidationInfo) -> Vehicle | None:
+        """A new car or a saved one: without either the car is missing, as it always was."""
+        saved = info.data.get("vehicle_id") is not None
+        if vehicle is None and not saved:
+            raise PydanticCustomError("missing", "Field required")
+        if vehicle is not None and saved:
+            raise ValueError("Choose one of your cars or describe a new one, not both")
+        if vehicle is not None and info.data.get("mileage") is not None:
             raise ValueError("Give a new car's mileage with the car itself")
-        return self
+        return vehicle
 
 
 class VehicleOut(BaseModel):
