@@ -70,6 +70,7 @@ def diagnose(connection: Connection, *, now: datetime | None = None) -> Report:
         *_session_problems(survey),
         *_shared_problems(survey),
         *_data_problems(connection, shape),
+        *_report_problems(connection, shape),
     ]
     return Report(
         shape=shape,
@@ -372,6 +373,31 @@ def _data_problems(connection: Connection, shape: Shape) -> list[Problem]:
             state=f"{len(ids)} row(s) of {check.table} break the rule: {check.rule}{nulls}",
             repair="needs a person: correct these rows (ids listed) by hand",
             rows=rows,
+        )
+        problems.append(problem)
+    return problems
+
+
+MISSING_REPORTS = (
+    "SELECT s.id FROM sessions s LEFT JOIN session_reports r ON r.session_id = s.id"
+    " WHERE s.status = 'completed' AND r.session_id IS NULL"
+)
+
+
+def _report_problems(connection: Connection, shape: Shape) -> list[Problem]:
+    """Completed sessions without the report their completion writes: the driver has nothing
+    to take away, and no later mechanic sees what was found."""
+    if "session_reports" not in shape.tables:
+        return []
+    problems = []
+    for (session_id,) in connection.execute(text(MISSING_REPORTS)):
+        problem = Problem(
+            check="report_missing",
+            invariants=(),
+            request_id=None,
+            session_id=as_uuid(session_id),
+            state="completed, but it has no report",
+            repair="needs a person: ask its mechanic for the report, or write it by hand",
         )
         problems.append(problem)
     return problems
