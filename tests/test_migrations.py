@@ -12,25 +12,37 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, insert, inspect, text
+from sqlalchemy import Engine, create_engine, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from pitcrew import migrate
-from pitcrew.models import OVERVIEW_VIEW, Base, Role, User, overview, utcnow
+from pitcrew.models import (
+    OVERVIEW_VIEW,
+    Base,
+    Intake,
+    Role,
+    Session,
+    SessionReport,
+    User,
+    Vehicle,
+    overview,
+    utcnow,
+)
 from tests.support.databases import PG_SERVER
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An empty database brought to the newest revision by ``pitcrew migrate``."""
-    if request.param == "sqlite":
+@contextmanager
+def _empty(kind: str, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of that kind, dropped afterwards."""
+    if kind == "sqlite":
         engine = create_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
-        migrate.upgrade(engine)
         yield engine
         engine.dispose()
         return
@@ -41,13 +53,28 @@ def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]
         c.execute(text(f'CREATE DATABASE "{name}"'))
     engine = create_engine(f"{PG_SERVER}/{name}")
     try:
-        migrate.upgrade(engine)
         yield engine
     finally:
         engine.dispose()
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database brought to the newest revision by ``pitcrew migrate``."""
+    with _empty(request.param, tmp_path) as engine:
+        migrate.upgrade(engine)
+        yield engine
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def before_reports(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database at revision 0006, the one before reports and cars."""
+    with _empty(request.param, tmp_path) as engine:
+        migrate.upgrade(engine, "0006")
+        yield engine
 
 
 # SQLite cannot reflect an index on an expression (the one on lower(email)), so Alembic
@@ -84,3 +111,73 @@ def test_an_email_belongs_to_one_account_whatever_its_case(migrated: Engine) -> 
     sign_up("casey@example.com")
     with pytest.raises(IntegrityError, match="uq_users_email_lower"):
         sign_up("Casey@Example.com")
+
+
+CARS: list[dict[str, object]] = [
+    {"year": 2016, "make": "Honda", "model": "Civic", "mileage": 80000},
+    {"year": 2016, "make": " honda", "model": "CIVIC ", "mileage": 84000},
+    {"year": 2016, "make": "Honda", "model": "Civic", "vin": "1HGCM82633A004352"},
+    {"year": 2009, "make": "Ford", "model": "Focus"},
+]
+
+
+def _completed_sessions(engine: Engine) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """A driver's four intakes (CARS) and their sessions: three completed with a summary,
+    one cancelled without. Written as rows, the way revision 0006's schema takes them."""
+    now = utcnow()
+    driver, mechanic = uuid.uuid4(), uuid.uuid4()
+    intakes = [uuid.uuid4() for _ in CARS]
+    sessions = [uuid.uuid4() for _ in CARS]
+    with engine.begin() as c:
+        for who, role in ((driver, Role.CUSTOMER), (mechanic, Role.MECHANIC)):
+            email = f"{who}@example.com"
+            c.execute(insert(User).values(id=who, email=email, name=role, role=role))
+        for n, car in enumerate(CARS):
+            at = now + timedelta(minutes=n)
+            c.execute(
+                insert(Intake).values(
+                    id=intakes[n],
+                    customer_id=driver,
+                    vehicle_info=car,
+                    issue_description="Noise",
+                    created_at=at,
+                )
+            )
+            done = n < 3
+            c.execute(
+                insert(Session).values(
+                    id=sessions[n],
+                    customer_user_id=driver,
+                    mechanic_id=mechanic,
+                    type="chat",
+                    plan_code="standard",
+                    status="completed" if done else "cancelled",
+                    intake_id=intakes[n],
+                    created_at=at,
+                    ended_at=at,
+                    summary=f"Summary {n}" if done else None,
+                )
+            )
+    return intakes, sessions
+
+
+def test_summaries_become_reports_and_intakes_become_cars(before_reports: Engine) -> None:
+    intakes, sessions = _completed_sessions(before_reports)
+    migrate.upgrade(before_reports)
+    with before_reports.connect() as c:
+        reports = {r.session_id: r for r in c.execute(select(SessionReport))}
+        car_of = {r.id: r.vehicle_id for r in c.execute(select(Intake.id, Intake.vehicle_id))}
+        cars = sorted(c.execute(select(Vehicle)), key=lambda v: (v.year, v.vin or ""))
+    assert {sid: r.summary for sid, r in reports.items()} == {
+        sessions[0]: "Summary 0",
+        sessions[1]: "Summary 1",
+        sessions[2]: "Summary 2",
+    }
+    assert all((r.findings, r.steps, r.trouble_codes) == ("", [], []) for r in reports.values())
+    assert car_of[intakes[0]] == car_of[intakes[1]]  # the same car, typed differently
+    assert len({car_of[i] for i in intakes}) == 3  # the VIN tells one apart; a Focus is another
+    assert [(v.year, v.make, v.model, v.vin, v.mileage) for v in cars] == [
+        (2009, "Ford", "Focus", None, None),
+        (2016, "Honda", "Civic", None, 84000),  # the mileage of its latest intake
+        (2016, "Honda", "Civic", "1HGCM82633A004352", None),
+    ]
