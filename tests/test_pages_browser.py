@@ -10,6 +10,7 @@ PostgreSQL only, to keep CI time down; the pages are the same on SQLite.
 
 from __future__ import annotations
 
+import io
 import re
 import time
 import uuid
@@ -20,14 +21,16 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, ViewportSize, expect
+from pypdf import PdfReader
 
 from pitcrew import chat, flow
 from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
+from pitcrew.schemas import CompleteIn
 from pitcrew.web.app import create_app
-from tests.support.factories import PASSWORD, create_account, start_session
+from tests.support.factories import PASSWORD, Stage, create_account, start_session
 from tests.support.live import chromium, serve_in_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
@@ -481,3 +484,74 @@ def test_every_page_at_phone_and_desktop_width(world: World) -> None:
             assert problems == []
         finally:
             context.close()
+
+
+# --- the report and the car's history -------------------------------------------------------
+
+
+@pytest.mark.postgres_only
+def test_a_saved_car_brings_its_history_and_the_report_comes_as_a_pdf(world: World) -> None:
+    casey = world.sign_in(Role.CUSTOMER, "Casey Driver", viewport=PHONE)
+    c = casey.page
+    ann, _ = world.account(Role.MECHANIC, "Ann Earlier")
+    earlier = start_session(world.db, casey.actor, Stage.LIVE, mechanic=ann)
+    found = {"summary": "Worn front pads.", "trouble_codes": ["C1234"]}
+    flow.complete(world.db, ann, earlier.session_id, CompleteIn.model_validate(found))
+    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic")
+    m = bea.page
+
+    # The customer picks the car kept from last time instead of typing it again.
+    c.goto("/intake")
+    saved = c.get_by_role("radio", name=re.compile("2016 Honda Civic"))
+    expect(saved).to_be_checked()
+    expect(c.get_by_label("Make")).to_be_hidden()
+    c.get_by_label("Mileage").fill("86000")
+    c.get_by_label("Describe the issue").fill("The grinding is back")
+    shot(c, "intake-saved-car")
+    c.get_by_role("button", name="Find a mechanic").click()
+    expect(c).to_have_url(re.compile(r"/sessions/[0-9a-f-]{36}$"))
+    session_id = c.url.rsplit("/", 1)[1]
+
+    # After accepting, the mechanic sees the car's earlier report and can open it.
+    row = m.locator("#panel-incoming tbody tr").filter(has_text="Casey Driver")
+    row.get_by_role("button", name="Accept").click()
+    m.goto(f"/sessions/{session_id}")
+    history = m.locator("[data-part=history]")
+    expect(history).to_contain_text("This car's history")
+    expect(history).to_contain_text("Ann Earlier")
+    expect(history).to_contain_text("C1234")
+    history.get_by_role("link", name=re.compile("Report of")).click()
+    expect(m.locator("main")).to_contain_text("Worn front pads.")
+    m.go_back()
+
+    # The mechanic joins and completes with a whole report.
+    m.get_by_role("button", name="Join session").click()
+    expect(headline(m)).to_have_text("Live")
+    m.get_by_label("Summary for Casey Driver").fill("Pads again, and a misfire.")
+    m.get_by_label("Findings").fill("Cylinder 1 misfires at idle.")
+    m.get_by_label("Step 1").fill("Replace the front pads")
+    m.get_by_label("How soon").select_option("now")
+    m.get_by_role("button", name="Add a step").click()
+    m.get_by_label("Step 2").fill("Swap the ignition coil")
+    m.get_by_label("Trouble codes").fill("P0301, p0300 X9")
+    m.get_by_role("button", name="Complete session").click()
+    expect(m.locator('[data-error-for="trouble_codes"]')).to_contain_text(
+        "X9 is not a trouble code"
+    )
+    m.get_by_label("Trouble codes").fill("P0301, p0300")
+    m.get_by_role("button", name="Complete session").click()
+    expect(headline(m)).to_have_text("Completed")
+
+    # The customer reads the report on the page and downloads its PDF.
+    report = c.locator("#summary")
+    expect(report).to_contain_text("Replace the front pads", timeout=LIVE)
+    expect(report).to_contain_text("P0300")
+    shot(c, "session-report")
+    with c.expect_download() as download:
+        c.get_by_role("link", name="Download the report (PDF)").click()
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    words = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "Swap the ignition coil" in words and "P0301" in words
+    casey.assert_no_script_problems()
+    bea.assert_no_script_problems()
