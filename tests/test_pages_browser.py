@@ -515,6 +515,7 @@ def test_a_saved_car_brings_its_history_and_the_report_comes_as_a_pdf(world: Wor
     # After accepting, the mechanic sees the car's earlier report and can open it.
     row = m.locator("#panel-incoming tbody tr").filter(has_text="Casey Driver")
     row.get_by_role("button", name="Accept").click()
+    expect(row).to_be_hidden()
     m.goto(f"/sessions/{session_id}")
     history = m.locator("[data-part=history]")
     expect(history).to_contain_text("This car's history")
