@@ -23,7 +23,7 @@ from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
-from pitcrew.schemas import IntakeIn
+from pitcrew.schemas import CompleteIn, IntakeIn
 from pitcrew.web.app import create_app
 from tests.support.factories import INTAKE, PASSWORD, create_account
 from tests.support.live import chromium, serve_in_thread
@@ -79,6 +79,17 @@ def site(pg_db: Database, pg_url: str) -> Iterator[str]:
         yield url
 
 
+REPORT = {
+    "summary": "Worn front pads: replace them this week.",
+    "findings": "Grinding from the front left under braking.",
+    "steps": [
+        {"text": "Replace the front pads", "urgency": "now", "cost_min": 120, "cost_max": 220},
+        {"text": "Check the rear tyres", "urgency": "can_wait"},
+    ],
+    "trouble_codes": ["C1234", "P0301"],
+}
+
+
 def _person(db: Database, role: Role, name: str) -> tuple[Actor, str]:
     account = create_account(db, role, name)
     return account.actor, account.email
@@ -98,7 +109,7 @@ def _sessions_in_every_state(db: Database, customer: Actor, mechanic: Actor) -> 
             chat.post_message(db, customer, sid, "Hello! It grinds when I brake.")
             chat.post_message(db, mechanic, sid, "Front or back?")
         if state == "completed":
-            flow.complete(db, mechanic, sid, "Worn front pads: replace them this week.")
+            flow.complete(db, mechanic, sid, CompleteIn.model_validate(REPORT))
             flow.rate(db, customer, sid, 4, "Helpful.")
         if state == "cancelled":
             flow.cancel(db, customer, sid, "Found a garage nearby")
@@ -161,6 +172,8 @@ def test_every_page_has_no_serious_accessibility_problem(
         _sign_in(page, customer_email)
         findings.check(page, "/sessions")
         page.goto("/intake")
+        findings.check(page, "/intake with a saved car")
+        page.get_by_text("A different car").click()
         findings.check(page, "/intake")
         page.get_by_label("Year").fill("2016")
         page.get_by_label("Make").fill("Honda")
@@ -188,6 +201,14 @@ def test_every_page_has_no_serious_accessibility_problem(
         for state in ("waiting", "live", "completed"):
             page.goto(f"/sessions/{sessions[state]}")
             findings.check(page, f"a {state} session, for the mechanic")
+        page.goto(f"/sessions/{sessions['live']}")
+        page.get_by_role("button", name="Add a step").click()
+        page.get_by_label("Trouble codes").fill("P9999")
+        page.get_by_role("button", name="Complete session").click()
+        expect(page.locator('[data-error-for="trouble_codes"]')).to_be_visible()
+        findings.check(page, "the report form with its errors")
+        page.get_by_role("link", name=re.compile("Report of")).click()
+        findings.check(page, "an earlier report on the same car")
         page.goto(f"/sessions/{sessions['pending']}")
         findings.check(page, "a session that is not the mechanic's (403)")
         _sign_out(page)
