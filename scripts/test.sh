@@ -17,6 +17,12 @@ apt_install() {
 # Debian's nginx runs deploy/nginx/pitcrew.conf in front of pitcrew (tests/test_nginx.py).
 [ -x /usr/sbin/nginx ] || { echo "installing nginx"; apt_install nginx; }
 
+# WeasyPrint prints the report's PDF with Debian's Pango, HarfBuzz and fonts.
+dpkg -s libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core >/dev/null 2>&1 || {
+  echo "installing the PDF libraries"
+  apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+}
+
 # PostgreSQL must answer on 127.0.0.1:5432: start it if it is installed but down, install it if absent.
 pg_up() { python3 - <<'PY'
 import socket, sys
