@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
+from PIL import ImageFile
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
@@ -25,6 +26,10 @@ from pitcrew.schemas import HistoryEntry, VehicleOut
 from pitcrew.web import pages
 from pitcrew.web.deps import DB, CurrentActor, Customer, Mechanic, SettingsDep
 from pitcrew.web.errors import COMMON, _responses
+
+# Importing WeasyPrint tells Pillow to load truncated images, for the whole process; a photo
+# upload must still be refused when it is cut short (media.py), so that is undone here.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 router = APIRouter(prefix="/api")
 page_router = APIRouter(include_in_schema=False, route_class=pages.PageRoute)
