@@ -62,6 +62,7 @@ def _complete(mechanic: Person, sid: str, body: dict[str, Any]) -> Any:
         ("1HGCM8263OA004352", 422, "never contains the letters I, O or Q (this one has O)"),
         ("1HGCM82633A00435", 422, "A VIN has 17 characters; this one has 16"),
         ("1HGCM82633A00435-", 422, "A VIN has only letters and digits"),
+        ("  ", 422, "Leave the VIN out, or enter all 17 of its characters"),
         ("WVWZZZ1JZXW000001", 201, ""),  # European: no check digit to hold
         ("JHMCM82633C004352", 201, ""),  # Japanese: the same
     ],
@@ -142,24 +143,22 @@ def test_a_photo_from_another_session_is_refused(
     elsewhere = send_photo(customer, other, phone_photo(3, (400, 300)))
     sid = _live(db, customer, mechanic)
     answer = _complete(mechanic, sid, {"summary": "ok", "photo_ids": [elsewhere["id"]]})
-    assert answer.status_code == 422
-    assert answer.json()["error"]["message"] == "Choose photos from this session's chat only."
+    assert answer.status_code == 404
+    assert answer.json()["error"]["message"] == "No such photo in this session's chat."
     assert customer.client.get(f"/api/sessions/{sid}").json()["report"] is None
 
 
-def test_a_step_costs_and_words_are_checked(
-    db: Database, customer: Person, mechanic: Person
-) -> None:
+def test_a_steps_cost_range_and_urgency(db: Database, customer: Person, mechanic: Person) -> None:
     sid = _live(db, customer, mechanic)
-    backwards = {"text": "Pads", "urgency": "now", "cost_min": 300, "cost_max": 100}
-    answer = _complete(mechanic, sid, {"summary": "ok", "steps": [backwards]})
-    assert answer.status_code == 422
-    assert "The highest cost cannot be below the lowest" in answer.json()["error"]["message"]
-    answer = _complete(
-        mechanic, sid, {"summary": "ok", "steps": [{"text": "x", "urgency": "asap"}]}
-    )
+    unknown = {"text": "Pads", "urgency": "asap"}
+    answer = _complete(mechanic, sid, {"summary": "ok", "steps": [unknown]})
     assert answer.status_code == 422
     assert answer.json()["error"]["details"][0]["field"] == "steps.0.urgency"
+    assert "Choose how soon: now, soon or can wait" in answer.json()["error"]["message"]
+    backwards = {"text": "Pads", "urgency": "now", "cost_min": 300, "cost_max": 100}
+    assert _complete(mechanic, sid, {"summary": "ok", "steps": [backwards]}).status_code == 200
+    [step] = customer.client.get(f"/api/sessions/{sid}").json()["report"]["steps"]
+    assert (step["cost_min"], step["cost_max"]) == (100, 300)
 
 
 def test_the_completion_email_carries_the_report(

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session as DbSession
 from pitcrew import access
 from pitcrew.auth import Actor
 from pitcrew.db import Database
-from pitcrew.errors import Invalid, NotFound
+from pitcrew.errors import NotFound
 from pitcrew.models import (
     HELD_STATUSES,
     Intake,
@@ -60,9 +60,8 @@ def write(s: DbSession, session_id: uuid.UUID, report: CompleteIn) -> None:
             )
         )
         if len(found) != len(chosen):
-            raise Invalid(
-                "Choose photos from this session's chat only.", code="photo_not_in_session"
-            )
+            # Like any photo id that is not this session's: as unknown as a made-up one.
+            raise NotFound("No such photo in this session's chat.", code="photo_not_found")
     s.add(
         SessionReport(
             session_id=session_id,

@@ -19,9 +19,11 @@ from pydantic import (
     StrictBool,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from pitcrew.models import Role, SessionMessage, SessionType
@@ -30,11 +32,12 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 
 # Text fields are trimmed before their length is checked; the ``pattern`` on each says the
 # same to clients and the OpenAPI schema. A visible character is one no trimming removes
-# (Python's also strips the separators \x1c-\x1f, which Unicode does not count as space).
+# (Python's also strips the separators \x1c-\x1f and the next-line character \x85, which a
+# JSON Schema pattern's \s does not match).
 # Characters that draw nothing (zero-width spaces and joiners, soft hyphens, direction marks,
 # fillers) do not make a text visible either.
 INVISIBLE = (
-    r"\s\x1c-\x1f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f"
+    r"\s\x1c-\x1f\x85\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f"
     r"\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0"
 )
 VISIBLE = rf"[^{INVISIBLE}]"
@@ -108,6 +111,7 @@ VIN_VALUES = {
 }
 VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 NORTH_AMERICA = "12345"  # the first character of a VIN from the United States, Canada, Mexico
+VIN_SHAPE = r"^\s*[A-HJ-NPR-Za-hj-npr-z0-9]{17}\s*$"
 
 
 def vin_check_digit(vin: str) -> str:
@@ -126,9 +130,9 @@ def check_vin(value: str | None) -> str | None:
     """
     if value is None:
         return None
-    vin = "".join(value.split()).upper()
+    vin = value.strip().upper()
     if not vin:
-        return None
+        raise ValueError("Leave the VIN out, or enter all 17 of its characters")
     forbidden = sorted({c for c in vin if c in "IOQ"})
     if forbidden:
         raise ValueError(
@@ -159,7 +163,12 @@ class Vehicle(Strict):
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=NOT_BLANK),
     ]
-    vin: Annotated[str | None, AfterValidator(check_vin)] = None
+    # The schema tells clients the VIN's shape; the check digit no pattern can say.
+    vin: Annotated[
+        str | None,
+        AfterValidator(check_vin),
+        WithJsonSchema({"anyOf": [{"type": "string", "pattern": VIN_SHAPE}, {"type": "null"}]}),
+    ] = None
     mileage: (
         Annotated[int, Field(ge=0, le=2_000_000, strict=True), BeforeValidator(_whole_number)]
         | None
@@ -173,9 +182,20 @@ class IntakeIn(Strict):
     """An intake about a new car (``vehicle``) or one of the customer's saved cars
     (``vehicle_id``, with the ``mileage`` it shows today when known)."""
 
-    vehicle_id: uuid.UUID | None = None
-    mileage: Mileage | None = None
-    vehicle: Annotated[Vehicle | None, Field(validate_default=True)] = None
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["vehicle"], "properties": {"vehicle_id": False, "mileage": False}},
+                {"required": ["vehicle_id"], "properties": {"vehicle": False}},
+            ]
+        },
+    )
+
+    # Either field may be left out, never sent as null: the schema says one of them is needed.
+    vehicle_id: uuid.UUID | SkipJsonSchema[None] = None
+    mileage: Mileage | SkipJsonSchema[None] = None
+    vehicle: Annotated[Vehicle | SkipJsonSchema[None], Field(validate_default=True)] = None
     issue_description: Annotated[
         str,
         StringConstraints(
@@ -249,6 +269,7 @@ class Urgency(StrEnum):
 
 # SAE J2012: the system (powertrain, chassis, body, network), then 0-3 and three hex digits.
 TROUBLE_CODE = re.compile(r"^[PCBU][0-3][0-9A-F]{3}$")
+TROUBLE_CODE_SHAPE = r"^\s*[PCBUpcbu][0-3][0-9A-Fa-f]{3}\s*$"
 
 
 def check_trouble_code(value: str) -> str:
@@ -277,9 +298,10 @@ class Step(Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> Step:
+        """A range is the same range whichever end is given first."""
         low, high = self.cost_min, self.cost_max
         if low is not None and high is not None and high < low:
-            raise ValueError("The highest cost cannot be below the lowest")
+            self.cost_min, self.cost_max = high, low
         return self
 
 
@@ -293,7 +315,14 @@ class CompleteIn(Strict):
     findings: Annotated[str, StringConstraints(strip_whitespace=True, max_length=8000)] = ""
     steps: Annotated[list[Step], Field(max_length=20)] = Field(default_factory=list)
     trouble_codes: Annotated[
-        list[Annotated[str, AfterValidator(check_trouble_code)]], Field(max_length=30)
+        list[
+            Annotated[
+                str,
+                AfterValidator(check_trouble_code),
+                WithJsonSchema({"type": "string", "pattern": TROUBLE_CODE_SHAPE}),
+            ]
+        ],
+        Field(max_length=30),
     ] = Field(default_factory=list)
     photo_ids: Annotated[list[uuid.UUID], Field(max_length=10)] = Field(default_factory=list)
 

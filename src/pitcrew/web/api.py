@@ -139,7 +139,7 @@ def me(db: DB, actor: CurrentActor) -> UserOut:
     "/intake/start",
     status_code=status.HTTP_201_CREATED,
     response_model=IntakeOut,
-    responses=_responses(401, 403, 409, 413, 422),
+    responses=_responses(401, 403, 404, 409, 413, 422),
     tags=["customer"],
 )
 def start_intake(
