@@ -23,7 +23,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from pitcrew.models import Role, SessionMessage, SessionType
@@ -178,24 +177,31 @@ class Vehicle(Strict):
 Mileage = Annotated[int, Field(ge=0, le=2_000_000, strict=True), BeforeValidator(_whole_number)]
 
 
+def _one_car_schema(schema: dict[str, Any]) -> None:
+    """Tell clients what the validator below checks: a new car, or a saved one (with today's
+    mileage), and no field of the two sent as null."""
+    for name in ("vehicle_id", "mileage", "vehicle"):
+        field = schema["properties"][name]
+        kept = [o for o in field.pop("anyOf", []) if o != {"type": "null"}]
+        field.pop("default", None)
+        if kept:
+            field.update(kept[0])
+    schema["oneOf"] = [
+        {"required": ["vehicle"], "properties": {"vehicle_id": False, "mileage": False}},
+        {"required": ["vehicle_id"], "properties": {"vehicle": False}},
+    ]
+
+
 class IntakeIn(Strict):
     """An intake about a new car (``vehicle``) or one of the customer's saved cars
     (``vehicle_id``, with the ``mileage`` it shows today when known)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "oneOf": [
-                {"required": ["vehicle"], "properties": {"vehicle_id": False, "mileage": False}},
-                {"required": ["vehicle_id"], "properties": {"vehicle": False}},
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_car_schema)
 
-    # Either field may be left out, never sent as null: the schema says one of them is needed.
-    vehicle_id: uuid.UUID | SkipJsonSchema[None] = None
-    mileage: Mileage | SkipJsonSchema[None] = None
-    vehicle: Annotated[Vehicle | SkipJsonSchema[None], Field(validate_default=True)] = None
+    # Either car field may be left out, not sent as null: the schema says one of them is needed.
+    vehicle_id: uuid.UUID | None = None
+    mileage: Mileage | None = None
+    vehicle: Annotated[Vehicle | None, Field(validate_default=True)] = None
     issue_description: Annotated[
         str,
         StringConstraints(
