@@ -440,6 +440,7 @@ def test_every_page_at_phone_and_desktop_width(world: World) -> None:
             shot(page, "customer-home")
             page.goto("/intake")
             shot(page, "intake")
+            page.get_by_text("A different car").click()
             page.get_by_label("Year").fill("2016")
             page.get_by_label("Make").fill("Honda")
             page.get_by_label("Model").fill("Civic")
