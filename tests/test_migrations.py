@@ -71,9 +71,9 @@ def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def before_reports(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A database at revision 0006, the one before reports and cars."""
+    """A database at revision 0012, the one before reports and cars."""
     with _empty(request.param, tmp_path) as engine:
-        migrate.upgrade(engine, "0006")
+        migrate.upgrade(engine, "0012")
         yield engine
 
 
@@ -123,7 +123,7 @@ CARS: list[dict[str, object]] = [
 
 def _completed_sessions(engine: Engine) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
     """A driver's four intakes (CARS) and their sessions: three completed with a summary,
-    one cancelled without. Written as rows, the way revision 0006's schema takes them."""
+    one cancelled without. Written as rows, the way the schema before reports takes them."""
     now = utcnow()
     driver, mechanic = uuid.uuid4(), uuid.uuid4()
     intakes = [uuid.uuid4() for _ in CARS]

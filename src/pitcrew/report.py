@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
@@ -113,16 +112,16 @@ def of_session(s: DbSession, session_id: uuid.UUID) -> ReportOut | None:
 
 @dataclass(frozen=True)
 class Document:
-    """What the PDF shows: the report, whose it is, and the chosen photos' files on disk."""
+    """What the PDF shows: the report, whose it is, and where the chosen photos are kept."""
 
     report: ReportOut
     vehicle_info: dict[str, object]
     customer_name: str
     mechanic_name: str
-    photo_files: list[Path]
+    photo_keys: list[str]  # in the photo store, in the order they were chosen
 
 
-def document(db: Database, actor: Actor, session_id: uuid.UUID, media_dir: Path) -> Document:
+def document(db: Database, actor: Actor, session_id: uuid.UUID) -> Document:
     """The report of a session for one of its two parties; anyone else: no such report."""
     with db.read() as s:
         session = access.load_session(s, session_id)
@@ -136,15 +135,13 @@ def document(db: Database, actor: Actor, session_id: uuid.UUID, media_dir: Path)
             row.id: row.name
             for row in s.execute(select(User.id, User.name).where(User.id.in_(parties)))
         }
-        root = media_dir.resolve()
         chosen = _photos(s, session_id, row.photo_ids)
-        files = [root / m.attachment_path for m in chosen if m.attachment_path]
         return Document(
             report=out(s, row),
             vehicle_info=dict(intake.vehicle_info) if intake else {},
             customer_name=names.get(session.customer_user_id, ""),
             mechanic_name=names.get(session.mechanic_id, "") if session.mechanic_id else "",
-            photo_files=[f for f in files if f.resolve().is_relative_to(root) and f.is_file()],
+            photo_keys=[m.attachment_path for m in chosen if m.attachment_path],
         )
 
 
@@ -226,5 +223,5 @@ def earlier(
             customer_name=s.scalar(select(User.name).where(User.id == before.customer_user_id))
             or "",
             mechanic_name=mechanic_name or "",
-            photo_files=[],
+            photo_keys=[],
         )

@@ -21,10 +21,11 @@ from weasyprint.urls import URLFetcher
 
 from pitcrew import access, media, report, vehicles
 from pitcrew.errors import DomainError
+from pitcrew.photo_store import PhotoStore
 from pitcrew.report import Document
 from pitcrew.schemas import HistoryEntry, VehicleOut
 from pitcrew.web import pages
-from pitcrew.web.deps import DB, CurrentActor, Customer, Mechanic, SettingsDep
+from pitcrew.web.deps import DB, CurrentActor, Customer, Mechanic, Photos
 from pitcrew.web.errors import COMMON, _responses
 
 # Importing WeasyPrint tells Pillow to load truncated images, for the whole process; a photo
@@ -50,11 +51,13 @@ def _car(doc: Document) -> dict[str, Any]:
     }
 
 
-def render_pdf(doc: Document) -> bytes:
-    """The report as a PDF: the same report body as the page, with the photos inside it."""
+def render_pdf(doc: Document, store: PhotoStore) -> bytes:
+    """The report as a PDF: the same report body as the page, with the photos inside it (a
+    photo whose file has gone missing is left out rather than failing the whole report)."""
+    kept = [data for data in (store.get(key) for key in doc.photo_keys) if data is not None]
     photos = [
-        "data:image/jpeg;base64," + base64.b64encode(media.report_image(path)).decode("ascii")
-        for path in doc.photo_files
+        "data:image/jpeg;base64," + base64.b64encode(media.report_image(data)).decode("ascii")
+        for data in kept
     ]
     html = pages.templates.env.get_template("report_pdf.html").render(
         doc=doc, photo_srcs=photos, print_css=_print_css(), **_car(doc)
@@ -70,14 +73,12 @@ def render_pdf(doc: Document) -> bytes:
     responses={200: {"content": {"application/pdf": {}}}, **_responses(401, 404, 422)},
     tags=["session"],
 )
-def report_pdf(
-    session_id: uuid.UUID, db: DB, actor: CurrentActor, settings: SettingsDep
-) -> Response:
+def report_pdf(session_id: uuid.UUID, db: DB, actor: CurrentActor, photos: Photos) -> Response:
     """The session's report as a PDF, for its customer and its mechanic (anyone else: 404)."""
-    doc = report.document(db, actor, session_id, settings.media_dir)
+    doc = report.document(db, actor, session_id)
     name = f"pitcrew-report-{str(session_id)[:8]}.pdf"
     return Response(
-        render_pdf(doc),
+        render_pdf(doc, photos),
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"', **pages.PAGE_HEADERS},
     )
