@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -133,6 +134,9 @@ def test_chat_sessions_have_no_call(db: Database, customer: Person, mechanic: Pe
     refused = _send(customer, sid)
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "not_video"
+    assert refused.json()["error"]["message"] == (
+        "This is a chat session; calls are for video sessions."
+    )
     assert _signals(db) == 0
 
 
@@ -181,3 +185,49 @@ def test_call_setup_gives_ice_servers_to_the_parties_only(
         assert body["ice_servers"] == [TURN]
     for outsider in (make_user(Role.MECHANIC), make_user(Role.CUSTOMER)):
         assert outsider.client.get(f"/api/sessions/{sid}/call").status_code == 404
+
+
+def _offer_of_size(size: int) -> dict[str, Any]:
+    """An offer whose data is ``size`` bytes of compact JSON, as the limit counts it."""
+    data = {"sdp": ""}
+    data["sdp"] = "x" * (size - len(json.dumps(data, separators=(",", ":"))))
+    return {**OFFER, "data": data}
+
+
+def test_a_signal_up_to_the_limit_is_passed_on_and_one_byte_more_is_refused(
+    db: Database, customer: Person, mechanic: Person
+) -> None:
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="video").sid
+    limit = customer.client.get(f"/api/sessions/{sid}/call").json()["max_signal_bytes"]
+    assert limit == 32 * 1024  # what the browser is told is what the server holds to
+    assert _send(customer, sid, _offer_of_size(limit)).status_code == 204
+    over = _send(customer, sid, _offer_of_size(limit + 1))
+    assert over.status_code == 413, over.text
+    error = over.json()["error"]
+    assert (error["code"], error["message"]) == (
+        "signal_too_large",
+        "A call signal can be at most 32 KiB.",
+    )
+    assert _signals(db) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({**OFFER, "data": {"type": "offer"}}, "An offer signal needs data.sdp."),
+        ({**OFFER, "kind": "answer", "data": {}}, "An answer signal needs data.sdp."),
+        (
+            {**OFFER, "kind": "ice", "data": {"candidates": {}}},
+            "An ice signal needs data.candidates.",
+        ),
+    ],
+)
+def test_a_signal_without_what_its_kind_needs_says_what_is_missing(
+    db: Database, customer: Person, mechanic: Person, body: dict[str, Any], words: str
+) -> None:
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="video").sid
+    refused = _send(customer, sid, body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "invalid_signal"
+    assert refused.json()["error"]["message"] == words
+    assert _signals(db) == 0
