@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from pitcrew import call
 from pitcrew.config import IceServer, Settings
 from pitcrew.db import Database
 from pitcrew.models import Event, Role
-from tests.support.factories import Person, Stage, start_session
+from tests.support.factories import Person, Stage, create_account, start_session
 from tests.support.live import Message
 from tests.support.room import listen
 
@@ -231,3 +232,15 @@ def test_a_signal_without_what_its_kind_needs_says_what_is_missing(
     assert refused.json()["error"]["code"] == "invalid_signal"
     assert refused.json()["error"]["message"] == words
     assert _signals(db) == 0
+
+
+def test_a_server_without_credentials_is_given_as_just_its_address(db: Database) -> None:
+    """A browser refuses an ICE server with an empty username, so none is sent."""
+    customer = create_account(db, Role.CUSTOMER)
+    sid = start_session(db, customer, session_type="video").session_id
+    stun = Settings(
+        database_url=db.url if isinstance(db.url, str) else str(db.url),
+        ice_servers=[IceServer.model_validate({"urls": "stun:stun.example.org:3478"})],
+    )
+    setup = call.setup(db, customer.actor, sid, stun)
+    assert setup.ice_servers == [{"urls": "stun:stun.example.org:3478"}]
