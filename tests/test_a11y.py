@@ -69,12 +69,8 @@ class Cast:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def call_browser() -> Iterator[Browser]:
+    """One Chromium for the module (Playwright runs one per thread), with a fake camera and
+    microphone for the video call."""
     with chromium(FAKE_MEDIA_ARGS) as launched:
         yield launched
 
@@ -244,7 +240,7 @@ CALL_WAIT_MS = 30_000
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_a_video_call_has_no_serious_accessibility_problem(
-    pg_db: Database, site: str, call_browser: Browser, viewport: str
+    pg_db: Database, site: str, browser: Browser, viewport: str
 ) -> None:
     customer = create_account(pg_db, Role.CUSTOMER, "Casey Driver")
     mechanic = create_account(pg_db, Role.MECHANIC, "Bea Mechanic")
@@ -254,8 +250,8 @@ def test_a_video_call_has_no_serious_accessibility_problem(
         ).session_id
     )
     findings = Findings()
-    at_customer = _in_the_room(call_browser, site, viewport, customer, sid)
-    at_mechanic = _in_the_room(call_browser, site, viewport, mechanic, sid)
+    at_customer = _in_the_room(browser, site, viewport, customer, sid)
+    at_mechanic = _in_the_room(browser, site, viewport, mechanic, sid)
     sides = {"customer": at_customer, "mechanic": at_mechanic}
     try:
         for who, page in sides.items():
