@@ -117,7 +117,10 @@ def test_no_signal_before_join_or_after_the_session_ends(
         refused = _send(person, sid)
         assert refused.status_code == 409, refused.text
         assert refused.json()["error"]["code"] == "call_closed"
-        assert "waiting for the mechanic to join" in refused.json()["error"]["message"]
+        assert refused.json()["error"]["message"] == (
+            "No call now: this session is accepted and waiting for the mechanic to join."
+            " Calls run while it is live."
+        )
     mechanic.client.post(f"/api/sessions/{sid}/join")
     assert _send(customer, sid).status_code == 204
     done = mechanic.client.post(f"/api/sessions/{sid}/complete", json={"summary": "Pads."})
