@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what the tests need on a fresh Debian machine, then runs lint, types and the tests
 # on SQLite and PostgreSQL. Extra arguments go to pytest (e.g. `bash scripts/test.sh -k flow`).
+# The tests run in two parts: all but the `serial` ones in parallel (pytest-xdist, one worker
+# per core, PITCREW_TEST_WORKERS to change it), then the `serial` ones alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,4 +54,24 @@ ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1 || { echo "installing pgben
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-exec .venv/bin/pytest "$@"
+
+# Only listing the tests (--collect-only, --co, --fixtures, --markers...): one plain run.
+for arg in "$@"; do
+  case "$arg" in
+    --co|--collect-only|--fixtures|--fixtures-per-test|--markers|--help|-h|--version)
+      exec .venv/bin/pytest "$@" ;;
+  esac
+done
+
+# A part that selects no test (exit 5, e.g. `-k` matching only one part) is no failure, but a
+# run where neither part selects anything is.
+workers=${PITCREW_TEST_WORKERS:-$(nproc)}
+status=0
+.venv/bin/pytest -n "$workers" --dist worksteal --part parallel "$@" || status=$?
+serial=0
+.venv/bin/pytest --part serial "$@" || serial=$?
+if [ "$status" = 5 ] && [ "$serial" = 5 ]; then exit 5; fi
+[ "$status" = 5 ] && status=0
+[ "$serial" = 5 ] && serial=0
+[ "$status" = 0 ] || exit "$status"
+exit "$serial"

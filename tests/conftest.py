@@ -5,6 +5,12 @@ one SQLite file are marked ``sqlite_only`` (docs/RELIABILITY.md counts them).
 
 PostgreSQL is required, not optional: a run that cannot reach it fails rather than skipping
 half the suite. What the fixtures build with lives in ``tests/support``.
+
+The suite runs in parallel (pytest-xdist, ``bash scripts/test.sh``): each worker is its own
+process with its own PostgreSQL database (named by its pid), its own SQLite files under
+``tmp_path`` and free loopback ports. Tests marked ``serial`` restart PostgreSQL or a server
+under load, which would pull the ground from under the other workers; they run afterwards,
+alone (``--part serial``), and refuse to run inside a parallel run.
 """
 
 from __future__ import annotations
@@ -34,6 +40,61 @@ from tests.support.factories import Person, create_person
 from tests.support.live import serve_in_thread
 
 LEGACY_SCHEMA = Path(__file__).parent / "legacy_schema.sql"
+
+
+PARTS = ("all", "parallel", "serial")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--part",
+        choices=PARTS,
+        default="all",
+        help="parallel: every test but the serial ones; serial: only those (scripts/test.sh)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    part = config.getoption("--part")
+    if part == "all":
+        return
+    keep = [
+        item
+        for item in items
+        if (item.get_closest_marker("serial") is None) == (part == "parallel")
+    ]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if item.get_closest_marker("serial") is not None and workers > 1:
+        pytest.fail(
+            "a serial test cannot share the machine with other workers: "
+            "run it alone (pytest --part serial, as scripts/test.sh does)",
+            pytrace=False,
+        )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What a test recorded for the reader (the state machine's transition counts), even when
+    it passed on a parallel worker whose own output nobody sees."""
+    lines = [
+        f"  {value}"
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", [])
+        if name == "transitions"
+    ]
+    if lines:
+        terminalreporter.write_line("")
+        terminalreporter.write_line("status flow transitions that succeeded in the random flows:")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 
 axe-core (shipped inside the axe-playwright-python package) runs in the page as it is shown:
 after each page loads, with each dashboard tab picked, with the notifications panel and the
-dashboard's dialog open. A serious or critical finding fails the test, with axe's report of
+dashboard's dialog open, and in a video call between customer and mechanic (Chromium's fake
+camera and microphone). A serious or critical finding fails the test, with axe's report of
 what and where; lesser ones are left to judgement.
 
 PostgreSQL only, to keep CI time down; the pages are the same on SQLite.
@@ -25,8 +26,8 @@ from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.schemas import CompleteIn, IntakeIn
 from pitcrew.web.app import create_app
-from tests.support.factories import INTAKE, PASSWORD, create_account
-from tests.support.live import chromium, serve_in_thread
+from tests.support.factories import INTAKE, PASSWORD, Account, Stage, create_account, start_session
+from tests.support.live import FAKE_MEDIA_ARGS, chromium, serve_in_thread
 
 pytestmark = [
     pytest.mark.browser,
@@ -68,7 +69,9 @@ class Cast:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with chromium() as launched:
+    """One Chromium for the module (Playwright runs one per thread), with a fake camera and
+    microphone for the video call."""
+    with chromium(FAKE_MEDIA_ARGS) as launched:
         yield launched
 
 
@@ -234,3 +237,62 @@ def test_a_missing_label_is_found(site: str, browser: Browser) -> None:
     finally:
         context.close()
     assert len(findings.serious) == 1 and "label" in findings.serious[0]
+
+
+def _in_the_room(browser: Browser, site: str, viewport: str, who: Account, sid: str) -> Page:
+    context = browser.new_context(
+        viewport=VIEWPORTS[viewport],  # type: ignore[arg-type]
+        base_url=site,
+        permissions=["camera", "microphone"],
+    )
+    page = context.new_page()
+    page.set_default_timeout(CALL_WAIT_MS)
+    _sign_in(page, who.email)
+    page.goto(f"/sessions/{sid}")
+    return page
+
+
+def _call_state(page: Page, state: str) -> None:
+    expect(page.locator("[data-call]")).to_have_attribute("data-state", state, timeout=CALL_WAIT_MS)
+
+
+CALL_WAIT_MS = 30_000
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_a_video_call_has_no_serious_accessibility_problem(
+    pg_db: Database, site: str, browser: Browser, viewport: str
+) -> None:
+    customer = create_account(pg_db, Role.CUSTOMER, "Casey Driver")
+    mechanic = create_account(pg_db, Role.MECHANIC, "Bea Mechanic")
+    sid = str(
+        start_session(
+            pg_db, customer, Stage.LIVE, mechanic=mechanic, session_type="video"
+        ).session_id
+    )
+    findings = Findings()
+    at_customer = _in_the_room(browser, site, viewport, customer, sid)
+    at_mechanic = _in_the_room(browser, site, viewport, mechanic, sid)
+    sides = {"customer": at_customer, "mechanic": at_mechanic}
+    try:
+        for who, page in sides.items():
+            _call_state(page, "ready")
+            findings.check(page, f"a live video session before the call, for the {who}")
+        at_mechanic.get_by_role("button", name="Start video").click()
+        _call_state(at_customer, "ringing")
+        findings.check(at_customer, "a video call ringing, for the customer")
+        at_customer.locator("[data-call-action=call]").click()
+        for who, page in sides.items():
+            _call_state(page, "connected")
+            expect(page.get_by_role("button", name="Hang up")).to_be_visible()
+            findings.check(page, f"a connected video call, for the {who}")
+        at_customer.get_by_role("button", name="Mute").click()
+        at_customer.get_by_role("button", name="Turn camera off").click()
+        expect(at_mechanic.locator("[data-remote-camera-off]")).to_be_visible()
+        findings.check(at_customer, "a video call muted with the camera off, for the customer")
+        findings.check(at_mechanic, "a video call with the other camera off, for the mechanic")
+    finally:
+        for page in sides.values():
+            page.context.close()
+    assert findings.views == 7
+    assert findings.serious == [], "\n\n".join(findings.serious)

@@ -47,7 +47,9 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, url: str, *args: str) -> Result:
     monkeypatch.setenv("DATABASE_URL", url)
     get_settings.cache_clear()
     try:
-        return CliRunner().invoke(cli.app, list(args))
+        # an operator's terminal of a known width: the table wraps its cells to fit it, and a
+        # parallel worker has no terminal of its own to measure
+        return CliRunner(env={"COLUMNS": "140"}).invoke(cli.app, list(args))
     finally:
         get_settings.cache_clear()
 

@@ -52,6 +52,10 @@ from tests.support.databases import PG_SERVER
 from tests.support.factories import INTAKE, PASSWORD
 from tests.support.live import serve_in_process, wait_for
 
+# Restarting PostgreSQL cuts every worker's connections, and killing a server mid-stream is
+# only a test when nothing else decides the timing: these run alone, after the parallel part.
+pytestmark = pytest.mark.serial
+
 TIMEOUT = httpx.Timeout(10.0)
 
 

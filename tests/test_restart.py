@@ -29,7 +29,7 @@ from tests.support.accounts import account
 from tests.support.factories import INTAKE
 from tests.support.live import EventReader, free_port, serve_in_process, wait_for
 
-pytestmark = pytest.mark.postgres_only
+pytestmark = [pytest.mark.postgres_only, pytest.mark.serial]
 
 GRACE_SECONDS = 10
 WRITES_PER_SERVER = 12

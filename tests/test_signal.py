@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from pitcrew import call
 from pitcrew.config import IceServer, Settings
 from pitcrew.db import Database
 from pitcrew.models import Event, Role
-from tests.support.factories import Person, Stage, start_session
+from tests.support.factories import Person, Stage, create_account, start_session
 from tests.support.live import Message
 from tests.support.room import listen
 
@@ -115,7 +117,10 @@ def test_no_signal_before_join_or_after_the_session_ends(
         refused = _send(person, sid)
         assert refused.status_code == 409, refused.text
         assert refused.json()["error"]["code"] == "call_closed"
-        assert "waiting for the mechanic to join" in refused.json()["error"]["message"]
+        assert refused.json()["error"]["message"] == (
+            "No call now: this session is accepted and waiting for the mechanic to join."
+            " Calls run while it is live."
+        )
     mechanic.client.post(f"/api/sessions/{sid}/join")
     assert _send(customer, sid).status_code == 204
     done = mechanic.client.post(f"/api/sessions/{sid}/complete", json={"summary": "Pads."})
@@ -133,6 +138,9 @@ def test_chat_sessions_have_no_call(db: Database, customer: Person, mechanic: Pe
     refused = _send(customer, sid)
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "not_video"
+    assert refused.json()["error"]["message"] == (
+        "This is a chat session; calls are for video sessions."
+    )
     assert _signals(db) == 0
 
 
@@ -181,3 +189,64 @@ def test_call_setup_gives_ice_servers_to_the_parties_only(
         assert body["ice_servers"] == [TURN]
     for outsider in (make_user(Role.MECHANIC), make_user(Role.CUSTOMER)):
         assert outsider.client.get(f"/api/sessions/{sid}/call").status_code == 404
+
+
+def _offer_of_size(size: int) -> dict[str, Any]:
+    """An offer whose data is ``size`` bytes of compact JSON, as the limit counts it."""
+    data = {"sdp": ""}
+    data["sdp"] = "x" * (size - len(json.dumps(data, separators=(",", ":"))))
+    return {**OFFER, "data": data}
+
+
+def test_a_signal_up_to_the_limit_is_passed_on_and_one_byte_more_is_refused(
+    db: Database, customer: Person, mechanic: Person
+) -> None:
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="video").sid
+    limit = customer.client.get(f"/api/sessions/{sid}/call").json()["max_signal_bytes"]
+    assert limit == 32 * 1024  # what the browser is told is what the server holds to
+    assert _send(customer, sid, _offer_of_size(limit)).status_code == 204
+    over = _send(customer, sid, _offer_of_size(limit + 1))
+    assert over.status_code == 413, over.text
+    error = over.json()["error"]
+    assert (error["code"], error["message"]) == (
+        "signal_too_large",
+        "A call signal can be at most 32 KiB.",
+    )
+    with db.read() as r:  # the one signal passed on is recorded as the customer's
+        assert r.scalars(select(Event.actor_id).where(Event.kind == "call.signal")).all() == [
+            customer.id
+        ]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({**OFFER, "data": {"type": "offer"}}, "An offer signal needs data.sdp."),
+        ({**OFFER, "kind": "answer", "data": {}}, "An answer signal needs data.sdp."),
+        (
+            {**OFFER, "kind": "ice", "data": {"candidates": {}}},
+            "An ice signal needs data.candidates.",
+        ),
+    ],
+)
+def test_a_signal_without_what_its_kind_needs_says_what_is_missing(
+    db: Database, customer: Person, mechanic: Person, body: dict[str, Any], words: str
+) -> None:
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="video").sid
+    refused = _send(customer, sid, body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "invalid_signal"
+    assert refused.json()["error"]["message"] == words
+    assert _signals(db) == 0
+
+
+def test_a_server_without_credentials_is_given_as_just_its_address(db: Database) -> None:
+    """A browser refuses an ICE server with an empty username, so none is sent."""
+    customer = create_account(db, Role.CUSTOMER)
+    sid = start_session(db, customer, session_type="video").session_id
+    stun = Settings(
+        database_url=db.url if isinstance(db.url, str) else str(db.url),
+        ice_servers=[IceServer.model_validate({"urls": "stun:stun.example.org:3478"})],
+    )
+    setup = call.setup(db, customer.actor, sid, stun)
+    assert setup.ice_servers == [{"urls": "stun:stun.example.org:3478"}]

@@ -24,16 +24,10 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from tests.support.factories import PASSWORD, Person, intake_through_api
-from tests.support.live import chromium
+from tests.support.live import FAKE_MEDIA_ARGS, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
 
-# Chromium's fake camera and microphone, and host candidates a loopback peer can reach.
-MEDIA_ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
 WAIT_MS = 30_000
 
 REMOTE_PLAYS = """() => {
@@ -57,7 +51,7 @@ def settings(db: Database, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    with chromium(MEDIA_ARGS) as launched:
+    with chromium(FAKE_MEDIA_ARGS) as launched:
         yield launched
         # Each side's own account of the call, shown with the test's output (pytest -rP).
         for context in launched.contexts:

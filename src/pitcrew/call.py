@@ -70,7 +70,7 @@ def signal(
         )
     needed = _SIGNAL_NEEDS.get(kind)
     if needed is not None and not isinstance(data.get(needed[0]), needed[1]):
-        raise Invalid(f"A {kind} signal needs data.{needed[0]}.", code="invalid_signal")
+        raise Invalid(f"An {kind} signal needs data.{needed[0]}.", code="invalid_signal")
 
     def work(s: DbSession) -> int:
         session = pair.lock(s, sid).session

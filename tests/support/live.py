@@ -39,6 +39,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
+# Chromium's fake camera and microphone, and host candidates a loopback peer can reach:
+# a real WebRTC call between two browser contexts on one machine.
+FAKE_MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
+
 
 def wait_for(check: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
