@@ -41,9 +41,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_account_tokens")),
     )
-    op.create_index(
-        "ix_account_tokens_user_id_purpose", "account_tokens", ["user_id", "purpose"]
-    )
+    op.create_index("ix_account_tokens_user_id_purpose", "account_tokens", ["user_id", "purpose"])
     op.create_index("ix_account_tokens_expires_at", "account_tokens", ["expires_at"])
 
 
