@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from pitcrew import retention
+from pitcrew import auth, retention
+from pitcrew.accounts import DEVICES_KEPT
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import AccountToken, TokenPurpose, User, utcnow
@@ -100,7 +101,7 @@ def test_a_forgotten_password_is_set_again_from_its_link_once(
     again = browser.post(
         "/api/auth/password-reset/confirm", json={"token": token, "password": "yet another one"}
     )
-    assert again.status_code == 422
+    assert again.status_code == 404
     assert again.json()["error"]["code"] == "link_expired"
     fresh = TestClient(app)
     old = fresh.post("/api/auth/login", json={"email": customer.email, "password": PASSWORD})
@@ -121,7 +122,7 @@ def test_a_reset_link_expires_and_a_weak_password_keeps_it(
         late = client.post(
             "/api/auth/password-reset/confirm", json={"token": expired, "password": NEW_PASSWORD}
         )
-        assert late.status_code == 422 and late.json()["error"]["code"] == "link_expired"
+        assert late.status_code == 404 and late.json()["error"]["code"] == "link_expired"
 
     with TestClient(app) as client:
         client.post("/api/auth/password-reset", json={"email": customer.email})
@@ -184,13 +185,13 @@ def test_sign_up_with_email_on_confirms_the_address_before_signing_in(
     page, token = link_of(one_email(smtp, "nia@example.com", 2))
     assert page == f"{browser.base_url}/verify-email"
     stale = browser.post("/api/auth/verify-email", json={"token": old_token})
-    assert stale.status_code == 422, "a new link replaces the old one"
+    assert stale.status_code == 404, "a new link replaces the old one"
 
     confirmed = browser.post("/api/auth/verify-email", json={"token": token})
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["user"]["email"] == "nia@example.com"
     assert browser.get("/api/auth/me").json()["name"] == "Nia New"
-    assert browser.post("/api/auth/verify-email", json={"token": token}).status_code == 422
+    assert browser.post("/api/auth/verify-email", json={"token": token}).status_code == 404
     with TestClient(app) as elsewhere:
         assert elsewhere.post("/api/auth/login", json=login).status_code == 200
 
@@ -206,7 +207,7 @@ def test_an_unconfirmed_sign_up_by_someone_else_is_undone_by_the_owners(
     assert browser.post("/api/auth/register", json=owner).status_code == 202
     _, squatters_link = link_of(one_email(smtp, "ola@example.com"))
     _, owners_link = link_of(one_email(smtp, "ola@example.com", 2))
-    assert browser.post("/api/auth/verify-email", json={"token": squatters_link}).status_code == 422
+    assert browser.post("/api/auth/verify-email", json={"token": squatters_link}).status_code == 404
     assert browser.post("/api/auth/verify-email", json={"token": owners_link}).status_code == 200
     browser.cookies.clear()
     pick = {"email": "ola@example.com", "password": "squatters-pw"}
@@ -335,3 +336,16 @@ def test_expired_links_and_browsers_are_pruned(
     later = utcnow() + timedelta(days=400)
     assert retention.prune(db, settings, now=later).account_tokens == len(kept)
     assert stored_tokens(db, TokenPurpose.DEVICE) == []
+
+
+def test_an_account_remembers_its_newest_browsers_only(
+    db: Database, anonymous: TestClient, customer: Person
+) -> None:
+    login = {"email": customer.email, "password": PASSWORD}
+    for _ in range(DEVICES_KEPT + 3):
+        assert anonymous.post("/api/auth/login", json=login).status_code == 200
+        anonymous.cookies.clear()  # a script that keeps no cookie
+    newest = anonymous.post("/api/auth/login", json=login).cookies[DEVICE_COOKIE]
+    kept = stored_tokens(db, TokenPurpose.DEVICE)
+    assert len(kept) == DEVICES_KEPT
+    assert auth.token_hash(newest) in {t.token_hash for t in kept}

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session as DbSession
 from pitcrew import auth, notify
 from pitcrew.config import Settings
 from pitcrew.db import Database
-from pitcrew.errors import Invalid
+from pitcrew.errors import NotFound
 from pitcrew.models import (
     AccountToken,
     AuthToken,
@@ -39,6 +39,7 @@ from pitcrew.models import (
 
 VERIFY_TTL = timedelta(days=2)
 DEVICE_TTL = timedelta(days=365)
+DEVICES_KEPT = 20  # browsers remembered per account, newest first
 DEVICE_KEY = "device:"  # a known browser's failures are counted under this key + its hash
 
 LINK_GONE = "This link has expired or was already used. Ask for a new one."
@@ -89,7 +90,7 @@ def _consume(s: DbSession, token: str, purpose: TokenPurpose) -> User:
     )
     user = s.get(User, user_id) if user_id is not None else None
     if user is None:
-        raise Invalid(LINK_GONE, code="link_expired")
+        raise NotFound(LINK_GONE, code="link_expired")
     return user
 
 
@@ -123,10 +124,27 @@ def device_key(db: Database, device: str | None, email: str) -> str | None:
 
 
 def remember_device(db: Database, user_id: uuid.UUID, known: bool, device: str | None) -> str:
-    """The device token the browser keeps: the one it has when known, else a new one."""
+    """The device token the browser keeps: the one it has when known, else a new one.
+
+    An account keeps its newest ``DEVICES_KEPT``: a script that signs in every minute
+    (and keeps no cookie) cannot grow the table without end.
+    """
     if known and device:
         return device
-    return db.run(lambda s: _new(s, user_id, TokenPurpose.DEVICE, DEVICE_TTL))
+
+    def work(s: DbSession) -> str:
+        token = _new(s, user_id, TokenPurpose.DEVICE, DEVICE_TTL)
+        s.flush()
+        older = (
+            select(AccountToken.token_hash)
+            .where(AccountToken.user_id == user_id, AccountToken.purpose == TokenPurpose.DEVICE)
+            .order_by(AccountToken.created_at.desc())
+            .offset(DEVICES_KEPT)
+        )
+        s.execute(delete(AccountToken).where(AccountToken.token_hash.in_(older.scalar_subquery())))
+        return token
+
+    return db.run(work)
 
 
 # --- sign-up with email on ---------------------------------------------------------------

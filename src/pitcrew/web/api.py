@@ -165,7 +165,7 @@ def login(
 @router.post(
     "/auth/verify-email",
     response_model=LoginOut,
-    responses=_responses(413, 422),
+    responses=_responses(404, 413, 422),
     tags=["auth"],
 )
 def verify_email(body: LinkIn, response: Response, db: DB, settings: SettingsDep) -> LoginOut:
@@ -210,7 +210,7 @@ def password_reset(body: EmailIn, request: Request, db: DB, settings: SettingsDe
 @router.post(
     "/auth/password-reset/confirm",
     response_model=LoginOut,
-    responses=_responses(413, 422),
+    responses=_responses(404, 413, 422),
     tags=["auth"],
 )
 def password_reset_confirm(
