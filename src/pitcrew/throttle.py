@@ -8,11 +8,16 @@ same attempts. Past ``login_max_failures`` within ``login_window`` the answer is
 An attempt is written down *before* its password is checked and struck off when it
 succeeds, so a burst of parallel guesses is counted as it arrives, not after the slow hash.
 
-Sign-up never says whether an address already has an account: with a taken address it
-answers exactly as a successful sign-up does (same status, same shape, cookies set). If the
-password is that account's, the person is simply signed in; otherwise the token it returns
-signs nobody in and the next page asks them to sign in. That keeps sign-up one step for new
-customers without turning it into a list of who is registered.
+A browser that signed in to the account before (``accounts.device_key``) is limited by its
+own failures only, so strangers failing elsewhere never lock the owner out. Sign-ups and
+link emails are counted apart from sign-ins, under keys of their own (:func:`quietly_limited`).
+
+Sign-up with email off never says whether an address already has an account: with a
+taken address it answers exactly as a successful sign-up does (same status, same shape,
+cookies set). If the password is that account's, the person is simply signed in; otherwise
+the token it returns signs nobody in and the next page asks them to sign in. That keeps
+sign-up one step for new customers without turning it into a list of who is registered.
+(With email on, sign-up goes through ``accounts.sign_up`` and a link instead.)
 """
 
 from __future__ import annotations
