@@ -158,6 +158,7 @@ def test_every_page_has_no_serious_accessibility_problem(
         expect(page.get_by_role("status")).to_contain_text("If an account has that address")
         findings.check(page, "/forgot-password once sent")
         db.email_enabled = False
+        page.goto("/login")
         page.get_by_label("Email").fill("nobody@example.com")
         page.get_by_label("Password").fill("not the password")
         page.get_by_role("button", name="Sign in").click()
