@@ -22,6 +22,8 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.checks import CHECKS as REGISTERED
+from schemathesis.checks import load_all_checks
 from schemathesis.core.result import Ok
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -52,7 +54,7 @@ EXAMPLES = settings(
     database=None,
 )
 # As a role the operation is not for, mostly refusals: a few examples show their shape.
-AS_OTHERS = settings(EXAMPLES, max_examples=max(3, EXAMPLES_PER_OPERATION // 5))
+AS_OTHERS = settings(EXAMPLES, max_examples=max(3, EXAMPLES_PER_OPERATION // 8))
 STATEFUL = settings(
     max_examples=2 * EXAMPLES_PER_OPERATION,
     stateful_step_count=12,
@@ -139,6 +141,21 @@ def api_schema(quick_passwords: None, app: FastAPI) -> OpenApiSchema:
     served = schema.exclude(path=list(STREAMS))
     assert isinstance(served, OpenApiSchema)
     return served
+
+
+CONFORMANCE = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+)
+
+
+def test_the_response_conformance_checks_are_among_those_run() -> None:
+    """``call_and_validate`` runs every registered check but the excluded: these are run."""
+    load_all_checks()
+    excluded = {check.__name__ for check in CHECKS["excluded_checks"]}
+    assert set(CONFORMANCE) <= set(REGISTERED.get_all_names()) - excluded
 
 
 def fuzz(operation: Any, role: Role, headers_for: Headers) -> None:
