@@ -39,7 +39,7 @@ from tests.support.factories import PASSWORD, Person
 schemathesis.openapi.format("email", st.emails())
 
 STREAMS = ("/api/events",)  # a response that lasts as long as the page: not fuzzable
-ACCOUNTS = {"users", "auth_tokens", "login_failures"}  # kept from one scenario to the next
+ACCOUNTS = {"users", "auth_tokens", "account_tokens", "login_failures"}  # kept throughout
 MECHANIC_PATHS = ("/api/mechanic/", "/api/me/", "/join", "/complete", "/release")
 
 # PITCREW_FUZZ_EXAMPLES=500 searches further, with fresh random examples on each run.
