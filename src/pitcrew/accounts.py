@@ -194,7 +194,11 @@ def sign_up(db: Database, *, email: str, name: str, password: str, base_url: str
 def _send_confirmation(s: DbSession, user: User, base_url: str) -> None:
     _drop(s, user.id, TokenPurpose.VERIFY_EMAIL)
     token = _new(s, user.id, TokenPurpose.VERIFY_EMAIL, VERIFY_TTL)
-    context = {"name": user.name, "link": _link(base_url, "verify-email", token)}
+    context = {
+        "name": user.name,
+        "link": _link(base_url, "verify-email", token),
+        "days": VERIFY_TTL.days,
+    }
     notify.queue_email(s, user.email, "verify_email", "Confirm your email address", context)
 
 
