@@ -17,12 +17,23 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, insert, inspect, text
+from sqlalchemy import (
+    Engine,
+    String,
+    Uuid,
+    column,
+    create_engine,
+    insert,
+    inspect,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.exc import IntegrityError
 
 from pitcrew import migrate
-from pitcrew.models import OVERVIEW_VIEW, Base, Role, User, overview, utcnow
-from tests.support.databases import PG_SERVER
+from pitcrew.models import OVERVIEW_VIEW, Base, Role, User, UTCDateTime, overview, utcnow
+from tests.support.databases import PG_SERVER, Dialect, empty_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -84,3 +95,37 @@ def test_an_email_belongs_to_one_account_whatever_its_case(migrated: Engine) -> 
     sign_up("casey@example.com")
     with pytest.raises(IntegrityError, match="uq_users_email_lower"):
         sign_up("Casey@Example.com")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_accounts_made_before_confirmation_existed_count_as_confirmed(
+    dialect: Dialect, tmp_path: Path
+) -> None:
+    before = table(
+        "users",
+        column("id", Uuid),
+        column("email", String),
+        column("name", String),
+        column("role", String),
+        column("created_at", UTCDateTime),
+    )
+    with empty_database(dialect, f"pitcrew_0006_{os.getpid()}", tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            migrate.upgrade(engine, "0006")
+            with engine.begin() as c:
+                c.execute(
+                    insert(before).values(
+                        id=uuid.uuid4(),
+                        email="old@example.com",
+                        name="Old",
+                        role="customer",
+                        created_at=utcnow(),
+                    )
+                )
+            migrate.upgrade(engine)
+            with engine.connect() as c:
+                confirmed = c.execute(select(User.email_verified)).scalars().all()
+        finally:
+            engine.dispose()
+    assert confirmed == [True]
