@@ -23,7 +23,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import auth, notify
+from pitcrew import auth, notify, throttle
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.errors import NotFound
@@ -147,7 +147,70 @@ def remember_device(db: Database, user_id: uuid.UUID, known: bool, device: str |
     return db.run(work)
 
 
-# --- sign-up with email on ---------------------------------------------------------------
+def sign_in(
+    db: Database,
+    email: str,
+    password: str,
+    *,
+    address: str,
+    settings: Settings,
+    device: str | None,
+) -> SignedIn:
+    """Sign in behind the throttle, remembering the browser (``device``: its cookie)."""
+    known = device_key(db, device, email)
+    token, user = throttle.login(
+        db, email, password, address=address, settings=settings, device=known
+    )
+    return SignedIn(token, user, remember_device(db, user.id, known is not None, device))
+
+
+# --- sign-up ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Asked:
+    """Who asks for an account or an email link, from where, and where links should point."""
+
+    email: str
+    address: str
+    settings: Settings
+    base_url: str
+
+
+def register(db: Database, asked: Asked, *, name: str, password: str) -> SignedIn | None:
+    """A new customer account: signed in at once with email off; with email on, None (the
+    answer is "check your email", whatever the address)."""
+    if not db.email_enabled:
+        token, user = throttle.register(
+            db,
+            email=asked.email,
+            name=name,
+            password=password,
+            address=asked.address,
+            settings=asked.settings,
+        )
+        return SignedIn(token, user, None)
+    if not _over_limit(db, asked, "signup:"):
+        sign_up(db, email=asked.email, name=name, password=password, base_url=asked.base_url)
+    return None
+
+
+def ask_for_confirmation(db: Database, asked: Asked) -> None:
+    """A new link for an account whose address is not confirmed yet, within the limit."""
+    if not _over_limit(db, asked, "signup:"):
+        resend_confirmation(db, asked.email, asked.base_url)
+
+
+def ask_for_reset(db: Database, asked: Asked) -> None:
+    """A link to set a new password, within the limit."""
+    if not _over_limit(db, asked, "reset:"):
+        request_reset(db, asked.email, asked.settings, asked.base_url)
+
+
+def _over_limit(db: Database, asked: Asked, scope: str) -> bool:
+    return throttle.quietly_limited(
+        db, asked.email, address=asked.address, settings=asked.settings, scope=scope
+    )
 
 
 def _link(base_url: str, page: str, token: str) -> str:

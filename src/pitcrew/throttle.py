@@ -32,7 +32,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import accounts, auth
+from pitcrew import auth
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.errors import Conflict, TooManyRequests, Unauthenticated
@@ -163,15 +163,13 @@ def login(
     address: str,
     settings: Settings,
     device: str | None = None,
-) -> accounts.SignedIn:
-    """:func:`auth.login` behind the throttle; ``device`` is the browser's device token."""
-    known = accounts.device_key(db, device, email)
-    begin_attempt(db, email, address, Policy.from_settings(settings), device=known)
+) -> tuple[str, User]:
+    """:func:`auth.login` behind the throttle; ``device`` is the key of a browser known to
+    the account (``accounts.device_key``), if the attempt comes from one."""
+    begin_attempt(db, email, address, Policy.from_settings(settings), device=device)
     token, user = auth.login(db, email, password, settings.token_ttl)
-    succeeded(db, email, known)
-    return accounts.SignedIn(
-        token, user, accounts.remember_device(db, user.id, known is not None, device)
-    )
+    succeeded(db, email, device)
+    return token, user
 
 
 def quietly_limited(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.types import DecoratedCallable
 
-from pitcrew import accounts, auth, chat, dashboard, flow, notify, room, throttle
+from pitcrew import accounts, auth, chat, dashboard, flow, notify, room
 from pitcrew.config import Settings
 from pitcrew.errors import NotFound
 from pitcrew.schemas import (
@@ -72,9 +72,11 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _base_url(request: Request, settings: Settings) -> str:
-    """Where the links in emails point: ``PUBLIC_URL``, else the address asked."""
-    return settings.public_url or str(request.base_url)
+def _asked(request: Request, email: str, settings: Settings) -> accounts.Asked:
+    """Who asks, from where, and where the links in emails point: ``PUBLIC_URL``, else the
+    address asked."""
+    base_url = settings.public_url or str(request.base_url)
+    return accounts.Asked(email, _address(request), settings, base_url)
 
 
 CHECK_EMAIL = (
@@ -84,11 +86,6 @@ RESET_SENT = (
     "If an account has that address, we sent it a link to set a new password. "
     "Check your email; the link works once."
 )
-
-
-def _check_email(message: str) -> JSONResponse:
-    body = CheckEmailOut(message=message).model_dump()
-    return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED)
 
 
 @router.post(
@@ -111,29 +108,12 @@ def register(
     the new account is signed in at once; an address that already has an account gets the
     same answer, and is signed in only with that account's password (``throttle.register``).
     """
-    address = _address(request)
-    if db.email_enabled:
-        limited = throttle.quietly_limited(
-            db, body.email, address=address, settings=settings, scope="signup:"
-        )
-        if not limited:
-            accounts.sign_up(
-                db,
-                email=body.email,
-                name=body.name,
-                password=body.password,
-                base_url=_base_url(request, settings),
-            )
-        return _check_email(CHECK_EMAIL)
-    token, user = throttle.register(
-        db,
-        email=body.email,
-        name=body.name,
-        password=body.password,
-        address=address,
-        settings=settings,
-    )
-    return _signed_in(response, settings, accounts.SignedIn(token, user, None))
+    asked = _asked(request, body.email, settings)
+    signed = accounts.register(db, asked, name=body.name, password=body.password)
+    if signed is None:
+        answer = CheckEmailOut(message=CHECK_EMAIL).model_dump()
+        return JSONResponse(answer, status_code=status.HTTP_202_ACCEPTED)
+    return _signed_in(response, settings, signed)
 
 
 @router.post(
@@ -151,7 +131,7 @@ def login(
     Retry-After, except in a browser that signed in to this account before, which only its
     own failures limit. An account whose address is not confirmed yet answers 403.
     """
-    signed = throttle.login(
+    signed = accounts.sign_in(
         db,
         body.email,
         body.password,
@@ -184,10 +164,7 @@ def resend_verification(
     body: EmailIn, request: Request, db: DB, settings: SettingsDep
 ) -> CheckEmailOut:
     """A new confirmation link, when an account with that address is waiting for one."""
-    if not throttle.quietly_limited(
-        db, body.email, address=_address(request), settings=settings, scope="signup:"
-    ):
-        accounts.resend_confirmation(db, body.email, _base_url(request, settings))
+    accounts.ask_for_confirmation(db, _asked(request, body.email, settings))
     return CheckEmailOut(message=CHECK_EMAIL)
 
 
@@ -200,10 +177,7 @@ def resend_verification(
 )
 def password_reset(body: EmailIn, request: Request, db: DB, settings: SettingsDep) -> CheckEmailOut:
     """Email a link to set a new password; the same answer for any address."""
-    if not throttle.quietly_limited(
-        db, body.email, address=_address(request), settings=settings, scope="reset:"
-    ):
-        accounts.request_reset(db, body.email, settings, _base_url(request, settings))
+    accounts.ask_for_reset(db, _asked(request, body.email, settings))
     return CheckEmailOut(message=RESET_SENT)
 
 
