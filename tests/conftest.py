@@ -32,7 +32,7 @@ from tests.support.databases import (
 )
 from tests.support.factories import Person, create_person
 from tests.support.live import free_port, serve_in_thread
-from tests.support.mail import SmtpServer
+from tests.support.smtp import SmtpServer
 
 LEGACY_SCHEMA = Path(__file__).parent / "legacy_schema.sql"
 

@@ -23,7 +23,7 @@ from pitcrew.web.app import create_app
 from pitcrew.web.cookies import DEVICE_COOKIE
 from tests.support.factories import PASSWORD, Person
 from tests.support.live import wait_for
-from tests.support.mail import Received, SmtpServer
+from tests.support.smtp import Received, SmtpServer
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 

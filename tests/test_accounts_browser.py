@@ -19,7 +19,7 @@ from pitcrew.models import Role
 from pitcrew.web.app import create_app
 from tests.support.factories import PASSWORD, create_account
 from tests.support.live import chromium, serve_in_thread, wait_for
-from tests.support.mail import SmtpServer
+from tests.support.smtp import SmtpServer
 
 pytestmark = [
     pytest.mark.browser,

@@ -1,4 +1,4 @@
-"""A real SMTP server for the tests (aiosmtpd on a loopback port) and what it received."""
+"""A real SMTP server on a loopback port (aiosmtpd), and what it received."""
 
 from __future__ import annotations
 
