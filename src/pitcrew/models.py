@@ -415,26 +415,6 @@ class AuthToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class AccountToken(Base):
-    """A one-time email link (confirm an address, set a new password) or a known browser.
-
-    Like sign-in tokens, stored only as a hash: the table alone opens nothing.
-    """
-
-    __tablename__ = "account_tokens"
-    __table_args__ = (
-        CheckConstraint(_in("purpose", TokenPurpose), name="purpose"),
-        Index("ix_account_tokens_user_id_purpose", "user_id", "purpose"),
-        Index("ix_account_tokens_expires_at", "expires_at"),
-    )
-
-    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
-    purpose: Mapped[TokenPurpose] = mapped_column(stored(TokenPurpose))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
 class IdempotencyKey(Base):
     """The first answer to an intake, replayed when a client retries with the same key."""
 
@@ -464,6 +444,26 @@ class LoginFailure(Base):
     account: Mapped[str] = mapped_column(String(320))
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AccountToken(Base):
+    """A one-time email link (confirm an address, set a new password) or a known browser.
+
+    Like sign-in tokens, stored only as a hash: the table alone opens nothing.
+    """
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (
+        CheckConstraint(_in("purpose", TokenPurpose), name="purpose"),
+        Index("ix_account_tokens_user_id_purpose", "user_id", "purpose"),
+        Index("ix_account_tokens_expires_at", "expires_at"),
+    )
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    purpose: Mapped[TokenPurpose] = mapped_column(stored(TokenPurpose))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 OVERVIEW_VIEW = "mechanic_session_overview"
