@@ -37,7 +37,8 @@ from tests.support.databases import (
     fresh_database,
 )
 from tests.support.factories import Person, create_person
-from tests.support.live import serve_in_thread
+from tests.support.live import free_port, serve_in_thread
+from tests.support.smtp import SmtpServer
 
 LEGACY_SCHEMA = Path(__file__).parent / "legacy_schema.sql"
 
@@ -177,6 +178,16 @@ def live(app: FastAPI) -> Iterator[str]:
 def anonymous(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as client:
         yield client
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server on a free loopback port; tests start it (or leave it down)."""
+    server = SmtpServer(free_port())
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -86,6 +86,18 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/metrics"): Row(200, 200, 200, 200, 200),
     ("POST", "/api/auth/register"): Row(201, 201, 201, 201, 201, body={"name": "New Person"}),
     ("POST", "/api/auth/login"): Row(200, 200, 200, 200, 200),
+    # Open to anyone: the link's token decides (a made-up one is refused alike), and asking
+    # for an email answers the same whoever asks.
+    ("POST", "/api/auth/verify-email"): Row(M, M, M, M, M, body={"token": "made-up"}),
+    ("POST", "/api/auth/verify-email/resend"): Row(
+        202, 202, 202, 202, 202, body={"email": "who@example.com"}
+    ),
+    ("POST", "/api/auth/password-reset"): Row(
+        202, 202, 202, 202, 202, body={"email": "who@example.com"}
+    ),
+    ("POST", "/api/auth/password-reset/confirm"): Row(
+        M, M, M, M, M, body={"token": "made-up", "password": PASSWORD}
+    ),
     ("POST", "/api/auth/logout"): Row(U, 204, 204, 204, 204, fresh_token=True),
     ("GET", "/api/auth/me"): Row(U, 200, 200, 200, 200),
     ("POST", "/api/intake/start"): Row(U, 201, 201, C, C, body=INTAKE),

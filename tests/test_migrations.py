@@ -19,7 +19,18 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, insert, inspect, select, text
+from sqlalchemy import (
+    Engine,
+    String,
+    Uuid,
+    column,
+    create_engine,
+    insert,
+    inspect,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.exc import IntegrityError
 
 from pitcrew import migrate
@@ -31,11 +42,12 @@ from pitcrew.models import (
     Session,
     SessionReport,
     User,
+    UTCDateTime,
     Vehicle,
     overview,
     utcnow,
 )
-from tests.support.databases import PG_SERVER
+from tests.support.databases import PG_SERVER, Dialect, empty_database
 
 
 @contextmanager
@@ -73,7 +85,7 @@ def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]
 def before_reports(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A database at revision 0012, the one before reports and cars."""
     with _empty(request.param, tmp_path) as engine:
-        migrate.upgrade(engine, "0012")
+        migrate.upgrade(engine, "0007")
         yield engine
 
 
@@ -181,3 +193,37 @@ def test_summaries_become_reports_and_intakes_become_cars(before_reports: Engine
         (2016, "Honda", "Civic", None, 84000),  # the mileage of its latest intake
         (2016, "Honda", "Civic", "1HGCM82633A004352", None),
     ]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_accounts_made_before_confirmation_existed_count_as_confirmed(
+    dialect: Dialect, tmp_path: Path
+) -> None:
+    before = table(
+        "users",
+        column("id", Uuid),
+        column("email", String),
+        column("name", String),
+        column("role", String),
+        column("created_at", UTCDateTime),
+    )
+    with empty_database(dialect, f"pitcrew_0006_{os.getpid()}", tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            migrate.upgrade(engine, "0006")
+            with engine.begin() as c:
+                c.execute(
+                    insert(before).values(
+                        id=uuid.uuid4(),
+                        email="old@example.com",
+                        name="Old",
+                        role="customer",
+                        created_at=utcnow(),
+                    )
+                )
+            migrate.upgrade(engine)
+            with engine.connect() as c:
+                confirmed = c.execute(select(User.email_verified)).scalars().all()
+        finally:
+            engine.dispose()
+    assert confirmed == [True]

@@ -297,7 +297,16 @@ def test_pages_carry_no_inline_script(
     _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": rid}))
     pages = []
     with TestClient(app) as anonymous:
-        pages += [anonymous.get("/login"), anonymous.get("/signup")]
+        pages += [
+            anonymous.get(path)
+            for path in (
+                "/login",
+                "/signup",
+                "/forgot-password",
+                "/reset-password",
+                "/verify-email",
+            )
+        ]
     with _browser(app, customer) as browser:
         pages += [browser.get(p) for p in ("/sessions", "/intake", f"/sessions/{sid}")]
     with _browser(app, mechanic) as browser:

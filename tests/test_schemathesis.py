@@ -1,14 +1,16 @@
 """Schemathesis against /openapi.json: no 5xx, every answer matches the schema, bad data refused.
 
-Every operation is fuzzed with every built-in check, signed in as a customer or a mechanic
-(whichever the operation is for). Then the stateful phase chains real calls along the status
-flow's links (intake → accept → join → complete → rating) and must get to the end. The
+Every operation is fuzzed with every built-in check (the response conformance checks among
+them: status codes, content types and bodies as documented), signed in as whoever the
+operation is for, then as each other role. Then the stateful phase chains real calls along
+the status flow's links (intake → accept → join → complete → rating) and must get to the end. The
 number of examples is bounded, and they are the same on every run (derandomized), so CI is
 both quick and repeatable; ``PITCREW_FUZZ_EXAMPLES`` searches further."""
 
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import re
 from collections.abc import Callable
@@ -20,6 +22,8 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.checks import CHECKS as REGISTERED
+from schemathesis.checks import load_all_checks
 from schemathesis.core.result import Ok
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -27,7 +31,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from pitcrew import auth
 from pitcrew.db import Database
-from pitcrew.models import Base
+from pitcrew.models import Base, Role
 from tests.support.factories import PASSWORD, Person
 
 # Addresses at special-use domains (example.test, x.invalid) are refused on purpose: no mail
@@ -35,7 +39,7 @@ from tests.support.factories import PASSWORD, Person
 schemathesis.openapi.format("email", st.emails())
 
 STREAMS = ("/api/events",)  # a response that lasts as long as the page: not fuzzable
-ACCOUNTS = {"users", "auth_tokens", "login_failures"}  # kept from one scenario to the next
+ACCOUNTS = {"users", "auth_tokens", "account_tokens", "login_failures"}  # kept throughout
 MECHANIC_PATHS = ("/api/mechanic/", "/api/me/", "/join", "/complete", "/release")
 
 # PITCREW_FUZZ_EXAMPLES=500 searches further, with fresh random examples on each run.
@@ -49,6 +53,8 @@ EXAMPLES = settings(
     derandomize=REPEATABLE,
     database=None,
 )
+# As a role the operation is not for, mostly refusals: a few examples show their shape.
+AS_OTHERS = settings(EXAMPLES, max_examples=max(3, EXAMPLES_PER_OPERATION // 8))
 STATEFUL = settings(
     max_examples=2 * EXAMPLES_PER_OPERATION,
     stateful_step_count=12,
@@ -106,16 +112,27 @@ def _with_flow_links(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def own_role(path: str) -> Role:
+    """Whom an operation is for: a mechanic's paths, else a customer's."""
+    return Role.MECHANIC if any(part in path for part in MECHANIC_PATHS) else Role.CUSTOMER
+
+
+Headers = Callable[[str, str, Role | None], dict[str, str]]
+
+
 @pytest.fixture
 def headers_for(
-    db: Database, customer: Person, mechanic: Person
-) -> Callable[[str, str], dict[str, str]]:
-    def pick(method: str, path: str) -> dict[str, str]:
+    db: Database, customer: Person, mechanic: Person, make_user: Callable[..., Person]
+) -> Headers:
+    """The headers of a call as ``role`` (by default, whoever the operation is for)."""
+    people = {Role.CUSTOMER: customer, Role.MECHANIC: mechanic, Role.ADMIN: make_user(Role.ADMIN)}
+
+    def pick(method: str, path: str, role: Role | None = None) -> dict[str, str]:
+        person = people[role or own_role(path)]
         if path == "/api/auth/logout":
             # Signing out must not sign the fuzzing clients out: a token of its own each time.
-            token, _ = auth.login(db, customer.email, PASSWORD, timedelta(minutes=5))
+            token, _ = auth.login(db, person.email, PASSWORD, timedelta(minutes=5))
             return {"Authorization": f"Bearer {token}"}
-        person = mechanic if any(part in path for part in MECHANIC_PATHS) else customer
         return {"Authorization": str(person.client.headers["Authorization"])}
 
     return pick
@@ -131,32 +148,52 @@ def api_schema(quick_passwords: None, app: FastAPI) -> OpenApiSchema:
     return served
 
 
-def test_every_operation_with_every_check(
-    api_schema: OpenApiSchema, headers_for: Callable[[str, str], dict[str, str]]
-) -> None:
-    """Each operation in turn, its failures gathered so one run reports all of them."""
+CONFORMANCE = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+)
+
+
+def test_the_response_conformance_checks_are_among_those_run() -> None:
+    """``call_and_validate`` runs every registered check but the excluded: these are run."""
+    load_all_checks()
+    excluded = {check.__name__ for check in CHECKS["excluded_checks"]}
+    assert set(CONFORMANCE) <= set(REGISTERED.get_all_names()) - excluded
+
+
+def fuzz(operation: Any, role: Role, headers_for: Headers) -> None:
+    """Hypothesis's examples of one operation, called as ``role``."""
+
+    @(EXAMPLES if role == own_role(operation.path) else AS_OTHERS)
+    @given(case=operation.as_strategy())
+    def examples(case: Any) -> None:
+        case.call_and_validate(headers=headers_for(case.method, case.path, role), **CHECKS)
+
+    examples()
+
+
+def test_every_operation_with_every_check(api_schema: OpenApiSchema, headers_for: Headers) -> None:
+    """Each operation in turn as whoever it is for, then as each other role (a customer, a
+    mechanic, an admin) with fewer examples: every answer, refusals included, must be one
+    its schema documents. Failures are gathered so one run reports all of them."""
     failures: dict[str, BaseException] = {}
     operations = []
     for result in api_schema.get_all_operations():
         assert isinstance(result, Ok), f"an operation the schema cannot describe: {result}"
         operations.append(result.ok())
     assert len(operations) > 20
-    for operation in operations:
-
-        @EXAMPLES
-        @given(case=operation.as_strategy())
-        def fuzz(case: Any) -> None:
-            case.call_and_validate(headers=headers_for(case.method, case.path), **CHECKS)
-
+    for operation, role in itertools.product(operations, Role):
         try:
-            fuzz()
+            fuzz(operation, role, headers_for)
         except (Exception, BaseExceptionGroup) as error:  # reported together below
-            failures[operation.label] = error
+            failures[f"{operation.label} as {role}"] = error
     assert failures == {}, "\n\n".join(f"{label}:\n{error}" for label, error in failures.items())
 
 
 def test_stateful_phase_from_intake_to_completion(
-    db: Database, api_schema: OpenApiSchema, headers_for: Callable[[str, str], dict[str, str]]
+    db: Database, api_schema: OpenApiSchema, headers_for: Headers
 ) -> None:
     # The status flow's operations and links only, so a bounded run walks them to the end;
     # bad data is the other test's business: here every step is one a client could mean.
@@ -185,7 +222,7 @@ def test_stateful_phase_from_intake_to_completion(
                         c.execute(table.delete())
 
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-            return {"headers": headers_for(case.method, case.path)}
+            return {"headers": headers_for(case.method, case.path, None)}
 
         def after_call(self, response: Any, case: Any) -> None:
             super().after_call(response, case)

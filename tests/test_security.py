@@ -336,7 +336,15 @@ def test_every_unsafe_route_refuses_a_cookie_without_csrf_token(
     assert {("POST", "/api/mechanic/accept"), ("POST", "/api/intake/start")} <= set(routes)
     assert ("POST", "/api/sessions/{session_id}/cancel") in routes
     unsafe = {(m, r.path) for r in _api_routes(app) for m in (r.methods or set()) & UNSAFE}
-    assert unsafe - set(routes) == {("POST", "/api/auth/login"), ("POST", "/api/auth/register")}
+    # For someone not signed in yet: JSON bodies only, which no other site's form can send.
+    assert unsafe - set(routes) == {
+        ("POST", "/api/auth/login"),
+        ("POST", "/api/auth/register"),
+        ("POST", "/api/auth/verify-email"),
+        ("POST", "/api/auth/verify-email/resend"),
+        ("POST", "/api/auth/password-reset"),
+        ("POST", "/api/auth/password-reset/confirm"),
+    }
     with TestClient(app) as browser:
         signed_in = _login(browser, person.email, PASSWORD)
         assert signed_in.status_code == 200 and browser.cookies.get(deps.COOKIE)

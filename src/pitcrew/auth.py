@@ -1,8 +1,8 @@
 """Who is acting: accounts, passwords, sign-in tokens, and a mechanic's own switches.
 
-A token is random, shown to the client once and stored only as its SHA-256, so the same
-token serves as the browser's HttpOnly cookie and as an API client's bearer token, and
-signing out deletes it.
+A token is random, shown to the client once and stored only as its SHA-256 (as are the
+account tokens of ``accounts``), so the same token serves as the browser's HttpOnly cookie
+and as an API client's bearer token, and signing out deletes it.
 """
 
 from __future__ import annotations
@@ -46,8 +46,20 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _token_hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normal_email(email: str) -> str:
+    """An address as stored: trimmed and lower-case (one account per address, in any case)."""
+    email = email.strip().lower()
+    if "@" not in email:
+        raise Invalid("That does not look like an email address.", code="invalid_email")
+    return email
+
+
+def user_by_email(s: DbSession, email: str) -> User | None:
+    return s.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
 
 
 def actor_of(user: User) -> Actor:
@@ -66,9 +78,7 @@ def create_user(
 ) -> User:
     """Create an account; a clear 409 when the email (in any case) is taken."""
     password_hash = hash_password(password) if password is not None else None
-    email = email.strip().lower()
-    if "@" not in email:
-        raise Invalid("That does not look like an email address.", code="invalid_email")
+    email = normal_email(email)
 
     def work(s: DbSession) -> User:
         user = User(
@@ -94,7 +104,7 @@ def set_password(db: Database, email: str, password: str) -> None:
     password_hash = hash_password(password)
 
     def work(s: DbSession) -> None:
-        user = s.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+        user = user_by_email(s, email)
         if user is None:
             raise Invalid(f"No account with the email {email}.", code="unknown_email")
         user.password_hash = password_hash
@@ -104,9 +114,12 @@ def set_password(db: Database, email: str, password: str) -> None:
 
 
 def login(db: Database, email: str, password: str, ttl: timedelta) -> tuple[str, User]:
-    """Check the password and issue a token; the same answer for unknown email or bad password."""
+    """Check the password and issue a token; the same answer for unknown email or bad password.
+
+    An account whose address is not confirmed yet is told so, but only with its password.
+    """
     with db.read() as s:
-        user = s.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+        user = user_by_email(s, email)
     try:
         _hasher.verify(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
         ok = user is not None and user.password_hash is not None
@@ -114,31 +127,38 @@ def login(db: Database, email: str, password: str, ttl: timedelta) -> tuple[str,
         ok = False
     if not ok or user is None:
         raise Unauthenticated("Wrong email or password.", code="bad_credentials")
+    if not user.email_verified:
+        raise Forbidden(
+            "Confirm your email address first: open the link we sent you, "
+            "or ask for a new one below.",
+            code="email_unverified",
+        )
+    return db.run(lambda s: issue_token(s, user.id, ttl)), user
+
+
+def issue_token(s: DbSession, user_id: uuid.UUID, ttl: timedelta) -> str:
+    """A new sign-in for the user, in the caller's transaction; the token is shown once."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
-
-    def work(s: DbSession) -> None:
-        s.add(
-            AuthToken(
-                token_hash=_token_hash(token), user_id=user.id, created_at=now, expires_at=now + ttl
-            )
+    s.add(
+        AuthToken(
+            token_hash=token_hash(token), user_id=user_id, created_at=now, expires_at=now + ttl
         )
-
-    db.run(work)
-    return token, user
+    )
+    return token
 
 
 def user_for_token(s: DbSession, token: str) -> User | None:
     stmt = (
         select(User)
         .join(AuthToken, AuthToken.user_id == User.id)
-        .where(AuthToken.token_hash == _token_hash(token), AuthToken.expires_at > utcnow())
+        .where(AuthToken.token_hash == token_hash(token), AuthToken.expires_at > utcnow())
     )
     return s.scalar(stmt)
 
 
 def logout(db: Database, token: str) -> None:
-    db.run(lambda s: s.execute(delete(AuthToken).where(AuthToken.token_hash == _token_hash(token))))
+    db.run(lambda s: s.execute(delete(AuthToken).where(AuthToken.token_hash == token_hash(token))))
 
 
 def load_user(db: Database, user_id: uuid.UUID) -> User:

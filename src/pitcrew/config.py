@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     smtp_from: str = "pitcrew <pitcrew@localhost>"
     email_poll_seconds: float = 10.0
     token_ttl: timedelta = timedelta(days=14)
+    # How long the link of a password-reset email works (it works once).
+    password_reset_ttl: timedelta = timedelta(hours=1)
+    # The address people open pitcrew at, for the links in emails; unset, the address the
+    # request came to (set it wherever email is on: a forged Host header cannot then
+    # point a reset link elsewhere).
+    public_url: str | None = None
     cookie_secure: bool = False
     login_max_failures: int = 10
     login_window: timedelta = timedelta(minutes=15)
@@ -110,6 +116,16 @@ class Settings(BaseSettings):
 
         SmtpTarget.from_url(value)
         return value.strip()
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("PUBLIC_URL must look like https://pitcrew.example.com")
+        return value.strip().rstrip("/")
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

@@ -38,6 +38,7 @@ from sqlalchemy import (
     false,
     func,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -66,6 +67,15 @@ class SessionStatus(StrEnum):
 HELD_STATUSES: frozenset[SessionStatus] = frozenset(
     {SessionStatus.WAITING, SessionStatus.LIVE, SessionStatus.COMPLETED}
 )
+
+
+class TokenPurpose(StrEnum):
+    """What an account token proves: who may confirm an address or set a new password, or
+    that a browser signed in to the account before."""
+
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"
+    DEVICE = "device"
 
 
 class RequestStatus(StrEnum):
@@ -165,6 +175,8 @@ class User(Base):
     on_duty: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     notify_by_email: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # False only between a sign-up with email on and the click on its link.
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Vehicle(Base):
@@ -481,6 +493,26 @@ class LoginFailure(Base):
     account: Mapped[str] = mapped_column(String(320))
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AccountToken(Base):
+    """A one-time email link (confirm an address, set a new password) or a known browser.
+
+    Like sign-in tokens, stored only as a hash: the table alone opens nothing.
+    """
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (
+        CheckConstraint(_in("purpose", TokenPurpose), name="purpose"),
+        Index("ix_account_tokens_user_id_purpose", "user_id", "purpose"),
+        Index("ix_account_tokens_expires_at", "expires_at"),
+    )
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    purpose: Mapped[TokenPurpose] = mapped_column(stored(TokenPurpose))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 OVERVIEW_VIEW = "mechanic_session_overview"

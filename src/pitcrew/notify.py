@@ -233,23 +233,40 @@ def _queue_emails(s: DbSession, event: Event, users: list[uuid.UUID], message: M
     if not people:
         return
     context = _email_context(s, event, message)
-    now = utcnow()
-    rows = []
-    for person in people:
-        email = render_email(message.email, message.title, {**context, "name": person.name})
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "to_address": person.email,
-                "subject": email.subject,
-                "text_body": email.text,
-                "html_body": email.html,
-                "created_at": now,
-                "attempts": 0,
-                "next_attempt_at": now,
-            }
+    rows = [
+        _outbox_row(
+            person.email,
+            render_email(message.email, message.title, {**context, "name": person.name}),
         )
+        for person in people
+    ]
     s.execute(insert(EmailOutbox), rows)
+
+
+def _outbox_row(to_address: str, email: Email) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": uuid.uuid4(),
+        "to_address": to_address,
+        "subject": email.subject,
+        "text_body": email.text,
+        "html_body": email.html,
+        "created_at": now,
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
+
+
+def queue_email(
+    s: DbSession, to_address: str, template: str, subject: str, context: dict[str, Any]
+) -> bool:
+    """One email to one address in the caller's transaction, where email is on; whether it
+    was queued (account emails: a link to confirm an address or set a new password)."""
+    if not emails_queued(s):
+        return False
+    email = render_email(template, subject, context)
+    s.execute(insert(EmailOutbox), [_outbox_row(to_address, email)])
+    return True
 
 
 def _email_context(s: DbSession, event: Event, message: Message) -> dict[str, Any]:

@@ -7,8 +7,9 @@ Only what nothing reads any more is deleted:
   session timeline, History or the doctor's audit trail reads is kept;
 - notifications already read, older than ``NOTIFICATIONS_RETENTION``;
 - emails sent (or given up on), older than ``EMAIL_RETENTION``; unsent ones are kept;
-- sign-in tokens past their expiry, and failed sign-ins older than ``LOGIN_WINDOW`` (they
-  no longer count toward the limit).
+- sign-in tokens past their expiry, account tokens (email links to confirm an address or
+  set a new password, known browsers) past theirs, and failed sign-ins older than
+  ``LOGIN_WINDOW`` (they no longer count toward the limit).
 
 Each batch of events deleted leaves, in its own transaction, an ``events.pruned`` mark with
 the highest id it deleted: a live page asking to replay from below it is told to reload
@@ -37,7 +38,15 @@ from pitcrew import events
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.events import Audience, Kind
-from pitcrew.models import AuthToken, EmailOutbox, Event, LoginFailure, Notification, utcnow
+from pitcrew.models import (
+    AccountToken,
+    AuthToken,
+    EmailOutbox,
+    Event,
+    LoginFailure,
+    Notification,
+    utcnow,
+)
 from pitcrew.payloads import EventsPruned
 from pitcrew.periodic import Periodic, in_thread
 
@@ -55,6 +64,7 @@ class Pruned:
     notifications: int = 0
     emails: int = 0
     tokens: int = 0
+    account_tokens: int = 0
     login_failures: int = 0
     skipped: bool = False  # another host held the lock
 
@@ -64,6 +74,7 @@ class Pruned:
         return (
             f"Pruned {self.events} event(s), {self.notifications} notification(s), "
             f"{self.emails} email(s), {self.tokens} expired sign-in(s), "
+            f"{self.account_tokens} expired email link(s) and known browser(s), "
             f"{self.login_failures} old failed sign-in(s)."
         )
 
@@ -89,6 +100,7 @@ def prune(db: Database, settings: Settings, *, now: datetime | None = None) -> P
                 EmailOutbox.created_at < now - settings.email_retention,
             ),
             tokens=_in_batches(db, AuthToken.token_hash, AuthToken.expires_at < now),
+            account_tokens=_in_batches(db, AccountToken.token_hash, AccountToken.expires_at < now),
             login_failures=_in_batches(
                 db, LoginFailure.id, LoginFailure.at < now - settings.login_window
             ),

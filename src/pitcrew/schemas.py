@@ -389,6 +389,35 @@ class LoginIn(Strict):
     password: str = Field(min_length=1, max_length=256)
 
 
+class EmailIn(Strict):
+    """An address to send a link to (a password reset, a new confirmation link)."""
+
+    email: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=320, pattern=NOT_BLANK),
+    ]
+
+
+LinkToken = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK)]
+
+
+class LinkIn(Strict):
+    """The token of a link from an email."""
+
+    token: LinkToken
+
+
+class PasswordResetIn(Strict):
+    token: LinkToken
+    password: str = Field(min_length=8, max_length=256)
+
+
+class CheckEmailOut(BaseModel):
+    """Sent, or not: the answer is the same whether or not an account has the address."""
+
+    message: str
+
+
 class DutyIn(Strict):
     on_duty: StrictBool
 

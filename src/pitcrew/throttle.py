@@ -8,11 +8,16 @@ same attempts. Past ``login_max_failures`` within ``login_window`` the answer is
 An attempt is written down *before* its password is checked and struck off when it
 succeeds, so a burst of parallel guesses is counted as it arrives, not after the slow hash.
 
-Sign-up never says whether an address already has an account: with a taken address it
-answers exactly as a successful sign-up does (same status, same shape, cookies set). If the
-password is that account's, the person is simply signed in; otherwise the token it returns
-signs nobody in and the next page asks them to sign in. That keeps sign-up one step for new
-customers without turning it into a list of who is registered.
+A browser that signed in to the account before (``accounts.device_key``) is limited by its
+own failures only, so strangers failing elsewhere never lock the owner out. Sign-ups and
+link emails are counted apart from sign-ins, under keys of their own (:func:`quietly_limited`).
+
+Sign-up with email off never says whether an address already has an account: with a
+taken address it answers exactly as a successful sign-up does (same status, same shape,
+cookies set). If the password is that account's, the person is simply signed in; otherwise
+the token it returns signs nobody in and the next page asks them to sign in. That keeps
+sign-up one step for new customers without turning it into a list of who is registered.
+(With email on, sign-up goes through ``accounts.sign_up`` and a link instead.)
 """
 
 from __future__ import annotations
@@ -102,44 +107,84 @@ def _wait(
 
 
 def begin_attempt(
-    db: Database, email: str, address: str, policy: Policy, *, now: datetime | None = None
+    db: Database,
+    email: str,
+    address: str,
+    policy: Policy,
+    *,
+    now: datetime | None = None,
+    scope: str = "",
+    device: str | None = None,
 ) -> None:
-    """Refuse with :class:`Throttled` when over the limit; else count this attempt as failed."""
-    account = account_key(email)
-    address = address[:64]
+    """Refuse with :class:`Throttled` when over the limit; else count this attempt as failed.
+
+    ``scope`` keeps other counts (sign-ups, reset emails) apart from sign-ins. ``device``
+    is the key of a browser known to the account (``accounts.device_key``): its attempts
+    are limited by its own failures alone, so strangers' failures never lock it out.
+    """
+    account = (scope + account_key(email))[:320]
+    address = (scope + address)[:64]
 
     def work(s: DbSession) -> None:
         moment = now or utcnow()
         cutoff = moment - policy.window
-        _lock(s, _ACCOUNT_LOCK, account)
+        limits = [(LoginFailure.address, address)]
+        limits = (
+            [(LoginFailure.account, device)]
+            if device
+            else [(LoginFailure.account, account), *limits]
+        )
+        _lock(s, _ACCOUNT_LOCK, device or account)
         _lock(s, _ADDRESS_LOCK, address)
         s.execute(delete(LoginFailure).where(LoginFailure.at <= cutoff))
         waits = [
-            _wait(s, LoginFailure.account, account, cutoff=cutoff, now=moment, policy=policy),
-            _wait(s, LoginFailure.address, address, cutoff=cutoff, now=moment, policy=policy),
+            _wait(s, column, key, cutoff=cutoff, now=moment, policy=policy)
+            for column, key in limits
         ]
         longest = max((w for w in waits if w is not None), default=None)
         if longest is not None:
             raise Throttled(longest)
-        s.add(LoginFailure(id=uuid.uuid4(), account=account, address=address, at=moment))
+        s.add(LoginFailure(id=uuid.uuid4(), account=device or account, address=address, at=moment))
 
     db.run(work)
 
 
-def succeeded(db: Database, email: str) -> None:
+def succeeded(db: Database, email: str, device: str | None = None) -> None:
     """A correct password clears the account's failures (not those of the address)."""
-    account = account_key(email)
-    db.run(lambda s: s.execute(delete(LoginFailure).where(LoginFailure.account == account)))
+    keys = [account_key(email), *([device] if device else [])]
+    db.run(lambda s: s.execute(delete(LoginFailure).where(LoginFailure.account.in_(keys))))
 
 
 def login(
-    db: Database, email: str, password: str, *, address: str, settings: Settings
+    db: Database,
+    email: str,
+    password: str,
+    *,
+    address: str,
+    settings: Settings,
+    device: str | None = None,
 ) -> tuple[str, User]:
-    """:func:`auth.login` behind the throttle."""
-    begin_attempt(db, email, address, Policy.from_settings(settings))
+    """:func:`auth.login` behind the throttle; ``device`` is the key of a browser known to
+    the account (``accounts.device_key``), if the attempt comes from one."""
+    begin_attempt(db, email, address, Policy.from_settings(settings), device=device)
     token, user = auth.login(db, email, password, settings.token_ttl)
-    succeeded(db, email)
+    succeeded(db, email, device)
     return token, user
+
+
+def quietly_limited(
+    db: Database, email: str, *, address: str, settings: Settings, scope: str
+) -> bool:
+    """Whether this request for an email (a link, a sign-up) is over its own limit.
+
+    Counted apart from sign-ins, per address typed and per client address, so nobody can
+    flood an inbox, and asking for emails never locks anyone out of signing in.
+    """
+    try:
+        begin_attempt(db, email, address, Policy.from_settings(settings), scope=scope)
+    except Throttled:
+        return True
+    return False
 
 
 def register(

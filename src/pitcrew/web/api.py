@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response, status
+from fastapi.responses import JSONResponse
 from fastapi.types import DecoratedCallable
 
-from pitcrew import auth, chat, dashboard, flow, notify, room, throttle
+from pitcrew import accounts, auth, chat, dashboard, flow, notify, room
 from pitcrew.config import Settings
 from pitcrew.errors import NotFound
 from pitcrew.schemas import (
@@ -21,16 +22,20 @@ from pitcrew.schemas import (
     AcceptIn,
     AcceptOut,
     CancelIn,
+    CheckEmailOut,
     CompleteIn,
     DutyIn,
+    EmailIn,
     EmailNotificationsIn,
     IntakeIn,
     IntakeOut,
+    LinkIn,
     LoginIn,
     LoginOut,
     MessageIn,
     MessageOut,
     NotificationOut,
+    PasswordResetIn,
     RatingIn,
     RegisterIn,
     ReleasedOut,
@@ -50,10 +55,13 @@ def _user_out(user: Any) -> UserOut:
     return UserOut.model_validate(user, from_attributes=True)
 
 
-def _signed_in(response: Response, settings: Settings, token: str, user: Any) -> LoginOut:
-    """The browser keeps the token as its cookie; an API client reads it from the body."""
-    cookies.sign_in(response, token, settings)
-    return LoginOut(token=token, user=_user_out(user))
+def _signed_in(response: Response, settings: Settings, signed: accounts.SignedIn) -> LoginOut:
+    """The browser keeps the token as its cookie (and its device token, when it has one);
+    an API client reads the token from the body."""
+    cookies.sign_in(response, signed.token, settings)
+    if signed.device is not None:
+        cookies.remember_device(response, signed.device, settings)
+    return LoginOut(token=signed.token, user=_user_out(signed.user))
 
 
 # --- accounts ---------------------------------------------------------------------------
@@ -64,36 +72,54 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _asked(request: Request, email: str, settings: Settings) -> accounts.Asked:
+    """Who asks, from where, and where the links in emails point: ``PUBLIC_URL``, else the
+    address asked."""
+    base_url = settings.public_url or str(request.base_url)
+    return accounts.Asked(email, _address(request), settings, base_url)
+
+
+CHECK_EMAIL = (
+    "Check your email: we sent a link to that address. It may take a minute; look in spam too."
+)
+RESET_SENT = (
+    "If an account has that address, we sent it a link to set a new password. "
+    "Check your email; the link works once."
+)
+
+
 @router.post(
     "/auth/register",
     status_code=status.HTTP_201_CREATED,
     response_model=LoginOut,
-    responses=_responses(413, 422, 429),
+    responses={
+        202: {"model": CheckEmailOut, "description": "Email on: check your email"},
+        **_responses(413, 422, 429),
+    },
     tags=["auth"],
 )
 def register(
     body: RegisterIn, request: Request, response: Response, db: DB, settings: SettingsDep
-) -> LoginOut:
-    """Create a customer account and sign it in.
+) -> Response | LoginOut:
+    """Create a customer account.
 
-    An address that already has an account gets the same answer, and is signed in only with
-    that account's password (see ``throttle.register``).
+    With email on, the answer is 202 "check your email" whether or not the address has an
+    account, and the link in the email confirms the address and signs in. With email off,
+    the new account is signed in at once; an address that already has an account gets the
+    same answer, and is signed in only with that account's password (``throttle.register``).
     """
-    token, user = throttle.register(
-        db,
-        email=body.email,
-        name=body.name,
-        password=body.password,
-        address=_address(request),
-        settings=settings,
-    )
-    return _signed_in(response, settings, token, user)
+    asked = _asked(request, body.email, settings)
+    signed = accounts.register(db, asked, name=body.name, password=body.password)
+    if signed is None:
+        answer = CheckEmailOut(message=CHECK_EMAIL).model_dump()
+        return JSONResponse(answer, status_code=status.HTTP_202_ACCEPTED)
+    return _signed_in(response, settings, signed)
 
 
 @router.post(
     "/auth/login",
     response_model=LoginOut,
-    responses=_responses(401, 413, 422, 429),
+    responses=_responses(401, 403, 413, 422, 429),
     tags=["auth"],
 )
 def login(
@@ -101,16 +127,72 @@ def login(
 ) -> LoginOut:
     """Sign in: sets the browser cookie and returns a bearer token for API clients.
 
-    Ten failures in 15 minutes for one email or from one address answer 429 with Retry-After.
+    Ten failures in 15 minutes for one email or from one address answer 429 with
+    Retry-After, except in a browser that signed in to this account before, which only its
+    own failures limit. An account whose address is not confirmed yet answers 403.
     """
-    token, user = throttle.login(
+    signed = accounts.sign_in(
         db,
         body.email,
         body.password,
         address=_address(request),
         settings=settings,
+        device=request.cookies.get(cookies.DEVICE_COOKIE),
     )
-    return _signed_in(response, settings, token, user)
+    return _signed_in(response, settings, signed)
+
+
+@router.post(
+    "/auth/verify-email",
+    response_model=LoginOut,
+    responses=_responses(404, 413, 422),
+    tags=["auth"],
+)
+def verify_email(body: LinkIn, response: Response, db: DB, settings: SettingsDep) -> LoginOut:
+    """The link of a sign-up's email: confirms the address and signs in (once)."""
+    return _signed_in(response, settings, accounts.confirm_email(db, body.token, settings))
+
+
+@router.post(
+    "/auth/verify-email/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CheckEmailOut,
+    responses=_responses(413, 422),
+    tags=["auth"],
+)
+def resend_verification(
+    body: EmailIn, request: Request, db: DB, settings: SettingsDep
+) -> CheckEmailOut:
+    """A new confirmation link, when an account with that address is waiting for one."""
+    accounts.ask_for_confirmation(db, _asked(request, body.email, settings))
+    return CheckEmailOut(message=CHECK_EMAIL)
+
+
+@router.post(
+    "/auth/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CheckEmailOut,
+    responses=_responses(413, 422),
+    tags=["auth"],
+)
+def password_reset(body: EmailIn, request: Request, db: DB, settings: SettingsDep) -> CheckEmailOut:
+    """Email a link to set a new password; the same answer for any address."""
+    accounts.ask_for_reset(db, _asked(request, body.email, settings))
+    return CheckEmailOut(message=RESET_SENT)
+
+
+@router.post(
+    "/auth/password-reset/confirm",
+    response_model=LoginOut,
+    responses=_responses(404, 413, 422),
+    tags=["auth"],
+)
+def password_reset_confirm(
+    body: PasswordResetIn, response: Response, db: DB, settings: SettingsDep
+) -> LoginOut:
+    """Set the new password from the link: every other sign-in ends, this one begins."""
+    signed = accounts.reset_password(db, body.token, body.password, settings)
+    return _signed_in(response, settings, signed)
 
 
 @router.post(

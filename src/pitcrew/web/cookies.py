@@ -1,4 +1,5 @@
-"""The browser's sign-in: an HttpOnly session cookie and a readable CSRF cookie beside it."""
+"""The browser's sign-in: an HttpOnly session cookie and a readable CSRF cookie beside it;
+and the HttpOnly device cookie of a browser that signed in before."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
+from pitcrew.accounts import DEVICE_TTL
 from pitcrew.config import Settings
 from pitcrew.web.deps import COOKIE, CSRF_COOKIE, request_token
+
+DEVICE_COOKIE = "pitcrew_device"
 
 
 def sign_in(response: Response, token: str, settings: Settings) -> None:
@@ -30,6 +34,22 @@ def sign_in(response: Response, token: str, settings: Settings) -> None:
         samesite="strict",
         secure=settings.cookie_secure,
         path="/",
+    )
+
+
+def remember_device(response: Response, device: str, settings: Settings) -> None:
+    """This browser signed in to the account before: its own failures alone limit it.
+
+    Sent only to the sign-in routes, and kept after signing out (it signs nobody in).
+    """
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device,
+        max_age=int(DEVICE_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/api/auth",
     )
 
 

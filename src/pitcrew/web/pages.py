@@ -637,6 +637,24 @@ def signup_page(request: Request, actor: MaybeActor) -> Response:
     return _render(request, "signup.html", {})
 
 
+@router.get("/forgot-password", response_class=HTMLResponse)
+def forgot_password_page(request: Request) -> Response:
+    email_available = bool(request.app.state.db.email_enabled)
+    return _render(request, "forgot_password.html", {"email_available": email_available})
+
+
+@router.get("/reset-password", response_class=HTMLResponse)
+def reset_password_page(request: Request) -> Response:
+    """The link's token is in the fragment: the page's script sends it with the password."""
+    return _render(request, "reset_password.html", {})
+
+
+@router.get("/verify-email", response_class=HTMLResponse)
+def verify_email_page(request: Request) -> Response:
+    """A button, not an automatic confirmation: mail scanners that open links press none."""
+    return _render(request, "verify_email.html", {})
+
+
 @router.get("/sessions", response_class=HTMLResponse)
 def customer_home(request: Request, db: DB, viewer: CustomerPage) -> Response:
     context = _sessions_context(db, viewer.actor)

@@ -8,7 +8,7 @@ year, make and model agree (letter case and spaces aside) and so does the VIN (a
 without a VIN only joins others without one). ``intakes.vehicle_info`` stays as it was.
 
 Revision ID: 0009
-Revises: 0012
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0009"
-down_revision = "0012"  # after the photo store's table (numbers are not an order)
+down_revision = "0007"  # after the accounts (numbers are not an order)
 branch_labels = None
 depends_on = None
 
