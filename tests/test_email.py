@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,21 +23,10 @@ from pitcrew.mailer import Mailer, SmtpTarget, build_message, message_id
 from pitcrew.models import EmailOutbox, Role
 from pitcrew.schemas import IntakeIn
 from tests.support.factories import INTAKE, Person
-from tests.support.live import free_port
 from tests.support.smtp import SmtpServer
 
 SENDER = "pitcrew <noreply@pitcrew.test>"
 DEADLINE = 20.0
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    """The server object; tests start it (or leave it down) themselves."""
-    server = SmtpServer(free_port())
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

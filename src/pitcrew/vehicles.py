@@ -73,15 +73,7 @@ def choose(s: DbSession, customer: Actor, intake: IntakeIn) -> Chosen:
         assert described is not None  # IntakeIn asks for one of the two
         car = _same_car(s, customer, described.year, described.make, described.model, described.vin)
         if car is None:
-            car = Vehicle(
-                id=uuid.uuid4(),
-                customer_id=customer.id,
-                year=described.year,
-                make=described.make,
-                model=described.model,
-                vin=described.vin,
-                mileage=described.mileage,
-            )
+            car = Vehicle(id=uuid.uuid4(), customer_id=customer.id, **described.model_dump())
             s.add(car)
         elif described.mileage is not None:
             car.mileage = described.mileage
