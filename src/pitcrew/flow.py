@@ -159,11 +159,11 @@ def _create_intake(
     now = utcnow()
     car = vehicles.choose(s, customer, intake)
     row = Intake(
-        id=uuid.uuid4(),
         customer_id=customer.id,
         vehicle_info=car.info,
         vehicle_id=car.vehicle_id,
         issue_description=intake.issue_description,
+        id=uuid.uuid4(),
         created_at=now,
     )
     sess = Session(
@@ -175,16 +175,7 @@ def _create_intake(
         intake_id=row.id,
         created_at=now,
     )
-    request = SessionRequest(
-        id=uuid.uuid4(),
-        customer_id=customer.id,
-        customer_name=customer.name,
-        session_type=intake.session_type,
-        plan_code=intake.plan_code,
-        status=R.PENDING,
-        parent_session_id=sess.id,
-        created_at=now,
-    )
+    request = SessionRequest.offering(sess, customer.name)
     answer = IntakeOut(
         session_id=sess.id,
         request_id=request.id,

@@ -142,6 +142,18 @@ def _in(column: str, values: Iterable[StrEnum]) -> str:
     return f"{column} IN ({_quoted(values)})"
 
 
+def _enum_checks(**columns: type[StrEnum]) -> list[CheckConstraint]:
+    """One CHECK per enum-typed column, named after the column, listing the enum's values."""
+    return [CheckConstraint(_in(column, enum), name=column) for column, enum in columns.items()]
+
+
+def _mechanic_rule(name: str, statuses: list[Any], *, named: bool) -> CheckConstraint:
+    """A row in one of ``statuses`` must name its mechanic (``named``) or must not."""
+    listed = _quoted(statuses)
+    when = f"status <> {listed}" if len(statuses) == 1 else f"status NOT IN ({listed})"
+    return CheckConstraint(f"{when} OR mechanic_id IS {'NOT ' if named else ''}NULL", name=name)
+
+
 def _held() -> list[SessionStatus]:
     """The held statuses in the order the enum declares them (a stable constraint text)."""
     return [status for status in SessionStatus if status in HELD_STATUSES]
@@ -164,7 +176,7 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         Index("uq_users_email_lower", func.lower(text("email")), unique=True),
-        CheckConstraint(_in("role", Role), name="role"),
+        *_enum_checks(role=Role),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -210,17 +222,10 @@ class Intake(Base):
 class Session(Base):
     __tablename__ = "sessions"
     __table_args__ = (
-        CheckConstraint(_in("status", SessionStatus), name="status"),
-        CheckConstraint(_in("type", SessionType), name="type"),
+        *_enum_checks(status=SessionStatus, type=SessionType),
         CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating"),
-        CheckConstraint(
-            f"status NOT IN ({_quoted(_held())}) OR mechanic_id IS NOT NULL",
-            name="held_has_mechanic",
-        ),
-        CheckConstraint(
-            f"status <> {_quoted([SessionStatus.PENDING])} OR mechanic_id IS NULL",
-            name="pending_unassigned",
-        ),
+        _mechanic_rule("held_has_mechanic", _held(), named=True),
+        _mechanic_rule("pending_unassigned", [SessionStatus.PENDING], named=False),
         # The target of session_requests' (parent_session_id, mechanic_id) foreign key.
         UniqueConstraint("id", "mechanic_id", name="uq_sessions_id_mechanic"),
         Index(
@@ -268,16 +273,9 @@ class SessionReport(Base):
 class SessionRequest(Base):
     __tablename__ = "session_requests"
     __table_args__ = (
-        CheckConstraint(_in("status", RequestStatus), name="status"),
-        CheckConstraint(_in("session_type", SessionType), name="session_type"),
-        CheckConstraint(
-            f"status <> {_quoted([RequestStatus.PENDING])} OR mechanic_id IS NULL",
-            name="pending_unassigned",
-        ),
-        CheckConstraint(
-            f"status <> {_quoted([RequestStatus.ACCEPTED])} OR mechanic_id IS NOT NULL",
-            name="accepted_has_mechanic",
-        ),
+        *_enum_checks(status=RequestStatus, session_type=SessionType),
+        _mechanic_rule("pending_unassigned", [RequestStatus.PENDING], named=False),
+        _mechanic_rule("accepted_has_mechanic", [RequestStatus.ACCEPTED], named=True),
         # A request that names a mechanic must point at a session naming the same one,
         # checked at commit so accept can update both rows in one transaction.
         ForeignKeyConstraint(
@@ -323,6 +321,24 @@ class SessionRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def offering(cls, session: Session, customer_name: str) -> SessionRequest:
+        """The request that offers a new session to every on-duty mechanic.
+
+        It copies what mechanics choose by (type, plan, who asks, since when), so Incoming is
+        read from this table alone.
+        """
+        return cls(
+            id=uuid.uuid4(),
+            parent_session_id=session.id,
+            customer_id=session.customer_user_id,
+            customer_name=customer_name,
+            session_type=session.type,
+            plan_code=session.plan_code,
+            status=RequestStatus.PENDING,
+            created_at=session.created_at,
+        )
 
 
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
@@ -503,7 +519,7 @@ class AccountToken(Base):
 
     __tablename__ = "account_tokens"
     __table_args__ = (
-        CheckConstraint(_in("purpose", TokenPurpose), name="purpose"),
+        *_enum_checks(purpose=TokenPurpose),
         Index("ix_account_tokens_user_id_purpose", "user_id", "purpose"),
         Index("ix_account_tokens_expires_at", "expires_at"),
     )

@@ -201,22 +201,9 @@ def customer_sessions(db: Database, actor: Actor, *, limit: int = 50) -> list[Se
 
 
 def _session_out(row: Session, customer_name: str, mechanic_name: str | None) -> SessionOut:
-    return SessionOut(
-        id=row.id,
-        status=row.status,
-        type=row.type,
-        plan_code=row.plan_code,
-        customer_user_id=row.customer_user_id,
-        customer_name=customer_name,
-        mechanic_id=row.mechanic_id,
-        mechanic_name=mechanic_name,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        summary=row.summary,
-        rating=row.rating,
-        rating_comment=row.rating_comment,
-    )
+    columns = {name: getattr(row, name) for name in SessionOut.model_fields if hasattr(row, name)}
+    names = {"customer_name": customer_name, "mechanic_name": mechanic_name}
+    return SessionOut.model_validate(columns | names)
 
 
 def customer_intakes(

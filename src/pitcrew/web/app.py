@@ -113,10 +113,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.services = []
     errors.install(app)
     metrics.install(app)  # /metrics, request latency, invariant gauges, flow counters
-    app.include_router(api.router)
+    for router in api.ROUTERS:
+        app.include_router(router)
     app.include_router(stream.router)
     app.include_router(pages.router)
-    app.include_router(media_routes.router)
+    for router in media_routes.ROUTERS:
+        app.include_router(router)
     app.include_router(reports.router)
     app.include_router(reports.page_router)
     docs.install(app)
