@@ -51,6 +51,7 @@ from pitcrew.models import (
     UTCDateTime,
     overview,
 )
+from pitcrew.schemas import DashboardQuery
 
 AnySelect = Select[*tuple[Any, ...]]
 Column = InstrumentedAttribute[Any] | Any
@@ -112,6 +113,11 @@ class Search:
 
 
 NO_SEARCH = Search()
+
+
+def search_for(query: DashboardQuery) -> Search:
+    """The search a tab's query parameters ask for."""
+    return Search.of(query.q, query.since, query.until, query.rating, query.status)
 
 
 def _like(word: str) -> str:

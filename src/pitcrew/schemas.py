@@ -438,6 +438,14 @@ class DashboardQuery(BaseModel):
         None, description="History only: accepted, cancelled after accept, or handed back."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_absent(cls, data: Any) -> Any:
+        """A search form sends its empty fields too: an empty one asks for nothing."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value != ""}
+        return data
+
 
 class DutyIn(Strict):
     on_duty: StrictBool

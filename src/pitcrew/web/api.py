@@ -304,12 +304,8 @@ def dashboard_tab(
     continues the same search, so send the same parameters with it.
     """
     with db.read() as s:
-        page = dashboard.tab_page(s, mechanic.id, tab, query.cursor, _search(query))
+        page = dashboard.tab_page(s, mechanic.id, tab, query.cursor, dashboard.search_for(query))
     return {"rows": page.rows, "next_cursor": page.next_cursor}
-
-
-def _search(query: DashboardQuery) -> dashboard.Search:
-    return dashboard.Search.of(query.q, query.since, query.until, query.rating, query.status)
 
 
 # --- a session --------------------------------------------------------------------------
