@@ -17,8 +17,8 @@ from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
-from tests.support.factories import PASSWORD, Stage, create_account, start_session
-from tests.support.live import chromium, serve_in_thread
+from tests.support.factories import PASSWORD, Account, Stage, create_account, start_session
+from tests.support.live import serve_in_thread
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,30 +30,29 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, 
 VIN = "1HGCM82633A004352"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def site(pg_db: Database, pg_url: str) -> Iterator[str]:
     with serve_in_thread(create_app(Settings(database_url=pg_url), pg_db)) as url:
         yield url
 
 
+@pytest.fixture
+def mechanic(pg_db: Database) -> Account:
+    """Bea, with four completed sessions: Dana's Civic (with its VIN) and three of Olu's."""
+    bea = create_account(pg_db, Role.MECHANIC, "Bea Mechanic")
+    civic = {"year": 2016, "make": "Honda", "model": "Civic", "mileage": 84000, "vin": VIN}
+    dana = create_account(pg_db, Role.CUSTOMER, "Dana Driver")
+    start_session(pg_db, dana, Stage.COMPLETED, mechanic=bea, vehicle=civic)
+    olu = create_account(pg_db, Role.CUSTOMER, "Olu Owner")
+    for _ in range(3):
+        start_session(pg_db, olu, Stage.COMPLETED, mechanic=bea)
+    return bea
+
+
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_a_mechanic_finds_a_past_session_by_its_vin(
-    pg_db: Database, site: str, browser: Browser, viewport: str
+    site: str, browser: Browser, viewport: str, mechanic: Account
 ) -> None:
-    mechanic = create_account(pg_db, Role.MECHANIC, "Bea Mechanic")
-    dana = create_account(pg_db, Role.CUSTOMER, "Dana Driver")
-    olu = create_account(pg_db, Role.CUSTOMER, "Olu Owner")
-    civic = {"year": 2016, "make": "Honda", "model": "Civic", "mileage": 84000, "vin": VIN}
-    start_session(pg_db, dana, Stage.COMPLETED, mechanic=mechanic, vehicle=civic)
-    for _ in range(3):
-        start_session(pg_db, olu, Stage.COMPLETED, mechanic=mechanic)
-
     context = browser.new_context(viewport=VIEWPORTS[viewport], base_url=site)  # type: ignore[arg-type]
     context.set_default_timeout(10_000)
     signed = context.request.post(
