@@ -43,7 +43,6 @@ from pitcrew.errors import Invalid, NotFound
 from pitcrew.events import Kind
 from pitcrew.models import (
     Event,
-    Intake,
     RequestStatus,
     Session,
     SessionRequest,
@@ -73,8 +72,6 @@ ROW_COLUMNS = tuple(
 
 # What History's status filter takes: the request's status, or "released" for a hand-back.
 HISTORY_STATUSES = (RequestStatus.ACCEPTED, RequestStatus.CANCELLED, RELEASED)
-# The car's fields a search reads (the intake's description of it).
-VEHICLE_FIELDS = ("year", "make", "model", "vin")
 
 
 @dataclass(frozen=True)
@@ -126,20 +123,9 @@ def _like(word: str) -> str:
     return f"%{escaped}%"
 
 
-def _text_matches(words: tuple[str, ...], fields: list[Column]) -> Any:
-    """Every word in at least one of ``fields``."""
-    return and_(
-        *(or_(*(field.ilike(_like(word), escape="\\") for field in fields)) for word in words)
-    )
-
-
-def _searched_fields(customer_name: Column, vehicle: Column, issue: Column) -> list[Column]:
-    return [
-        customer_name,
-        *(vehicle[key].as_string() for key in VEHICLE_FIELDS),
-        issue,
-        Session.summary,
-    ]
+def _text_matches(words: tuple[str, ...]) -> Any:
+    """Every word somewhere in the session's search text (see ``models.search_text``)."""
+    return and_(*(Session.search_text.ilike(_like(word), escape="\\") for word in words))
 
 
 def _in_days(at: Column, search: Search) -> list[Any]:
@@ -155,8 +141,7 @@ def _narrowed(stmt: AnySelect, at: Column, search: Search) -> AnySelect:
     """A held-rows query (the view joined to its session) cut to what ``search`` asks for."""
     v = overview.c
     if search.words:
-        fields = _searched_fields(v.customer_name, v.vehicle_info, v.issue_description)
-        stmt = stmt.where(_text_matches(search.words, fields))
+        stmt = stmt.where(_text_matches(search.words))
     if search.rating is not None:
         stmt = stmt.where(v.rating == search.rating)
     return stmt.where(*_in_days(at, search))
@@ -384,11 +369,8 @@ def _released(mechanic_id: uuid.UUID, cursor: str | None, search: Search) -> Any
     if search.status not in (None, RELEASED) or search.rating is not None:
         released = released.where(false())  # a hand-back has no other status and no rating
     if search.words:
-        released = released.join(Session, Session.id == e.session_id).outerjoin(
-            Intake, Intake.id == Session.intake_id
-        )
-        fields = _searched_fields(r.customer_name, Intake.vehicle_info, Intake.issue_description)
-        released = released.where(_text_matches(search.words, fields))
+        released = released.join(Session, Session.id == e.session_id)
+        released = released.where(_text_matches(search.words))
     return _keyset(released.where(*_in_days(e.at, search)), e.at, e.request_id, cursor)
 
 
