@@ -37,6 +37,7 @@ from pitcrew.models import (
     Session,
     SessionRequest,
     SessionStatus,
+    search_text,
     utcnow,
 )
 from pitcrew.pair import Moved, Pair
@@ -174,6 +175,7 @@ def _create_intake(
         status=S.PENDING,
         intake_id=row.id,
         created_at=now,
+        search_text=search_text(customer.name, car.info, intake.issue_description),
     )
     request = SessionRequest.offering(sess, customer.name)
     answer = IntakeOut(
@@ -392,7 +394,9 @@ def complete(
         locked = pair.lock(s, sid)
         check_party(mechanic, locked, MECHANIC_ONLY)
         summary = written.summary
-        moved = _move(s, Action.COMPLETE, locked, {"ended_at": utcnow(), "summary": summary})
+        found_by = Session.search_text + " " + summary
+        ended = {"ended_at": utcnow(), "summary": summary, "search_text": found_by}
+        moved = _move(s, Action.COMPLETE, locked, ended)
         report.write(s, sid, written)
         _emit_session(s, mechanic, locked, moved, payloads.SessionDetails(summary=summary))
         return moved.status

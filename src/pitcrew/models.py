@@ -232,6 +232,14 @@ class Session(Base):
             "ix_sessions_mechanic_status_ended", "mechanic_id", "status", column("ended_at").desc()
         ),
         Index("ix_sessions_customer_created", "customer_user_id", column("created_at").desc()),
+        # Completed's and History's search on PostgreSQL: words anywhere in the text, found
+        # by their trigrams, so a rare word costs the rows it is in, not the whole history.
+        Index(
+            "ix_sessions_search_text",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -249,6 +257,16 @@ class Session(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     rating_comment: Mapped[str | None] = mapped_column(Text)
+    # What a mechanic's search reads (:func:`search_text`): written with the intake, the
+    # summary added at completion.
+    search_text: Mapped[str] = mapped_column(Text, server_default=text("''"))
+
+
+def search_text(customer_name: str, vehicle: dict[str, Any], issue: str) -> str:
+    """The words a session is found by: who asked, the car (year, make, model, VIN) and the
+    issue; completing it adds the summary."""
+    car = (str(vehicle[key]) for key in ("year", "make", "model", "vin") if vehicle.get(key))
+    return " ".join((customer_name, *car, issue))
 
 
 class SessionReport(Base):

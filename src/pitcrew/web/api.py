@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.types import DecoratedCallable
 
@@ -24,6 +24,7 @@ from pitcrew.schemas import (
     CancelIn,
     CheckEmailOut,
     CompleteIn,
+    DashboardQuery,
     DutyIn,
     EmailIn,
     EmailNotificationsIn,
@@ -295,16 +296,15 @@ def mechanic_dashboard(db: DB, mechanic: Mechanic) -> dict[str, Any]:
     "/mechanic/dashboard/{tab}", responses=_responses(401, 403, 404, 422), tags=["mechanic"]
 )
 def dashboard_tab(
-    tab: str, db: DB, mechanic: Mechanic, cursor: str | None = None
+    tab: str, db: DB, mechanic: Mechanic, query: Annotated[DashboardQuery, Query()]
 ) -> dict[str, Any]:
-    """One tab, one page at a time (keyset cursor from the previous page)."""
+    """One tab, one page at a time (keyset cursor from the previous page).
+
+    Completed and History also take a search and filters; the cursor of a searched page
+    continues the same search, so send the same parameters with it.
+    """
     with db.read() as s:
-        if tab == "incoming":
-            page = dashboard.incoming(s, cursor=cursor)
-        elif tab in ("active", "completed", "history"):
-            page = getattr(dashboard, tab)(s, mechanic.id, cursor=cursor)
-        else:
-            raise NotFound(f"No tab named {tab!r}.")
+        page = dashboard.tab_page(s, mechanic.id, tab, query.cursor, dashboard.search_for(query))
     return {"rows": page.rows, "next_cursor": page.next_cursor}
 
 

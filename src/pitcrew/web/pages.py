@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -48,7 +48,7 @@ from pitcrew.errors import DomainError, Forbidden, Invalid, NotFound
 from pitcrew.events import Kind
 from pitcrew.flow import Action
 from pitcrew.models import RequestStatus, Role, SessionStatus
-from pitcrew.schemas import HistoryEntry, SessionDetail, SessionOut
+from pitcrew.schemas import DashboardQuery, HistoryEntry, SessionDetail, SessionOut
 from pitcrew.web.deps import DB, MaybeActor, optional_actor
 
 HERE = Path(__file__).parent
@@ -515,9 +515,23 @@ def _with_actions(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _dashboard_context(db: DB, actor: Actor) -> dict[str, Any]:
+# The tabs a mechanic can search, and the words of History's status filter.
+SEARCHABLE = ("completed", "history")
+HISTORY_FILTER = (("accepted", "Accepted"), ("cancelled", "Cancelled"), ("released", "Handed back"))
+
+
+def _dashboard_context(
+    db: DB, actor: Actor, request: Request, query: DashboardQuery | None = None
+) -> dict[str, Any]:
+    """The four tabs' first pages; the one named by ``?tab=`` is cut to ``query``'s search."""
+    searched = request.query_params.get("tab")
+    search = dashboard.NO_SEARCH
+    if query and searched in SEARCHABLE:
+        search = dashboard.search_for(query)
     with db.read() as s:
         pages = dashboard.whole(s, actor.id)
+        if search:
+            pages[str(searched)] = dashboard.tab_page(s, actor.id, str(searched), search=search)
     tabs = []
     for key, title in TAB_TITLES:
         page = pages[key]
@@ -528,9 +542,23 @@ def _dashboard_context(db: DB, actor: Actor) -> dict[str, Any]:
                 "rows": _with_actions(page.rows),
                 "count": f"{len(page.rows)}+" if page.next_cursor else str(len(page.rows)),
                 "more": page.next_cursor,
+                "search": _finder(key, query if key == searched else None),
             }
         )
-    return {"tabs": tabs}
+    live = "/mechanic/dashboard/parts" + (f"?{request.url.query}" if search else "")
+    return {"tabs": tabs, "live_url": live, "active_key": searched if search else None}
+
+
+def _finder(tab: str, query: DashboardQuery | None) -> dict[str, Any] | None:
+    """What the tab's search form shows: the search it holds, and the choices it offers."""
+    if tab not in SEARCHABLE:
+        return None
+    values = query.model_dump(exclude_none=True) if query else {}
+    return {
+        "values": values,
+        "active": bool(set(values) - {"cursor"}),
+        "statuses": HISTORY_FILTER if tab == "history" else (),
+    }
 
 
 def _sessions_context(db: DB, actor: Actor) -> dict[str, Any]:
@@ -701,21 +729,26 @@ def session_parts(request: Request, session_id: str, db: DB, actor: AnyonePart) 
 
 
 @router.get("/mechanic/dashboard", response_class=HTMLResponse)
-def mechanic_dashboard(request: Request, db: DB, viewer: MechanicPage) -> Response:
+def mechanic_dashboard(
+    request: Request, db: DB, viewer: MechanicPage, query: Annotated[DashboardQuery, Query()]
+) -> Response:
     user = auth.load_user(db, viewer.actor.id)
     context = {
         "viewer": viewer,
         "on_duty": user.on_duty,
         "email_alerts": user.notify_by_email,
         "email_available": bool(request.app.state.settings.smtp_url),
-        **_dashboard_context(db, viewer.actor),
+        **_dashboard_context(db, viewer.actor, request, query),
     }
     return _render(request, "dashboard.html", context)
 
 
 @router.get("/mechanic/dashboard/parts", response_class=HTMLResponse)
-def mechanic_dashboard_parts(request: Request, db: DB, actor: MechanicPart) -> Response:
-    return _fragment(request, "dashboard_parts.html", _dashboard_context(db, actor))
+def mechanic_dashboard_parts(
+    request: Request, db: DB, actor: MechanicPart, query: Annotated[DashboardQuery, Query()]
+) -> Response:
+    context = _dashboard_context(db, actor, request, query)
+    return _fragment(request, "dashboard_parts.html", context)
 
 
 @router.get("/admin", response_class=HTMLResponse)
