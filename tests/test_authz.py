@@ -32,7 +32,7 @@ from tests.support.factories import INTAKE, PASSWORD, Person
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
-PERSONAS = ("anonymous", "owner", "other_customer", "holder", "other_mechanic")
+PERSONAS = ("anonymous", "owner", "other_customer", "holder", "other_mechanic", "admin")
 WATCHED = ("sessions", "session_requests", "session_messages", "events")
 
 
@@ -61,6 +61,7 @@ class Row:
     other_customer: int
     holder: int  # the mechanic who holds the session
     other_mechanic: int
+    admin: int  # an admin: the console's routes are theirs alone
     needs: str | None = None  # pending | waiting | live | completed | cancelled | notified
     body: dict[str, Any] | None = None
     stream: bool = False  # answers with a never-ending stream: only its status is read
@@ -82,69 +83,79 @@ PHOTO = bytes.fromhex(
 )
 
 MATRIX: dict[tuple[str, str], Row] = {
-    ("GET", "/healthz"): Row(200, 200, 200, 200, 200),
-    ("GET", "/metrics"): Row(200, 200, 200, 200, 200),
-    ("POST", "/api/auth/register"): Row(201, 201, 201, 201, 201, body={"name": "New Person"}),
-    ("POST", "/api/auth/login"): Row(200, 200, 200, 200, 200),
+    ("GET", "/healthz"): Row(200, 200, 200, 200, 200, 200),
+    ("GET", "/metrics"): Row(200, 200, 200, 200, 200, 200),
+    ("POST", "/api/auth/register"): Row(201, 201, 201, 201, 201, 201, body={"name": "New Person"}),
+    ("POST", "/api/auth/login"): Row(200, 200, 200, 200, 200, 200),
     # Open to anyone: the link's token decides (a made-up one is refused alike), and asking
     # for an email answers the same whoever asks.
-    ("POST", "/api/auth/verify-email"): Row(M, M, M, M, M, body={"token": "made-up"}),
+    ("POST", "/api/auth/verify-email"): Row(M, M, M, M, M, M, body={"token": "made-up"}),
     ("POST", "/api/auth/verify-email/resend"): Row(
-        202, 202, 202, 202, 202, body={"email": "who@example.com"}
+        202, 202, 202, 202, 202, 202, body={"email": "who@example.com"}
     ),
     ("POST", "/api/auth/password-reset"): Row(
-        202, 202, 202, 202, 202, body={"email": "who@example.com"}
+        202, 202, 202, 202, 202, 202, body={"email": "who@example.com"}
     ),
     ("POST", "/api/auth/password-reset/confirm"): Row(
-        M, M, M, M, M, body={"token": "made-up", "password": PASSWORD}
+        M, M, M, M, M, M, body={"token": "made-up", "password": PASSWORD}
     ),
-    ("POST", "/api/auth/logout"): Row(U, 204, 204, 204, 204, fresh_token=True),
-    ("GET", "/api/auth/me"): Row(U, 200, 200, 200, 200),
-    ("POST", "/api/intake/start"): Row(U, 201, 201, C, C, body=INTAKE),
-    ("GET", "/api/sessions"): Row(U, 200, 200, C, C),
-    ("GET", "/api/mechanic/requests"): Row(U, C, C, 200, 200),
-    ("POST", "/api/mechanic/accept"): Row(U, C, C, 200, 200, needs="pending"),
-    ("POST", "/api/mechanic/duty"): Row(U, C, C, 200, 200, body={"on_duty": True}),
-    ("GET", "/api/me/email-notifications"): Row(U, C, C, 200, 200),
-    ("POST", "/api/me/email-notifications"): Row(U, C, C, 200, 200, body={"enabled": False}),
-    ("GET", "/api/mechanic/dashboard"): Row(U, C, C, 200, 200),
-    ("GET", "/api/mechanic/dashboard/{tab}"): Row(U, C, C, 200, 200),
-    ("GET", "/api/sessions/{session_id}"): Row(U, 200, M, 200, M, needs="live"),
-    ("POST", "/api/sessions/{session_id}/join"): Row(U, C, C, 200, M, needs="waiting"),
+    ("POST", "/api/auth/logout"): Row(U, 204, 204, 204, 204, 204, fresh_token=True),
+    ("GET", "/api/auth/me"): Row(U, 200, 200, 200, 200, 200),
+    ("POST", "/api/intake/start"): Row(U, 201, 201, C, C, C, body=INTAKE),
+    ("GET", "/api/sessions"): Row(U, 200, 200, C, C, C),
+    ("GET", "/api/mechanic/requests"): Row(U, C, C, 200, 200, C),
+    ("POST", "/api/mechanic/accept"): Row(U, C, C, 200, 200, C, needs="pending"),
+    ("POST", "/api/mechanic/duty"): Row(U, C, C, 200, 200, C, body={"on_duty": True}),
+    ("GET", "/api/me/email-notifications"): Row(U, C, C, 200, 200, C),
+    ("POST", "/api/me/email-notifications"): Row(U, C, C, 200, 200, C, body={"enabled": False}),
+    ("GET", "/api/mechanic/dashboard"): Row(U, C, C, 200, 200, C),
+    ("GET", "/api/mechanic/dashboard/{tab}"): Row(U, C, C, 200, 200, C),
+    ("GET", "/api/sessions/{session_id}"): Row(U, 200, M, 200, M, 200, needs="live"),
+    ("POST", "/api/sessions/{session_id}/join"): Row(U, C, C, 200, M, C, needs="waiting"),
     ("POST", "/api/sessions/{session_id}/complete"): Row(
-        U, C, C, 200, M, needs="live", body={"summary": "Replaced the pads."}
+        U, C, C, 200, M, C, needs="live", body={"summary": "Replaced the pads."}
     ),
     ("POST", "/api/sessions/{session_id}/cancel"): Row(
-        U, 200, M, 200, M, needs="waiting", body={"reason": "No longer needed"}
+        U, 200, M, 200, M, M, needs="waiting", body={"reason": "No longer needed"}
     ),
-    ("POST", "/api/sessions/{session_id}/release"): Row(U, C, C, 200, M, needs="waiting"),
+    ("POST", "/api/sessions/{session_id}/release"): Row(U, C, C, 200, M, C, needs="waiting"),
     ("POST", "/api/sessions/{session_id}/rating"): Row(
-        U, 200, M, C, C, needs="completed", body={"rating": 5}
+        U, 200, M, C, C, C, needs="completed", body={"rating": 5}
     ),
-    ("POST", "/api/sessions/{session_id}/request-again"): Row(U, 201, M, C, C, needs="cancelled"),
-    ("GET", "/api/sessions/{session_id}/messages"): Row(U, 200, M, 200, M, needs="live"),
+    ("POST", "/api/sessions/{session_id}/request-again"): Row(
+        U, 201, M, C, C, C, needs="cancelled"
+    ),
+    ("GET", "/api/sessions/{session_id}/messages"): Row(U, 200, M, 200, M, 200, needs="live"),
     ("POST", "/api/sessions/{session_id}/messages"): Row(
-        U, 201, M, 201, M, needs="live", body={"body": "Hello"}
+        U, 201, M, 201, M, M, needs="live", body={"body": "Hello"}
     ),
-    ("GET", "/api/sessions/{session_id}/timeline"): Row(U, 200, M, 200, M, needs="live"),
-    ("POST", "/api/sessions/{session_id}/photos"): Row(U, 201, M, 201, M, needs="live", photo=True),
+    ("GET", "/api/sessions/{session_id}/timeline"): Row(U, 200, M, 200, M, 200, needs="live"),
+    ("POST", "/api/sessions/{session_id}/photos"): Row(
+        U, 201, M, 201, M, M, needs="live", photo=True
+    ),
     # A photo's address tells others nothing: not even that it exists.
     ("GET", "/api/sessions/{session_id}/photos/{message_id}"): Row(
-        U, 200, 404, 200, 404, needs="photo"
+        U, 200, 404, 200, 404, 200, needs="photo"
     ),
     ("GET", "/api/sessions/{session_id}/photos/{message_id}/thumb"): Row(
-        U, 200, 404, 200, 404, needs="photo"
+        U, 200, 404, 200, 404, 200, needs="photo"
     ),
-    ("GET", "/api/sessions/{session_id}/call"): Row(U, 200, M, 200, M, needs="live video"),
+    ("GET", "/api/sessions/{session_id}/call"): Row(U, 200, M, 200, M, M, needs="live video"),
     ("POST", "/api/sessions/{session_id}/signal"): Row(
-        U, 204, M, 204, M, needs="live video", body={"kind": "ready", "call_id": "authz-call"}
+        U, 204, M, 204, M, M, needs="live video", body={"kind": "ready", "call_id": "authz-call"}
     ),
-    ("GET", "/api/sessions/{session_id}/report.pdf"): Row(U, 200, M, 200, M, needs="completed"),
-    ("GET", "/api/sessions/{session_id}/history"): Row(U, C, C, 200, M, needs="live"),
-    ("GET", "/api/vehicles"): Row(U, 200, 200, C, C),
-    ("GET", "/api/notifications"): Row(U, 200, 200, 200, 200),
-    ("POST", "/api/notifications/{notification_id}/read"): Row(U, 204, M, M, M, needs="notified"),
-    ("GET", "/api/events"): Row(U, 200, 200, 200, 200, stream=True),
+    ("GET", "/api/sessions/{session_id}/report.pdf"): Row(
+        U, 200, M, 200, M, 200, needs="completed"
+    ),
+    ("GET", "/api/sessions/{session_id}/history"): Row(U, C, C, 200, M, C, needs="live"),
+    ("GET", "/api/vehicles"): Row(U, 200, 200, C, C, C),
+    ("GET", "/api/notifications"): Row(U, 200, 200, 200, 200, 200),
+    ("POST", "/api/notifications/{notification_id}/read"): Row(
+        U, 204, M, M, M, M, needs="notified"
+    ),
+    ("GET", "/api/events"): Row(U, 200, 200, 200, 200, 200, stream=True),
+    # The operator's console.
+    ("GET", "/api/admin/floor"): Row(U, C, C, C, C, 200),
 }
 
 
@@ -285,6 +296,7 @@ def world(
         "other_customer": make_user(Role.CUSTOMER),
         "holder": mechanic,
         "other_mechanic": make_user(Role.MECHANIC),
+        "admin": make_user(Role.ADMIN, name="Avery Admin"),
     }
     # The lifespan runs, so the live stream is really served (not "503 not running").
     with TestClient(app) as anonymous:

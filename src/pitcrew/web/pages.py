@@ -131,16 +131,29 @@ def iso(value: datetime | str | None) -> str:
     return moment.astimezone(UTC).isoformat() if moment else ""
 
 
+def _span(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
 def waited(value: datetime | str | None) -> str:
     moment = _as_datetime(value)
     if moment is None:
         return ""
-    seconds = max(0, int((datetime.now(UTC) - moment).total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return _span((datetime.now(UTC) - moment).total_seconds())
+
+
+def left(value: datetime | str | None) -> str:
+    """The time left until a moment (pages count it down), or "due now" once it has passed."""
+    moment = _as_datetime(value)
+    if moment is None:
+        return ""
+    seconds = (moment - datetime.now(UTC)).total_seconds()
+    return _span(seconds) if seconds > 0 else "due now"
 
 
 def plan_name(code: str | None) -> str:
@@ -188,6 +201,7 @@ def _environment() -> Environment:
         "when": when,
         "iso": iso,
         "waited": waited,
+        "left": left,
         "plan_name": plan_name,
         "short_id": short_id,
         "status_label": status_label,
@@ -716,8 +730,3 @@ def mechanic_dashboard(request: Request, db: DB, viewer: MechanicPage) -> Respon
 @router.get("/mechanic/dashboard/parts", response_class=HTMLResponse)
 def mechanic_dashboard_parts(request: Request, db: DB, actor: MechanicPart) -> Response:
     return _fragment(request, "dashboard_parts.html", _dashboard_context(db, actor))
-
-
-@router.get("/admin", response_class=HTMLResponse)
-def admin_home(request: Request, viewer: AdminPage) -> Response:
-    return _render(request, "admin.html", {"viewer": viewer})

@@ -1,0 +1,120 @@
+"""The shapes of the operator's console (``/api/admin/...``): what an admin sends and reads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, StringConstraints
+
+from pitcrew.models import RequestStatus, SessionStatus, SessionType
+from pitcrew.schemas import NOT_BLANK, Strict
+
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=NOT_BLANK)
+]
+
+
+# --- the floor ----------------------------------------------------------------------------
+
+
+class WaitingRequest(BaseModel):
+    """A request nobody has accepted yet: how long it has waited and when it will expire."""
+
+    session_id: uuid.UUID
+    request_id: uuid.UUID
+    customer_name: str
+    session_type: SessionType
+    plan_code: str
+    created_at: datetime
+    offered_since: datetime  # the request, or its last hand-back: the expiry counts from here
+    expires_at: datetime
+
+
+class OnDuty(BaseModel):
+    """A mechanic on duty and the sessions they hold now."""
+
+    id: uuid.UUID
+    name: str
+    waiting: int
+    live: int
+
+    @property
+    def holds(self) -> int:
+        return self.waiting + self.live
+
+
+class HeldSession(BaseModel):
+    """A session a mechanic holds: accepted and not joined yet, or live."""
+
+    session_id: uuid.UUID
+    customer_name: str
+    mechanic_id: uuid.UUID
+    mechanic_name: str
+    session_type: SessionType
+    status: SessionStatus
+    since: datetime  # accepted (waiting) or started (live)
+
+
+class Floor(BaseModel):
+    """The floor right now, as the console shows it."""
+
+    at: datetime
+    pending: list[WaitingRequest]
+    on_duty: list[OnDuty]
+    waiting: list[HeldSession]
+    live: list[HeldSession]
+
+
+# --- any session --------------------------------------------------------------------------
+
+
+class SessionRow(BaseModel):
+    """One session in the console's search."""
+
+    session_id: uuid.UUID
+    status: SessionStatus
+    request_status: RequestStatus
+    session_type: SessionType
+    customer_id: uuid.UUID
+    customer_name: str
+    mechanic_id: uuid.UUID | None
+    mechanic_name: str | None
+    vehicle: str
+    vin: str | None
+    created_at: datetime
+
+
+class SessionPage(BaseModel):
+    sessions: list[SessionRow]
+    more: bool
+
+
+class ReassignIn(Strict):
+    """Move a waiting session to another mechanic on duty.
+
+    ``from_mechanic_id`` is who the admin saw holding it: if anyone else holds it by now, or
+    it is no longer waiting, nothing moves and the answer is 409.
+    """
+
+    mechanic_id: uuid.UUID
+    from_mechanic_id: uuid.UUID
+
+
+class ReassignedOut(BaseModel):
+    session_id: uuid.UUID
+    mechanic_id: uuid.UUID
+    previous_mechanic_id: uuid.UUID
+    session_status: SessionStatus
+
+
+class CancelForCustomerIn(Strict):
+    """An admin cancels on the customer's behalf, and says why."""
+
+    reason: Reason
+
+
+class CancelledOut(BaseModel):
+    session_id: uuid.UUID
+    session_status: SessionStatus

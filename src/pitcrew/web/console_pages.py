@@ -1,0 +1,38 @@
+"""The operator's console as pages: ``/admin`` and its sections, for admins only.
+
+Like every page, they read through the domain's functions and change nothing themselves:
+their buttons are scripts (``static/console.js``) calling ``/api/admin/...``. The floor
+re-reads its ``/admin/parts`` when the live stream says a request or session moved.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from pitcrew import console
+from pitcrew.auth import Actor
+from pitcrew.models import Role
+from pitcrew.web.deps import DB
+from pitcrew.web.pages import AdminPage, PageRoute, _fragment, _render, part_for
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+AdminPart = Annotated[Actor, Depends(part_for(Role.ADMIN))]
+
+
+def _floor(request: Request, db: DB) -> dict[str, Any]:
+    with db.read() as s:
+        return {"floor": console.floor(s, request.app.state.settings.request_ttl)}
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def floor_page(request: Request, db: DB, viewer: AdminPage) -> Response:
+    return _render(request, "console_floor.html", {"viewer": viewer, **_floor(request, db)})
+
+
+@router.get("/admin/parts", response_class=HTMLResponse)
+def floor_parts(request: Request, db: DB, actor: AdminPart) -> Response:
+    return _fragment(request, "console_floor_parts.html", _floor(request, db))

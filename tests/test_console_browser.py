@@ -1,0 +1,109 @@
+"""The operator's console in Chromium, against uvicorn: what an admin sees change live.
+
+Each person has their own browser context (their own cookies). Nothing reloads a page to
+see a change made by someone else: it must arrive over the live stream.
+
+PostgreSQL only, to keep CI time down; the pages are the same on SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from playwright.sync_api import Browser, Page, ViewportSize, expect
+
+from pitcrew.auth import Actor
+from pitcrew.config import Settings
+from pitcrew.db import Database
+from pitcrew.models import Role
+from pitcrew.web.app import create_app
+from tests.support.factories import PASSWORD, create_account, start_session
+from tests.support.live import chromium, serve_in_thread
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.postgres_only,
+    pytest.mark.usefixtures("quick_passwords"),
+]
+
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+LIVE = 3_000  # ms: how soon a change must show on another person's page
+SOON = 5_000
+
+
+@dataclass
+class Site:
+    db: Database
+    browser: Browser
+    url: str
+    pages: list[Page] = field(default_factory=list)
+
+    def page(self, viewport: ViewportSize = DESKTOP) -> Page:
+        context = self.browser.new_context(viewport=viewport, base_url=self.url)
+        page = context.new_page()
+        page.set_default_timeout(SOON)
+        self.pages.append(page)
+        return page
+
+    def person(self, role: Role, name: str) -> tuple[Actor, str]:
+        made = create_account(self.db, role, name)
+        return made.actor, made.email
+
+    def signed_in(
+        self, role: Role, name: str, viewport: ViewportSize = DESKTOP
+    ) -> tuple[Actor, Page]:
+        actor, email = self.person(role, name)
+        page = self.page(viewport)
+        sign_in(page, email)
+        return actor, page
+
+
+def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/(sessions|mechanic/dashboard|admin)(#\w+)?$"))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def site(pg_db: Database, pg_url: str, browser: Browser) -> Iterator[Site]:
+    app = create_app(Settings(database_url=pg_url), pg_db)
+    with serve_in_thread(app) as url:
+        here = Site(db=pg_db, browser=browser, url=url)
+        try:
+            yield here
+        finally:
+            for page in here.pages:
+                page.context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_floor_shows_a_new_request_the_moment_it_arrives(
+    site: Site, viewport: ViewportSize
+) -> None:
+    customer, _ = site.person(Role.CUSTOMER, "Dana Driver")
+    _, admin = site.signed_in(Role.ADMIN, "Avery Admin", viewport)
+    expect(admin.get_by_role("heading", name="Console")).to_be_visible()
+    expect(admin.locator('[data-count="pending"]')).to_have_text("0")
+    expect(admin.get_by_text("No requests waiting")).to_be_visible()
+
+    started = start_session(site.db, customer)
+
+    row = admin.locator(f'[data-floor="pending"] tr[data-session="{started.sid}"]')
+    expect(row).to_be_visible(timeout=LIVE)
+    expect(row).to_contain_text("Dana Driver")
+    expect(row.locator("time[data-until]")).to_have_text(re.compile(r"^1[45] min"))
+    expect(admin.locator('[data-count="pending"]')).to_have_text("1")
+    overflow = admin.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, "the floor scrolls sideways"
