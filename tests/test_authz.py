@@ -156,6 +156,13 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/events"): Row(U, 200, 200, 200, 200, 200, stream=True),
     # The operator's console.
     ("GET", "/api/admin/floor"): Row(U, C, C, C, C, 200),
+    ("GET", "/api/admin/sessions"): Row(U, C, C, C, C, 200, params={"customer": "casey"}),
+    ("GET", "/api/admin/sessions/{session_id}"): Row(U, C, C, C, C, 200, needs="live"),
+    # To the other mechanic, from the holder (filled in by _body).
+    ("POST", "/api/admin/sessions/{session_id}/reassign"): Row(U, C, C, C, C, 200, needs="waiting"),
+    ("POST", "/api/admin/sessions/{session_id}/cancel"): Row(
+        U, C, C, C, C, 200, needs="waiting", body={"reason": "Asked by phone"}
+    ),
 }
 
 
@@ -235,6 +242,9 @@ def _body(world: World, route: tuple[str, str], row: Row, persona: str, ids: dic
         return {"email": who.email, "password": PASSWORD}
     if route == ("POST", "/api/mechanic/accept"):
         return {"request_id": ids["request_id"]}
+    if route == ("POST", "/api/admin/sessions/{session_id}/reassign"):
+        to, held_by = world.people["other_mechanic"], world.people["holder"]
+        return {"mechanic_id": str(to.id), "from_mechanic_id": str(held_by.id)}
     return row.body
 
 

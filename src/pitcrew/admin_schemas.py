@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, StringConstraints
 
 from pitcrew.models import RequestStatus, SessionStatus, SessionType
-from pitcrew.schemas import NOT_BLANK, Strict
+from pitcrew.schemas import NOT_BLANK, MessageOut, SessionDetail, Strict, TimelineEntry
 
 Reason = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=NOT_BLANK)
@@ -86,9 +86,30 @@ class SessionRow(BaseModel):
     created_at: datetime
 
 
+class SessionQuery(BaseModel):
+    """What the console's session search narrows by; every part is optional."""
+
+    customer: str = ""  # in the customer's name or email
+    mechanic: str = ""  # in the mechanic's name or email
+    vehicle: str = ""  # in the car's year, make or model
+    vin: str = ""
+    status: SessionStatus | None = None
+    since: date | None = None  # created on or after this day (UTC)
+    until: date | None = None  # created on or before this day (UTC)
+    page: int = 0
+
+
 class SessionPage(BaseModel):
     sessions: list[SessionRow]
     more: bool
+
+
+class SessionFile(BaseModel):
+    """A session as an admin opens it: the detail, its timeline and its chat, read-only."""
+
+    detail: SessionDetail
+    timeline: list[TimelineEntry]
+    messages: list[MessageOut]
 
 
 class ReassignIn(Strict):
