@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from pitcrew import events
@@ -255,3 +256,28 @@ def test_an_admin_cancels_for_the_customer_with_a_reason(
     assert again.status_code == 409
     refused = admin.client.post(f"/api/admin/sessions/{done.sid}/cancel", json={"reason": "No"})
     assert refused.status_code == 409
+
+
+def test_the_sessions_page_finds_and_says_what_it_could_not_read(
+    db: Database, app: FastAPI, customer: Person, mechanic: Person
+) -> None:
+    from pitcrew import auth
+    from tests.support.factories import PASSWORD
+
+    auth.create_user(
+        db, email="root@example.com", name="Avery Admin", role=Role.ADMIN, password=PASSWORD
+    )
+    live = start_session(db, customer, Stage.LIVE, mechanic=mechanic)
+    with TestClient(app) as browser:
+        signed = browser.post(
+            "/api/auth/login", json={"email": "root@example.com", "password": PASSWORD}
+        )
+        assert signed.status_code == 200
+        found = browser.get("/admin/sessions", params={"customer": "casey", "status": "live"})
+        assert found.status_code == 200 and f'data-session="{live.sid}"' in found.text
+        assert "1 session" in found.text
+        bad = browser.get("/admin/sessions", params={"since": "yesterday"})
+        assert bad.status_code == 200 and "a day is written like" in bad.text
+        page = browser.get(f"/sessions/{live.sid}").text
+        assert "Live session between Casey Driver and Bea Mechanic." in page
+        assert "You are in a live session" not in page

@@ -20,7 +20,7 @@ from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
-from tests.support.factories import PASSWORD, create_account, start_session
+from tests.support.factories import PASSWORD, Stage, create_account, start_session
 from tests.support.live import chromium, serve_in_thread
 
 pytestmark = [
@@ -107,3 +107,56 @@ def test_the_floor_shows_a_new_request_the_moment_it_arrives(
     expect(admin.locator('[data-count="pending"]')).to_have_text("1")
     overflow = admin.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, "the floor scrolls sideways"
+
+
+def test_reassign_moves_a_session_from_one_active_tab_to_the_other_live(site: Site) -> None:
+    customer, _ = site.person(Role.CUSTOMER, "Dana Driver")
+    bea, at_bea = site.signed_in(Role.MECHANIC, "Bea Mechanic")
+    _, at_cole = site.signed_in(Role.MECHANIC, "Cole Mechanic")
+    waiting = start_session(site.db, customer, Stage.WAITING, mechanic=bea)
+    for page in (at_bea, at_cole):
+        page.get_by_role("tab", name="Active Sessions").click()
+    bea_row = at_bea.locator(f'#panel-active tr[data-session="{waiting.sid}"]')
+    cole_row = at_cole.locator(f'#panel-active tr[data-session="{waiting.sid}"]')
+    expect(bea_row).to_be_visible()
+    expect(cole_row).to_have_count(0)
+
+    _, admin = site.signed_in(Role.ADMIN, "Avery Admin")
+    admin.get_by_role("link", name="Sessions").click()
+    admin.get_by_label("Customer").fill("dana")
+    admin.get_by_role("button", name="Search").click()
+    admin.locator(f'tr[data-session="{waiting.sid}"]').get_by_role("link").click()
+    expect(admin.locator("[data-status-headline]")).to_have_text(
+        "Bea Mechanic accepted — not joined yet"
+    )
+    admin.get_by_label("Reassign to another mechanic on duty").select_option(
+        label="Cole Mechanic (holds 0)"
+    )
+    admin.get_by_role("button", name="Reassign").click()
+
+    expect(cole_row).to_be_visible(timeout=LIVE)
+    expect(bea_row).to_have_count(0, timeout=LIVE)
+    expect(admin.locator("[data-status-headline]")).to_have_text(
+        "Cole Mechanic accepted — not joined yet"
+    )
+    expect(admin.locator(".timeline")).to_contain_text(
+        "Avery Admin moved the session from Bea Mechanic to Cole Mechanic."
+    )
+
+
+def test_an_admin_reads_a_live_session_from_outside(site: Site) -> None:
+    customer, _ = site.person(Role.CUSTOMER, "Dana Driver")
+    bea, _ = site.person(Role.MECHANIC, "Bea Mechanic")
+    live = start_session(site.db, customer, Stage.LIVE, mechanic=bea)
+    _, admin = site.signed_in(Role.ADMIN, "Avery Admin", PHONE)
+    admin.goto(f"/sessions/{live.sid}")
+    expect(admin.get_by_text("Live session between Dana Driver and Bea Mechanic.")).to_be_visible()
+    expect(admin.get_by_text("You are in a live session")).to_have_count(0)
+    expect(admin.get_by_role("button", name="Complete session")).to_have_count(0)
+    admin.get_by_text("Cancel for the customer").click()
+    admin.get_by_label("Reason (the customer and mechanic see it)").fill("Asked by phone")
+    admin.get_by_role("button", name="Yes, cancel this session").click()
+    expect(admin.locator("[data-status-headline]")).to_have_text("Cancelled", timeout=LIVE)
+    expect(admin.locator(".timeline")).to_contain_text(
+        "Avery Admin cancelled the session (Asked by phone)."
+    )

@@ -8,13 +8,16 @@ re-reads its ``/admin/parts`` when the live stream says a request or session mov
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 
 from pitcrew import console
+from pitcrew.admin_schemas import SessionQuery
 from pitcrew.auth import Actor
-from pitcrew.models import Role
+from pitcrew.models import Role, SessionStatus
 from pitcrew.web.deps import DB
 from pitcrew.web.pages import AdminPage, PageRoute, _fragment, _render, part_for
 
@@ -36,3 +39,28 @@ def floor_page(request: Request, db: DB, viewer: AdminPage) -> Response:
 @router.get("/admin/parts", response_class=HTMLResponse)
 def floor_parts(request: Request, db: DB, actor: AdminPart) -> Response:
     return _fragment(request, "console_floor_parts.html", _floor(request, db))
+
+
+SEARCH_FIELDS = ("customer", "mechanic", "vehicle", "vin", "status", "since", "until", "page")
+
+
+@router.get("/admin/sessions", response_class=HTMLResponse)
+def sessions_page(request: Request, db: DB, viewer: AdminPage) -> Response:
+    asked = {k: v for k, v in request.query_params.items() if k in SEARCH_FIELDS and v.strip()}
+    problem = ""
+    try:
+        query = SessionQuery.model_validate(asked)
+    except ValidationError:
+        query, problem = SessionQuery(), "Check the search: a day is written like 2026-03-31."
+    with db.read() as s:
+        found = console.find_sessions(s, query)
+    more = {**asked, "page": str(query.page + 1)}
+    context = {
+        "viewer": viewer,
+        "asked": asked,
+        "found": found,
+        "problem": problem,
+        "statuses": list(SessionStatus),
+        "next_page": f"/admin/sessions?{urlencode(more)}" if found.more else "",
+    }
+    return _render(request, "console_sessions.html", context)
