@@ -23,12 +23,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from starlette.types import Message
 
-from pitcrew import auth, flow, media, photo_store
+from pitcrew import auth, flow, media, people, photo_store
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Notification, Role
 from pitcrew.schemas import IntakeIn
-from tests.support.factories import INTAKE, PASSWORD, Person
+from tests.support.factories import INTAKE, PASSWORD, Person, create_account
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
@@ -163,6 +163,26 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/admin/sessions/{session_id}/cancel"): Row(
         U, C, C, C, C, 200, needs="waiting", body={"reason": "Asked by phone"}
     ),
+    ("GET", "/api/admin/people"): Row(U, C, C, C, C, 200, params={"q": "mechanic"}),
+    ("POST", "/api/admin/people"): Row(
+        U,
+        C,
+        C,
+        C,
+        C,
+        201,
+        body={"name": "Nia Newhire"},  # a fresh email: _body
+    ),
+    ("POST", "/api/admin/people/{user_id}/deactivate"): Row(U, C, C, C, C, 200, needs="account"),
+    ("POST", "/api/admin/people/{user_id}/reactivate"): Row(
+        U, C, C, C, C, 200, needs="deactivated account"
+    ),
+    ("POST", "/api/admin/people/{user_id}/password-reset"): Row(
+        U, C, C, C, C, 202, needs="account, email on"
+    ),
+    ("POST", "/api/admin/people/{user_id}/role"): Row(
+        U, C, C, C, C, 200, needs="account", body={"role": "customer"}
+    ),
 }
 
 
@@ -182,12 +202,24 @@ class World:
             return token
         return str(person.client.headers["Authorization"]).removeprefix("Bearer ")
 
+    def _account(self, *, deactivated: bool) -> uuid.UUID:
+        """A fresh mechanic for the console to act on (deactivated when asked)."""
+        account = create_account(self.db, Role.MECHANIC, password=None)
+        if deactivated:
+            people.deactivate(self.db, self.people["admin"].actor, account.id)
+        return account.id
+
     def prepare(self, needs: str | None) -> dict[str, str]:
         """A fresh session in the state a route acts on; ids to fill its path."""
         owner, holder = self.people["owner"].actor, self.people["holder"].actor
         ids = {"tab": "active"}
+        self.db.email_enabled = needs == "account, email on"
         if needs is None:
             return ids
+        if needs.endswith("account") or needs.startswith("account"):
+            return ids | {
+                "user_id": str(self._account(deactivated=needs.startswith("deactivated")))
+            }
         video = needs == "live video"
         intake = {**INTAKE, "session_type": "video"} if video else INTAKE
         needs = "live" if video else needs
@@ -242,6 +274,8 @@ def _body(world: World, route: tuple[str, str], row: Row, persona: str, ids: dic
         return {"email": who.email, "password": PASSWORD}
     if route == ("POST", "/api/mechanic/accept"):
         return {"request_id": ids["request_id"]}
+    if route == ("POST", "/api/admin/people"):
+        return {"email": f"new-{uuid.uuid4().hex[:8]}@example.com"} | (row.body or {})
     if route == ("POST", "/api/admin/sessions/{session_id}/reassign"):
         to, held_by = world.people["other_mechanic"], world.people["holder"]
         return {"mechanic_id": str(to.id), "from_mechanic_id": str(held_by.id)}

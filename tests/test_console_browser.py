@@ -160,3 +160,31 @@ def test_an_admin_reads_a_live_session_from_outside(site: Site) -> None:
     expect(admin.locator(".timeline")).to_contain_text(
         "Avery Admin cancelled the session (Asked by phone)."
     )
+
+
+def test_an_admin_adds_a_mechanic_who_can_then_sign_in(site: Site) -> None:
+    _, admin = site.signed_in(Role.ADMIN, "Avery Admin")
+    admin.get_by_role("link", name="People").click()
+    admin.get_by_label("Name", exact=True).fill("Nia Newhire")
+    admin.get_by_label("Email", exact=True).fill("nia@example.com")
+    admin.get_by_role("button", name="Add mechanic").click()
+    shown = admin.locator("[data-created]")
+    expect(shown).to_contain_text("can sign in with this one-time password")
+    password = admin.locator("[data-password]").inner_text()
+    assert len(password) >= 12
+
+    nia = site.page(PHONE)
+    sign_in(nia, "nia@example.com", password)
+    expect(nia).to_have_url(re.compile("/mechanic/dashboard$"))
+    expect(nia.get_by_role("tab", name="Incoming Requests")).to_be_visible()
+
+    admin.reload()
+    row = admin.locator("tr[data-account]").filter(has_text="Nia Newhire")
+    expect(row).to_contain_text("Off duty")
+    row.get_by_text("Deactivate…").click()
+    row.get_by_role("button", name="Yes, deactivate Nia Newhire").click()
+    expect(admin.locator("tr[data-account]").filter(has_text="Nia Newhire")).to_contain_text(
+        "Deactivated"
+    )
+    nia.reload()
+    expect(nia).to_have_url(re.compile("/login"))

@@ -6,9 +6,9 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, EmailStr, StringConstraints
 
-from pitcrew.models import RequestStatus, SessionStatus, SessionType
+from pitcrew.models import RequestStatus, Role, SessionStatus, SessionType
 from pitcrew.schemas import NOT_BLANK, MessageOut, SessionDetail, Strict, TimelineEntry
 
 Reason = Annotated[
@@ -139,3 +139,66 @@ class CancelForCustomerIn(Strict):
 class CancelledOut(BaseModel):
     session_id: uuid.UUID
     session_status: SessionStatus
+
+
+# --- people -------------------------------------------------------------------------------
+
+
+class AccountRow(BaseModel):
+    """An account as the console lists it."""
+
+    id: uuid.UUID
+    name: str
+    email: str
+    role: Role
+    on_duty: bool
+    email_verified: bool
+    deactivated_at: datetime | None
+    created_at: datetime
+
+    @property
+    def active(self) -> bool:
+        return self.deactivated_at is None
+
+
+class AccountPage(BaseModel):
+    accounts: list[AccountRow]
+    more: bool
+
+
+class AccountQuery(BaseModel):
+    q: str = ""  # in the name or email
+    role: Role | None = None
+    page: int = 0
+
+
+class MechanicIn(Strict):
+    """A new mechanic's name and email address."""
+
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
+    ]
+    email: EmailStr
+
+
+class MechanicCreated(BaseModel):
+    """The new account. With email on, a link to set a password went to the address; with
+    email off, ``password`` is a one-time password, shown here once and never again."""
+
+    account: AccountRow
+    link_sent: bool
+    password: str | None = None
+
+
+class Deactivated(BaseModel):
+    account: AccountRow
+    handed_back: list[uuid.UUID]  # the waiting sessions offered again to every mechanic
+
+
+class RoleIn(Strict):
+    role: Role
+
+
+class LinkSent(BaseModel):
+    message: str

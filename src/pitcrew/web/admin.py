@@ -9,15 +9,23 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, status
 
-from pitcrew import console, oversight
+from pitcrew import console, oversight, people
 from pitcrew.admin_schemas import (
+    AccountPage,
+    AccountQuery,
+    AccountRow,
     CancelForCustomerIn,
     CancelledOut,
+    Deactivated,
     Floor,
+    LinkSent,
+    MechanicCreated,
+    MechanicIn,
     ReassignedOut,
     ReassignIn,
+    RoleIn,
     SessionFile,
     SessionPage,
     SessionQuery,
@@ -69,3 +77,70 @@ def reassign(session_id: uuid.UUID, body: ReassignIn, db: DB, admin: Admin) -> R
 def cancel(session_id: uuid.UUID, body: CancelForCustomerIn, db: DB, admin: Admin) -> CancelledOut:
     """Cancel a session on its customer's behalf, with the reason they gave."""
     return oversight.cancel_for_customer(db, admin, session_id, body.reason)
+
+
+# --- people -------------------------------------------------------------------------------
+
+ON_ACCOUNT = _responses(401, 403, 404, 409, 422)
+
+
+def _base_url(request: Request, settings: SettingsDep) -> str:
+    """Where links in emails point: ``PUBLIC_URL``, else the address the admin used."""
+    return settings.public_url or str(request.base_url)
+
+
+@router.get("/people", response_model=AccountPage, responses=READ)
+def find_people(db: DB, admin: Admin, query: Annotated[AccountQuery, Query()]) -> AccountPage:
+    """Accounts by name, their name or email holding ``q``, of one ``role`` if given."""
+    with db.read() as s:
+        return people.find(s, query)
+
+
+@router.post(
+    "/people",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MechanicCreated,
+    responses=_responses(401, 403, 409, 413, 422),
+)
+def create_mechanic(
+    body: MechanicIn, request: Request, db: DB, admin: Admin, settings: SettingsDep
+) -> MechanicCreated:
+    """A new mechanic account, off duty: with email on, a link to set a password goes to the
+    address; with email off, the answer holds a one-time password, shown this once."""
+    return people.create_mechanic(db, admin, body, settings, _base_url(request, settings))
+
+
+@router.post("/people/{user_id}/deactivate", response_model=Deactivated, responses=ON_ACCOUNT)
+def deactivate(user_id: uuid.UUID, db: DB, admin: Admin) -> Deactivated:
+    """Sign the account out everywhere, take it off duty, hand its waiting sessions back."""
+    return people.deactivate(db, admin, user_id)
+
+
+@router.post("/people/{user_id}/reactivate", response_model=AccountRow, responses=ON_ACCOUNT)
+def reactivate(user_id: uuid.UUID, db: DB, admin: Admin) -> AccountRow:
+    """The account can sign in again."""
+    return people.reactivate(db, admin, user_id)
+
+
+@router.post(
+    "/people/{user_id}/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=LinkSent,
+    responses=ON_ACCOUNT,
+)
+def send_reset_link(
+    user_id: uuid.UUID, request: Request, db: DB, admin: Admin, settings: SettingsDep
+) -> LinkSent:
+    """Email the account a link to set a new password (409 when email is off)."""
+    sent = people.send_reset_link(db, admin, user_id, settings, _base_url(request, settings))
+    return LinkSent(message=sent)
+
+
+@router.post(
+    "/people/{user_id}/role",
+    response_model=AccountRow,
+    responses=_responses(401, 403, 404, 409, 413, 422),
+)
+def change_role(user_id: uuid.UUID, body: RoleIn, db: DB, admin: Admin) -> AccountRow:
+    """Make the account a customer, mechanic or admin (not while it holds sessions)."""
+    return people.change_role(db, admin, user_id, body.role)

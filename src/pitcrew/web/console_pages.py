@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from pitcrew import console
-from pitcrew.admin_schemas import SessionQuery
+from pitcrew import console, people
+from pitcrew.admin_schemas import AccountQuery, SessionQuery
 from pitcrew.auth import Actor
 from pitcrew.models import Role, SessionStatus
 from pitcrew.web.deps import DB
@@ -64,3 +64,27 @@ def sessions_page(request: Request, db: DB, viewer: AdminPage) -> Response:
         "next_page": f"/admin/sessions?{urlencode(more)}" if found.more else "",
     }
     return _render(request, "console_sessions.html", context)
+
+
+@router.get("/admin/people", response_class=HTMLResponse)
+def people_page(request: Request, db: DB, viewer: AdminPage) -> Response:
+    asked = {k: v for k, v in request.query_params.items() if k in ("q", "role", "page") and v}
+    try:
+        query = AccountQuery.model_validate(asked)
+    except ValidationError:
+        query = AccountQuery()
+    with db.read() as s:
+        found = people.find(s, query)
+    context = {
+        "viewer": viewer,
+        "asked": asked,
+        "found": found,
+        "roles": list(Role),
+        "email_on": bool(db.email_enabled),
+        "next_page": (
+            f"/admin/people?{urlencode({**asked, 'page': str(query.page + 1)})}"
+            if found.more
+            else ""
+        ),
+    }
+    return _render(request, "console_people.html", context)

@@ -28,14 +28,34 @@
       window.pitcrew.busyWhile(button, "Working…", function () {
         return window.pitcrew.api("POST", form.dataset.consoleForm, body);
       }).then(function (answer) {
-        form.dispatchEvent(new CustomEvent("pitcrew:done", { bubbles: true, detail: answer }));
-        if (form.dataset.then === "stay") { window.pitcrew.busy(button, false); return; }
+        if (form.dataset.then === "created") { created(form, answer); return; }
+        if (form.dataset.then === "stay") {
+          window.pitcrew.busy(button, false);
+          window.pitcrew.toast("Done", (answer && answer.message) || "");
+          return;
+        }
         window.location.reload();
       }).catch(function (err) {
         var shown = window.pitcrew.formError(form, err);
         if (shown && shown.focus) shown.focus();
       });
     });
+  }
+
+  /* A new mechanic: say how they sign in. A one-time password is shown here, this once. */
+  function created(form, answer) {
+    var box = form.parentElement.querySelector("[data-created]");
+    var who = answer.account.name + " (" + answer.account.email + ")";
+    box.textContent = "";
+    if (answer.password) {
+      box.appendChild(document.createTextNode(who + " can sign in with this one-time password, shown only now: "));
+      box.appendChild(window.pitcrew.el("code", { "data-password": "", text: answer.password }));
+    } else {
+      box.appendChild(document.createTextNode("We emailed " + who + " a link to set their password."));
+    }
+    box.hidden = false;
+    form.reset();
+    window.pitcrew.busy(form.querySelector("[type=submit]"), false);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
