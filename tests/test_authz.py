@@ -23,12 +23,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from starlette.types import Message
 
-from pitcrew import auth, flow, media, people, photo_store
+from pitcrew import auth, doctor, flow, media, people, photo_store
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Notification, Role
 from pitcrew.schemas import IntakeIn
-from tests.support.factories import INTAKE, PASSWORD, Person, create_account
+from tests.support.factories import INTAKE, PASSWORD, Person, create_account, start_session
+from tests.test_doctor import _hex, unguarded
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
@@ -180,6 +181,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/admin/people/{user_id}/password-reset"): Row(
         U, C, C, C, C, 202, needs="account, email on"
     ),
+    ("GET", "/api/admin/health"): Row(U, C, C, C, C, 200),
+    # Something to repair (a pair broken on purpose); the plan shown now (_body).
+    ("POST", "/api/admin/health/repair"): Row(U, C, C, C, C, 200, needs="broken"),
+    ("GET", "/api/admin/audit"): Row(U, C, C, C, C, 200),
     ("POST", "/api/admin/people/{user_id}/role"): Row(
         U, C, C, C, C, 200, needs="account", body={"role": "customer"}
     ),
@@ -215,6 +220,14 @@ class World:
         ids = {"tab": "active"}
         self.db.email_enabled = needs == "account, email on"
         if needs is None:
+            return ids
+        if needs == "broken":
+            started = start_session(self.db, owner)
+            with unguarded(self.db) as c:
+                c.execute(
+                    text("UPDATE sessions SET status = 'cancelled' WHERE id = :s"),
+                    {"s": _hex(started.session_id, self.db)},
+                )
             return ids
         if needs.endswith("account") or needs.startswith("account"):
             return ids | {
@@ -274,6 +287,8 @@ def _body(world: World, route: tuple[str, str], row: Row, persona: str, ids: dic
         return {"email": who.email, "password": PASSWORD}
     if route == ("POST", "/api/mechanic/accept"):
         return {"request_id": ids["request_id"]}
+    if route == ("POST", "/api/admin/health/repair"):
+        return {"plan": doctor.plan_digest(doctor.check(world.db))}
     if route == ("POST", "/api/admin/people"):
         return {"email": f"new-{uuid.uuid4().hex[:8]}@example.com"} | (row.body or {})
     if route == ("POST", "/api/admin/sessions/{session_id}/reassign"):

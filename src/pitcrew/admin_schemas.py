@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, EmailStr, StringConstraints
 
@@ -202,3 +202,80 @@ class RoleIn(Strict):
 
 class LinkSent(BaseModel):
     message: str
+
+
+# --- health -------------------------------------------------------------------------------
+
+
+class InvariantCheck(BaseModel):
+    """One of the invariants (docs/ARCHITECTURE.md) and how many rows break it now."""
+
+    number: int
+    rule: str
+    count: int
+
+    @property
+    def ok(self) -> bool:
+        return self.count == 0
+
+
+class PlannedChange(BaseModel):
+    """One row a repair would change: the values it has and the values it would get."""
+
+    table: str
+    id: uuid.UUID
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+class Finding(BaseModel):
+    """A problem the doctor found, and its repair (none: a person decides)."""
+
+    check: str
+    invariants: list[int]
+    session_id: uuid.UUID | None
+    request_id: uuid.UUID | None
+    problem: str
+    repair: str
+    changes: list[PlannedChange]
+    files: list[str]
+
+
+class RepairDone(BaseModel):
+    """A repair as the events log keeps it: when, by whom, and what it changed."""
+
+    at: datetime
+    by: str  # the admin's name, or "pitcrew doctor" from the command line
+    session_id: uuid.UUID | None
+    problem: str
+    repair: str
+
+
+class Health(BaseModel):
+    invariants: list[InvariantCheck]
+    repairable: list[Finding]  # what "repair what is certain" would do, exactly
+    for_a_person: list[Finding]
+    plan: str | None  # the fingerprint of ``repairable``, to confirm it (None: nothing to do)
+    last_repairs: list[RepairDone]
+
+
+class RepairIn(Strict):
+    """The fingerprint of the repairs the admin was shown and confirms."""
+
+    plan: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=NOT_BLANK)]
+
+
+class Repaired(BaseModel):
+    repaired: int
+
+
+class AuditEntry(BaseModel):
+    """One change an admin made, from the events log."""
+
+    id: int
+    at: datetime
+    admin_id: uuid.UUID
+    admin_name: str
+    kind: str
+    text: str
+    session_id: uuid.UUID | None

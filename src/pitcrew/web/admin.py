@@ -11,26 +11,30 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from pitcrew import console, oversight, people
+from pitcrew import console, health, oversight, people
 from pitcrew.admin_schemas import (
     AccountPage,
     AccountQuery,
     AccountRow,
+    AuditEntry,
     CancelForCustomerIn,
     CancelledOut,
     Deactivated,
     Floor,
+    Health,
     LinkSent,
     MechanicCreated,
     MechanicIn,
     ReassignedOut,
     ReassignIn,
+    Repaired,
+    RepairIn,
     RoleIn,
     SessionFile,
     SessionPage,
     SessionQuery,
 )
-from pitcrew.web.deps import DB, Admin, SettingsDep
+from pitcrew.web.deps import DB, Admin, Photos, SettingsDep
 from pitcrew.web.errors import _responses
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -144,3 +148,29 @@ def send_reset_link(
 def change_role(user_id: uuid.UUID, body: RoleIn, db: DB, admin: Admin) -> AccountRow:
     """Make the account a customer, mechanic or admin (not while it holds sessions)."""
     return people.change_role(db, admin, user_id, body.role)
+
+
+# --- health -------------------------------------------------------------------------------
+
+
+@router.get("/health", response_model=Health, responses=_responses(401, 403))
+def check_health(db: DB, admin: Admin, photos: Photos) -> Health:
+    """The doctor's check: each invariant with how many rows break it, exactly what
+    "repair what is certain" would change, what needs a person, and the last repairs."""
+    return health.check(db, admin, photos)
+
+
+@router.post(
+    "/health/repair", response_model=Repaired, responses=_responses(401, 403, 409, 413, 422)
+)
+def repair(body: RepairIn, db: DB, admin: Admin, photos: Photos) -> Repaired:
+    """Repair what is certain, exactly as shown (``plan`` from ``GET /health``); 409 when
+    what a repair would change is no longer that, and nothing is written."""
+    return health.repair(db, admin, body.plan, photos)
+
+
+@router.get("/audit", response_model=list[AuditEntry], responses=_responses(401, 403))
+def audit(db: DB, admin: Admin) -> list[AuditEntry]:
+    """What admins changed, newest first (the last 100), from the events log."""
+    with db.read() as s:
+        return health.audit(s)

@@ -14,11 +14,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from pitcrew import console, people
+from pitcrew import console, health, people
 from pitcrew.admin_schemas import AccountQuery, SessionQuery
 from pitcrew.auth import Actor
 from pitcrew.models import Role, SessionStatus
-from pitcrew.web.deps import DB
+from pitcrew.web.deps import DB, Photos
 from pitcrew.web.pages import AdminPage, PageRoute, _fragment, _render, part_for
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -88,3 +88,12 @@ def people_page(request: Request, db: DB, viewer: AdminPage) -> Response:
         ),
     }
     return _render(request, "console_people.html", context)
+
+
+@router.get("/admin/health", response_class=HTMLResponse)
+def health_page(request: Request, db: DB, photos: Photos, viewer: AdminPage) -> Response:
+    checked = health.check(db, viewer.actor, photos)
+    with db.read() as s:
+        audit = health.audit(s)
+    context = {"viewer": viewer, "health": checked, "audit": audit}
+    return _render(request, "console_health.html", context)
