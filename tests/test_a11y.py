@@ -252,7 +252,13 @@ def test_every_page_has_no_serious_accessibility_problem(
     assert findings.serious == [], "\n\n".join(findings.serious)
 
 
-CONSOLE_PAGES = ("/admin", "/admin/sessions", "/admin/people", "/admin/health")
+CONSOLE_PAGES = (
+    "/admin",
+    "/admin/sessions",
+    "/admin/people",
+    "/admin/health",
+    "/admin/numbers",
+)
 
 
 def _console(page: Page, findings: Findings, sessions: dict[str, str]) -> None:

@@ -185,6 +185,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     # Something to repair (a pair broken on purpose); the plan shown now (_body).
     ("POST", "/api/admin/health/repair"): Row(U, C, C, C, C, 200, needs="broken"),
     ("GET", "/api/admin/audit"): Row(U, C, C, C, C, 200),
+    ("GET", "/api/admin/numbers"): Row(U, C, C, C, C, 200, params={"days": "30"}),
     ("POST", "/api/admin/people/{user_id}/role"): Row(
         U, C, C, C, C, 200, needs="account", body={"role": "customer"}
     ),

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, EmailStr, StringConstraints
+from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
 from pitcrew.models import RequestStatus, Role, SessionStatus, SessionType
 from pitcrew.schemas import NOT_BLANK, MessageOut, SessionDetail, Strict, TimelineEntry
@@ -279,3 +279,37 @@ class AuditEntry(BaseModel):
     kind: str
     text: str
     session_id: uuid.UUID | None
+
+
+# --- numbers ------------------------------------------------------------------------------
+
+
+class NumbersQuery(BaseModel):
+    days: Annotated[int, Field(ge=1, le=366)] = 7  # the period: the last N days, today included
+
+
+class MechanicNumbers(BaseModel):
+    """One mechanic's period, or everyone's (``mechanic_id`` None)."""
+
+    mechanic_id: uuid.UUID | None
+    name: str
+    completed: int
+    rating_average: float | None
+    ratings: int
+    median_accept_seconds: float | None  # from the request to its accept
+    hand_backs: int
+
+
+class DayNumbers(BaseModel):
+    day: date
+    completed: int
+    expired: int
+
+
+class Numbers(BaseModel):
+    since: date
+    until: date
+    everyone: MechanicNumbers
+    expired: int  # requests nobody accepted in time (no mechanic's number)
+    mechanics: list[MechanicNumbers]
+    days: list[DayNumbers]

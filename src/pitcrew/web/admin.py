@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from pitcrew import console, health, oversight, people
+from pitcrew import console, health, numbers, oversight, people
 from pitcrew.admin_schemas import (
     AccountPage,
     AccountQuery,
@@ -25,6 +25,8 @@ from pitcrew.admin_schemas import (
     LinkSent,
     MechanicCreated,
     MechanicIn,
+    Numbers,
+    NumbersQuery,
     ReassignedOut,
     ReassignIn,
     Repaired,
@@ -174,3 +176,15 @@ def audit(db: DB, admin: Admin) -> list[AuditEntry]:
     """What admins changed, newest first (the last 100), from the events log."""
     with db.read() as s:
         return health.audit(s)
+
+
+# --- numbers ------------------------------------------------------------------------------
+
+
+@router.get("/numbers", response_model=Numbers, responses=READ)
+def period_numbers(db: DB, admin: Admin, query: Annotated[NumbersQuery, Query()]) -> Numbers:
+    """The last ``days`` days (UTC, today included), for everyone and per mechanic: sessions
+    completed, average rating and how many rated, median time from request to accept,
+    hand-backs; and requests that expired, in all and per day."""
+    with db.read() as s:
+        return numbers.period(s, query.days)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from pitcrew import console, health, people
+from pitcrew import console, health, numbers, people
 from pitcrew.admin_schemas import AccountQuery, SessionQuery
 from pitcrew.auth import Actor
 from pitcrew.models import Role, SessionStatus
@@ -97,3 +97,15 @@ def health_page(request: Request, db: DB, photos: Photos, viewer: AdminPage) -> 
         audit = health.audit(s)
     context = {"viewer": viewer, "health": checked, "audit": audit}
     return _render(request, "console_health.html", context)
+
+
+PERIODS = ((1, "Today"), (7, "7 days"), (30, "30 days"), (90, "90 days"))
+
+
+@router.get("/admin/numbers", response_class=HTMLResponse)
+def numbers_page(request: Request, db: DB, viewer: AdminPage, days: str = "7") -> Response:
+    chosen = int(days) if days.isdigit() and int(days) in dict(PERIODS) else 7
+    with db.read() as s:
+        counted = numbers.period(s, chosen)
+    context = {"viewer": viewer, "numbers": counted, "periods": PERIODS, "chosen": chosen}
+    return _render(request, "console_numbers.html", context)

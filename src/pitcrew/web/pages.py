@@ -204,6 +204,7 @@ def _environment() -> Environment:
         "iso": iso,
         "waited": waited,
         "left": left,
+        "seconds": lambda value: "—" if value is None else _span(value),
         "plan_name": plan_name,
         "short_id": short_id,
         "status_label": status_label,
