@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
@@ -20,6 +21,7 @@ from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
+from tests.support import screens
 from tests.support.factories import PASSWORD, Stage, create_account, start_session
 from tests.support.live import chromium, serve_in_thread
 
@@ -188,3 +190,8 @@ def test_an_admin_adds_a_mechanic_who_can_then_sign_in(site: Site) -> None:
     )
     nia.reload()
     expect(nia).to_have_url(re.compile("/login"))
+
+
+def test_the_readme_screenshot_can_be_taken_again(tmp_path: Path) -> None:
+    taken = screens.take(tmp_path / "floor.png")
+    assert taken.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
