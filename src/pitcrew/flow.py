@@ -405,14 +405,21 @@ def complete(
 
 
 def cancel(
-    db: Database, actor: Actor, session_id: uuid.UUID | str, reason: str = ""
+    db: Database,
+    actor: Actor,
+    session_id: uuid.UUID | str,
+    reason: str = "",
+    *,
+    for_customer: bool = False,
 ) -> SessionStatus:
-    """Either party ends a session that has not completed; its request is cancelled with it."""
+    """Either party ends a session that has not completed; its request is cancelled with it.
+    An admin may do it ``for_customer`` (on the customer's behalf, from the console)."""
     sid = parse_id(session_id, "session_id")
 
     def work(s: DbSession) -> SessionStatus:
         locked = pair.lock(s, sid)
-        check_party(actor, locked)
+        if not (for_customer and actor.role == Role.ADMIN):
+            check_party(actor, locked)
         now = utcnow()
         moved = _move(s, Action.CANCEL, locked, {"ended_at": now}, {"closed_at": now})
         _emit_session(s, actor, locked, moved, payloads.SessionDetails(reason=reason))
@@ -431,8 +438,11 @@ def cancel(
     return db.run(work)
 
 
-def release(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> SessionStatus:
-    """Hand-back: the mechanic gives up a session before joining; both rows are pending again."""
+def release(
+    db: Database, mechanic: Actor, session_id: uuid.UUID | str, *, by: Actor | None = None
+) -> SessionStatus:
+    """Hand-back: the mechanic gives up a session before joining; both rows are pending again.
+    ``by``: the admin who hands it back for them (an account being deactivated)."""
     sid = parse_id(session_id, "session_id")
 
     def work(s: DbSession) -> SessionStatus:
@@ -443,13 +453,8 @@ def release(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> Sessi
         # What it was before the hand-back: the offer mechanics see again, and when it was taken.
         offer = payloads.offer(request)
         accepted_at = request.accepted_at
-        moved = _move(
-            s,
-            Action.RELEASE,
-            locked,
-            {"mechanic_id": None},
-            {"mechanic_id": None, "accepted_at": None},
-        )
+        nobody: dict[str, Any] = {"mechanic_id": None}
+        moved = _move(s, Action.RELEASE, locked, nobody, {**nobody, "accepted_at": None})
         offer["request_status"] = moved.request_status or R.PENDING
         payload = payloads.RequestReleased(
             **offer,
@@ -461,7 +466,7 @@ def release(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> Sessi
         _emit(
             s,
             Kind.REQUEST_RELEASED,
-            actor=mechanic,
+            actor=by or mechanic,
             audience=Audience(users=(locked.session.customer_user_id, mechanic.id), mechanics=True),
             session_id=sid,
             request_id=request.id,

@@ -296,7 +296,7 @@ def photo_file(
             .join(Session, Session.id == SessionMessage.session_id)
             .where(SessionMessage.id == message_id, SessionMessage.session_id == session_id)
         ).first()
-    if row is None or row.attachment_path is None or access.part_of(actor.id, row) is None:
+    if row is None or row.attachment_path is None or not access.may_read(actor, row):
         raise NotFound("No such photo.", code="photo_not_found")
     key = row.thumbnail_path if thumbnail else row.attachment_path
     data = photos.get(key) if key else None

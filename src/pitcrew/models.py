@@ -189,6 +189,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # False only between a sign-up with email on and the click on its link.
     email_verified: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Set by an admin: the account cannot sign in until reactivated (NULL: active).
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Vehicle(Base):

@@ -32,6 +32,7 @@ from pitcrew.payloads import (
     RequestAccepted,
     RequestOffer,
     RequestReleased,
+    SessionReassigned,
     SessionUpdated,
 )
 from pitcrew.schemas import (
@@ -164,6 +165,12 @@ def tell(kind: str, p: dict[str, Any], actor_name: str | None) -> str:
         return f"{who} sent a photo." if sent else f"{who} wrote in the chat."
     if kind == Kind.REPAIR:
         return "pitcrew doctor repaired this session's records."
+    if kind == Kind.SESSION_REASSIGNED:
+        moved = payloads.read(SessionReassigned, p)
+        return (
+            f"{moved['actor_name'] or who} moved the session from "
+            f"{moved['from_mechanic_name']} to {moved['to_mechanic_name']}."
+        )
     if kind != Kind.SESSION_UPDATED:
         return kind
     return _tell_session(payloads.read(SessionUpdated, p), who)

@@ -33,6 +33,7 @@ from starlette.types import Scope
 from pitcrew import (
     __version__,
     auth,
+    console,
     dashboard,
     events,
     flow,
@@ -43,6 +44,7 @@ from pitcrew import (
     vehicles,
     words,
 )
+from pitcrew.admin_schemas import OnDuty
 from pitcrew.auth import Actor
 from pitcrew.errors import DomainError, Forbidden, Invalid, NotFound
 from pitcrew.events import Kind
@@ -131,16 +133,29 @@ def iso(value: datetime | str | None) -> str:
     return moment.astimezone(UTC).isoformat() if moment else ""
 
 
+def _span(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
 def waited(value: datetime | str | None) -> str:
     moment = _as_datetime(value)
     if moment is None:
         return ""
-    seconds = max(0, int((datetime.now(UTC) - moment).total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return _span((datetime.now(UTC) - moment).total_seconds())
+
+
+def left(value: datetime | str | None) -> str:
+    """The time left until a moment (pages count it down), or "due now" once it has passed."""
+    moment = _as_datetime(value)
+    if moment is None:
+        return ""
+    seconds = (moment - datetime.now(UTC)).total_seconds()
+    return _span(seconds) if seconds > 0 else "due now"
 
 
 def plan_name(code: str | None) -> str:
@@ -188,6 +203,8 @@ def _environment() -> Environment:
         "when": when,
         "iso": iso,
         "waited": waited,
+        "left": left,
+        "seconds": lambda value: "—" if value is None else _span(value),
         "plan_name": plan_name,
         "short_id": short_id,
         "status_label": status_label,
@@ -375,6 +392,7 @@ class SessionView:
     messages: list[Any] = field(default_factory=list)
     timeline: list[TimelineLine] = field(default_factory=list)
     history: list[HistoryEntry] | None = None  # the car's earlier reports, for its mechanic
+    on_duty: list[OnDuty] = field(default_factory=list)  # an admin's choices to reassign to
 
     @property
     def session(self) -> SessionOut:
@@ -411,7 +429,19 @@ class SessionView:
         s = self.detail.session
         if self.viewer_role == Role.CUSTOMER:
             return s.mechanic_name or "your mechanic"
+        if self.viewer_role == Role.ADMIN:
+            return f"{s.customer_name} and {s.mechanic_name or 'no mechanic'}"
         return s.customer_name
+
+    @property
+    def reassignable(self) -> bool:
+        """An admin may move it to another mechanic: it waits for the one who accepted it."""
+        return self.viewer_role == Role.ADMIN and self.session.status == SessionStatus.WAITING
+
+    @property
+    def cancellable_by_admin(self) -> bool:
+        status = SessionStatus(self.session.status)
+        return self.viewer_role == Role.ADMIN and Action.CANCEL in flow.allowed_actions(status)
 
 
 def _headline(detail: SessionDetail, role: Role) -> tuple[str, str, str]:
@@ -420,6 +450,8 @@ def _headline(detail: SessionDetail, role: Role) -> tuple[str, str, str]:
     status = SessionStatus(s.status)
     mechanic = s.mechanic_name or "A mechanic"
     mine = role == Role.MECHANIC
+    if role == Role.ADMIN:
+        return _headline_for_admin(detail)
     if status == SessionStatus.PENDING:
         return (
             words.label(status),
@@ -445,6 +477,32 @@ def _headline(detail: SessionDetail, role: Role) -> tuple[str, str, str]:
             "Nobody accepted the request before it expired.",
             status,
         )
+    return words.label(status), "This session was cancelled.", status
+
+
+def _headline_for_admin(detail: SessionDetail) -> tuple[str, str, str]:
+    """The same session told from outside: who is in it, never "you"."""
+    s = detail.session
+    status = SessionStatus(s.status)
+    between = f"{s.customer_name} and {s.mechanic_name}" if s.mechanic_name else ""
+    if status == SessionStatus.PENDING:
+        return (
+            words.label(status),
+            f"{s.customer_name}'s request is offered to every mechanic on duty.",
+            status,
+        )
+    if status == SessionStatus.WAITING:
+        return (
+            f"{s.mechanic_name} accepted — not joined yet",
+            f"{s.customer_name} is waiting for {s.mechanic_name} to join.",
+            status,
+        )
+    if status == SessionStatus.LIVE:
+        return words.label(status), f"Live session between {between}.", status
+    if status == SessionStatus.COMPLETED:
+        return words.label(status), f"The session between {between} is over.", status
+    if detail.request.status == RequestStatus.EXPIRED:
+        return words.label(status), "Nobody accepted the request before it expired.", status
     return words.label(status), "This session was cancelled.", status
 
 
@@ -483,7 +541,16 @@ def _session_view(db: DB, actor: Actor, session_id: str) -> SessionView:
         messages=list(room.messages(db, actor, session_id)),
         timeline=lines,
         history=_history(db, actor, detail),
+        on_duty=_reassign_choices(db, actor, detail),
     )
+
+
+def _reassign_choices(db: DB, actor: Actor, detail: SessionDetail) -> list[OnDuty]:
+    """For an admin looking at a waiting session: the other mechanics on duty."""
+    if actor.role != Role.ADMIN or detail.session.status != SessionStatus.WAITING:
+        return []
+    with db.read() as s:
+        return [m for m in console.mechanics_on_duty(s) if m.id != detail.session.mechanic_id]
 
 
 def _history(db: DB, actor: Actor, detail: SessionDetail) -> list[HistoryEntry] | None:
@@ -749,8 +816,3 @@ def mechanic_dashboard_parts(
 ) -> Response:
     context = _dashboard_context(db, actor, request, query)
     return _fragment(request, "dashboard_parts.html", context)
-
-
-@router.get("/admin", response_class=HTMLResponse)
-def admin_home(request: Request, viewer: AdminPage) -> Response:
-    return _render(request, "admin.html", {"viewer": viewer})
