@@ -103,6 +103,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/intake/start"): Row(U, 201, 201, C, C, body=INTAKE),
     ("GET", "/api/sessions"): Row(U, 200, 200, C, C),
     ("GET", "/api/mechanic/requests"): Row(U, C, C, 200, 200),
+    ("GET", "/api/mechanic/requests/{request_id}"): Row(U, C, C, 200, 200, needs="pending"),
     ("POST", "/api/mechanic/accept"): Row(U, C, C, 200, 200, needs="pending"),
     ("POST", "/api/mechanic/duty"): Row(U, C, C, 200, 200, body={"on_duty": True}),
     ("GET", "/api/me/email-notifications"): Row(U, C, C, 200, 200),

@@ -36,6 +36,7 @@ from pitcrew.errors import NotFound
 from pitcrew.events import Kind
 from pitcrew.models import (
     Event,
+    Intake,
     RequestStatus,
     Session,
     SessionRequest,
@@ -54,7 +55,7 @@ TABS = ("incoming", "active", "completed", "history")
 PAGE_SIZE = 50
 
 # A tab's row: the view's columns but the mechanic (the reader), the request's copy of the
-# session id, and the intake's text (the session page shows that).
+# session id, and the intake's text (the session page shows that); the car comes as ``vehicle``.
 ROW_COLUMNS = tuple(
     column.name
     for column in overview.c
@@ -117,25 +118,39 @@ def _page(s: DbSession, stmt: AnySelect, time_key: str, limit: int) -> Page:
 
 
 def incoming(s: DbSession, *, cursor: str | None = None, limit: int = PAGE_SIZE) -> Page:
-    """Pending requests, longest-waiting first: the dispatch queue every mechanic sees."""
+    """Pending requests, longest-waiting first: the dispatch queue every mechanic sees.
+
+    Each row carries the car (``vehicle``, the intake's object) and the whole ``issue``, so a
+    mechanic picks the requests they are good at before accepting; never the customer's
+    contact details.
+    """
     r = SessionRequest
-    stmt = select(
-        r.id.label("request_id"),
-        r.status.label("request_status"),
-        r.parent_session_id.label("session_id"),
-        r.customer_id,
-        r.customer_name,
-        r.session_type,
-        r.plan_code,
-        r.created_at.label("request_created_at"),
-    ).where(r.status == RequestStatus.PENDING)
+    stmt = (
+        select(
+            r.id.label("request_id"),
+            r.status.label("request_status"),
+            r.parent_session_id.label("session_id"),
+            r.customer_id,
+            r.customer_name,
+            r.session_type,
+            r.plan_code,
+            r.created_at.label("request_created_at"),
+            Intake.vehicle_info.label("vehicle"),
+            Intake.issue_description.label("issue"),
+        )
+        .join(Session, Session.id == r.parent_session_id)
+        .outerjoin(Intake, Intake.id == Session.intake_id)
+        .where(r.status == RequestStatus.PENDING)
+    )
     stmt = _keyset(stmt, r.created_at, r.id, cursor, newest_first=False)
     return _page(s, stmt, "request_created_at", limit)
 
 
 def _mine(mechanic_id: uuid.UUID) -> AnySelect:
     cols = [overview.c[name] for name in ROW_COLUMNS]
-    return select(*cols).where(overview.c.mechanic_id == mechanic_id)
+    return select(*cols, overview.c.vehicle_info.label("vehicle")).where(
+        overview.c.mechanic_id == mechanic_id
+    )
 
 
 def active(
@@ -253,8 +268,11 @@ def _released(mechanic_id: uuid.UUID, cursor: str | None) -> AnySelect:
             e.at.label("at"),
             e.at.label("released_at"),
             e.payload["accepted_at"].as_string().label("accepted_before"),
+            Intake.vehicle_info.label("vehicle"),
         )
         .join(r, r.id == e.request_id)
+        .join(Session, Session.id == r.parent_session_id)
+        .outerjoin(Intake, Intake.id == Session.intake_id)
         .where(e.actor_id == mechanic_id, e.kind == Kind.REQUEST_RELEASED)
     )
     return _keyset(released, e.at, e.request_id, cursor)

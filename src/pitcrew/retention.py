@@ -5,7 +5,7 @@ Only what nothing reads any more is deleted:
 - events of the kinds no timeline shows (notification pushes and call signalling), once
   older than ``EVENTS_RETENTION``, but never the newest event of all; every event a
   session timeline, History or the doctor's audit trail reads is kept;
-- notifications already read, older than ``NOTIFICATIONS_RETENTION``;
+- notifications already read or resolved, older than ``NOTIFICATIONS_RETENTION``;
 - emails sent (or given up on), older than ``EMAIL_RETENTION``; unsent ones are kept;
 - sign-in tokens past their expiry, account tokens (email links to confirm an address or
   set a new password, known browsers) past theirs, and failed sign-ins older than
@@ -90,7 +90,7 @@ def prune(db: Database, settings: Settings, *, now: datetime | None = None) -> P
             notifications=_in_batches(
                 db,
                 Notification.id,
-                Notification.read_at.is_not(None),
+                Notification.read_at.is_not(None) | Notification.resolved_at.is_not(None),
                 Notification.created_at < now - settings.notifications_retention,
             ),
             emails=_in_batches(

@@ -567,6 +567,27 @@ class IntakeView(BaseModel):
     created_at: datetime
 
 
+class RequestPreview(BaseModel):
+    """A pending request as every mechanic may read it before accepting: the car and the
+    whole intake, and what the customer added while waiting; never contact details."""
+
+    request_id: uuid.UUID
+    request_status: str
+    session_id: uuid.UUID
+    customer_name: str
+    session_type: str
+    plan_code: str
+    request_created_at: datetime
+    vehicle: dict[str, Any] = Field(
+        description="The intake's car: year, make, model, and vin and mileage when given."
+    )
+    issue: str = Field(description="The customer's description of the problem, whole.")
+    details: list[MessageOut] = Field(
+        default_factory=list,
+        description="Messages and photos the customer added while waiting, oldest first.",
+    )
+
+
 class SessionDetail(BaseModel):
     session: SessionOut
     request: RequestOut
@@ -583,6 +604,11 @@ class NotificationOut(BaseModel):
     request_id: uuid.UUID | None
     created_at: datetime
     read_at: datetime | None
+    resolved_at: datetime | None = Field(
+        default=None,
+        description="When the request it offered was taken, expired or was cancelled: "
+        "shown as closed, not counted as unread.",
+    )
 
 
 class TimelineEntry(BaseModel):

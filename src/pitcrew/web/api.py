@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.types import DecoratedCallable
 
-from pitcrew import accounts, auth, chat, dashboard, flow, notify, room
+from pitcrew import accounts, auth, chat, dashboard, flow, notify, preview, room
 from pitcrew.config import Settings
 from pitcrew.errors import NotFound
 from pitcrew.schemas import (
@@ -39,6 +39,7 @@ from pitcrew.schemas import (
     RatingIn,
     RegisterIn,
     ReleasedOut,
+    RequestPreview,
     SessionDetail,
     SessionOut,
     TimelineEntry,
@@ -245,10 +246,31 @@ def my_sessions(db: DB, customer: Customer) -> list[SessionOut]:
 
 @router.get("/mechanic/requests", responses=_responses(401, 403, 404, 422), tags=["mechanic"])
 def pending_requests(db: DB, mechanic: Mechanic, cursor: str | None = None) -> dict[str, Any]:
-    """Pending requests, longest-waiting first."""
+    """Pending requests, longest-waiting first.
+
+    Each row carries ``vehicle`` (the intake's car: year, make, model, and vin and mileage
+    when given) and ``issue`` (the customer's description, whole), so a request can be
+    judged before accepting it; ``GET /api/mechanic/requests/{request_id}`` adds what the
+    customer sent while waiting.
+    """
     with db.read() as s:
         page = dashboard.incoming(s, cursor=cursor)
     return {"requests": page.rows, "next_cursor": page.next_cursor}
+
+
+@router.get(
+    "/mechanic/requests/{request_id}",
+    response_model=RequestPreview,
+    responses=_responses(401, 403, 404, 422),
+    tags=["mechanic"],
+)
+def request_preview(request_id: uuid.UUID, db: DB, mechanic: Mechanic) -> RequestPreview:
+    """A request before accepting it: the car, the whole intake and what the customer added.
+
+    Open to every mechanic while the request is pending; 404 once it is taken, expired or
+    cancelled, except to the mechanic who accepted it.
+    """
+    return preview.request_preview(db, mechanic, request_id)
 
 
 @router.post(

@@ -163,9 +163,13 @@ def status_label(status: str | None) -> str:
 
 
 def vehicle_line(vehicle: dict[str, Any] | None) -> str:
-    if not vehicle:
-        return ""
-    return " ".join(str(vehicle[k]) for k in ("year", "make", "model") if vehicle.get(k))
+    return words.vehicle(vehicle)
+
+
+def session_name(row: Any) -> str:
+    """A dashboard row's or a session's name: its car and its customer."""
+    vehicle = row.get("vehicle") if isinstance(row, dict) else None
+    return words.session_name(vehicle, row["customer_name"] if isinstance(row, dict) else "")
 
 
 def urgency(value: str) -> str:
@@ -192,6 +196,9 @@ def _environment() -> Environment:
         "short_id": short_id,
         "status_label": status_label,
         "vehicle_line": vehicle_line,
+        "session_name": session_name,
+        "mileage": words.mileage,
+        "first_lines": words.first_lines,
         "urgency": urgency,
         "cost_range": cost_range,
     }
@@ -405,6 +412,14 @@ class SessionView:
             done = i < at or status == SessionStatus.COMPLETED
             marks.append((label, "done" if done else "current" if i == at else "todo"))
         return marks
+
+    @property
+    def name(self) -> str:
+        """The session's name for its title and heading: its car and its customer."""
+        intake = self.detail.intake
+        return words.session_name(
+            intake.vehicle_info if intake else None, self.detail.session.customer_name
+        )
 
     @property
     def other_party(self) -> str:

@@ -279,6 +279,7 @@
   /* ---------- notifications ---------- */
 
   var bell, panel, list, badge;
+  var CLOSING_KINDS = ["request.accepted", "request.expired", "request.cancelled"];
 
   function setUnread(n) {
     if (!badge) return;
@@ -306,12 +307,15 @@
       var meta = el("div", { className: "notif-meta" }, [
         el("time", { className: "notif-time", datetime: n.created_at, text: ago(when) })
       ]);
-      if (!n.read_at) {
+      if (n.resolved_at) {
+        meta.appendChild(el("span", { className: "notif-closed", "data-closed": "", text: "Closed: no longer open" }));
+      } else if (!n.read_at) {
         meta.appendChild(el("button", {
           type: "button", className: "link-btn", "data-mark-read": n.id, text: "Mark as read"
         }));
       }
-      list.appendChild(el("li", { className: "notif-item" + (n.read_at ? "" : " unread"), "data-notification": n.id }, [
+      var state = n.resolved_at ? " resolved" : n.read_at ? "" : " unread";
+      list.appendChild(el("li", { className: "notif-item" + state, "data-notification": n.id }, [
         title,
         n.body ? el("span", { className: "notif-body", text: n.body }) : null,
         meta
@@ -390,6 +394,11 @@
       if (ev.key === "Escape" && !panel.hidden) { openPanel(false); bell.focus(); }
     });
     document.addEventListener("pitcrew:event", function (ev) {
+      // A request taken, expired or cancelled closes the offers of it in every mechanic's bell.
+      if (CLOSING_KINDS.indexOf(ev.detail.kind) >= 0 && document.body.dataset.role === "mechanic") {
+        refreshNotifications();
+        return;
+      }
       if (ev.detail.kind !== "notification.created") return;
       refreshNotifications();
       var d = ev.detail.data;
