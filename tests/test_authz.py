@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from starlette.types import Message
 
-from pitcrew import auth, flow, media, photo_store
+from pitcrew import auth, chat, flow, media, photo_store
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Notification, Role
@@ -128,6 +128,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         U, 201, M, 201, M, needs="live", body={"body": "Hello"}
     ),
     ("GET", "/api/sessions/{session_id}/timeline"): Row(U, 200, M, 200, M, needs="live"),
+    ("POST", "/api/sessions/{session_id}/read"): Row(U, 200, M, 200, M, needs="message"),
     ("POST", "/api/sessions/{session_id}/photos"): Row(U, 201, M, 201, M, needs="live", photo=True),
     # A photo's address tells others nothing: not even that it exists.
     ("GET", "/api/sessions/{session_id}/photos/{message_id}"): Row(
@@ -197,6 +198,9 @@ class World:
         flow.join(self.db, holder, sid)
         if needs == "live":
             return ids
+        if needs == "message":
+            said = chat.post_message(self.db, owner, sid, "Hello")
+            return ids | {"message_id": str(said.id)}
         if needs == "photo":
             settings = self.app.state.settings
             message = media.post_photo(
@@ -225,6 +229,8 @@ def _body(world: World, route: tuple[str, str], row: Row, persona: str, ids: dic
         return {"email": who.email, "password": PASSWORD}
     if route == ("POST", "/api/mechanic/accept"):
         return {"request_id": ids["request_id"]}
+    if route == ("POST", "/api/sessions/{session_id}/read"):
+        return {"message_id": ids["message_id"]}
     return row.body
 
 

@@ -3,11 +3,15 @@ car and customer, "new request" notifications that close themselves, and unread 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import select
+
 from pitcrew.db import Database
-from pitcrew.models import Role
+from pitcrew.events import Kind
+from pitcrew.models import Event, Role
 from tests.support.factories import Person, Stage, start_session
 
 
@@ -114,3 +118,92 @@ def test_a_handed_back_request_is_open_again_until_taken_again(
     assert all(n["resolved_at"] for n in _bell(other)["notifications"])
     released = [n for n in _bell(customer)["notifications"] if n["kind"] == "request.released"]
     assert [n["resolved_at"] for n in released] == [None]
+
+
+# --- unread -----------------------------------------------------------------------------
+
+
+def _say(person: Person, sid: str, body: str) -> str:
+    message_id: str = _ok(
+        person.client.post(f"/api/sessions/{sid}/messages", json={"body": body}), 201
+    )["id"]
+    return message_id
+
+
+def _read(person: Person, sid: str, message_id: str) -> dict[str, Any]:
+    return _ok(person.client.post(f"/api/sessions/{sid}/read", json={"message_id": message_id}))
+
+
+def _active_unread(mechanic: Person) -> dict[str, int]:
+    rows = _ok(mechanic.client.get("/api/mechanic/dashboard"))["active"]
+    return {row["session_id"]: row["unread"] for row in rows}
+
+
+def _read_events(db: Database, sid: str) -> int:
+    with db.read() as s:
+        return len(
+            s.scalars(
+                select(Event.id).where(
+                    Event.kind == Kind.MESSAGE_READ, Event.session_id == uuid.UUID(sid)
+                )
+            ).all()
+        )
+
+
+def test_unread_counts_the_other_partys_messages_after_my_marker(
+    db: Database, customer: Person, mechanic: Person
+) -> None:
+    quiet = start_session(db, customer, Stage.LIVE, mechanic=mechanic.actor)
+    busy = start_session(db, customer, Stage.LIVE, mechanic=mechanic.actor)
+    first = _say(customer, busy.sid, "It grinds.")
+    _say(customer, busy.sid, "Only when braking.")
+    _say(mechanic, busy.sid, "Front or back?")
+    assert _active_unread(mechanic) == {quiet.sid: 0, busy.sid: 2}
+    sessions: list[dict[str, Any]] = customer.client.get("/api/sessions").json()
+    [mine] = [r for r in sessions if r["id"] == busy.sid]
+    assert mine["unread"] == 1
+    bell = _ok(mechanic.client.get("/api/notifications"))
+    assert bell["messages_unread"] == 2
+    assert bell["conversations"] == [
+        {"session_id": busy.sid, "name": f"2016 Honda Civic · {customer.actor.name}", "unread": 2}
+    ]
+
+    assert _read(mechanic, busy.sid, first) == {
+        "session_id": busy.sid,
+        "message_id": first,
+        "unread": 1,
+    }
+    assert _active_unread(mechanic)[busy.sid] == 1
+
+
+def test_the_read_marker_never_moves_back_and_repeats_change_nothing(
+    db: Database, customer: Person, mechanic: Person
+) -> None:
+    started = start_session(db, customer, Stage.LIVE, mechanic=mechanic.actor)
+    first = _say(customer, started.sid, "It grinds.")
+    last = _say(customer, started.sid, "Only when braking.")
+    assert _read(mechanic, started.sid, last)["unread"] == 0
+    assert _read_events(db, started.sid) == 1
+    for again in (first, last, first):
+        assert _read(mechanic, started.sid, again) == {
+            "session_id": started.sid,
+            "message_id": last,
+            "unread": 0,
+        }
+    assert _read_events(db, started.sid) == 1, "a marker that did not move is no news"
+    later = _say(customer, started.sid, "Still there?")
+    assert _active_unread(mechanic)[started.sid] == 1
+    assert _read(mechanic, started.sid, later)["message_id"] == later
+
+
+def test_read_names_a_message_of_this_session(
+    db: Database, customer: Person, mechanic: Person, make_user: Callable[..., Person]
+) -> None:
+    one = start_session(db, customer, Stage.LIVE, mechanic=mechanic.actor)
+    two = start_session(db, customer, Stage.LIVE, mechanic=mechanic.actor)
+    elsewhere = _say(customer, two.sid, "Other car.")
+    answer = mechanic.client.post(f"/api/sessions/{one.sid}/read", json={"message_id": elsewhere})
+    assert answer.status_code == 404
+    stranger = make_user(Role.MECHANIC, name="Al Other")
+    answer = stranger.client.post(f"/api/sessions/{two.sid}/read", json={"message_id": elsewhere})
+    assert answer.status_code == 404

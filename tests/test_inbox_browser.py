@@ -7,15 +7,18 @@ PostgreSQL only, like the other browser tests; the pages are the same on SQLite.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, ViewportSize, expect
 
+from pitcrew import flow
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
+from tests.support.factories import Stage, start_session
 from tests.support.live import chromium, serve_in_thread
 from tests.test_pages_browser import DESKTOP, LIVE, PHONE, World, count, incoming_row, shot
 
@@ -77,4 +80,67 @@ def test_a_request_shows_its_car_and_problem_before_accepting(
     active = m.locator("#panel-active")
     expect(active).to_contain_text("2016 Honda Civic · Dana Driver")
     expect(active.get_by_role("button", name="Join", exact=True)).to_be_visible()
+    bea.assert_no_script_problems()
+
+
+@VIEWPORTS
+@pytest.mark.postgres_only
+def test_a_customer_message_marks_the_active_row_and_the_bell_until_the_room_is_opened(
+    world: World, viewport: ViewportSize
+) -> None:
+    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=viewport)
+    casey = world.sign_in(Role.CUSTOMER, "Casey Driver")
+    m, c = bea.page, casey.page
+    session_id, _ = start_session(world.db, casey.actor, Stage.LIVE, mechanic=bea.actor).ids
+    m.get_by_role("tab", name="Active Sessions").click()
+    row = m.locator(f'#panel-active tr[data-session="{session_id}"]')
+    expect(row).to_contain_text("2016 Honda Civic · Casey Driver", timeout=LIVE)
+    expect(row.locator("[data-unread-row]")).to_have_count(0)
+
+    c.goto(f"/sessions/{session_id}")
+    c.get_by_label("Message").fill("It grinds when I brake hard.")
+    c.get_by_role("button", name="Send", exact=True).click()
+
+    expect(row.locator("[data-unread-row]")).to_have_text("1 unread", timeout=LIVE)
+    expect(m.locator('[data-unread-tab="active"]')).to_have_text("1 unread", timeout=LIVE)
+    expect(m.locator("[data-unread-badge]")).to_have_text("1", timeout=LIVE)
+    expect(m).to_have_title(re.compile(r"^\(1\) "), timeout=LIVE)
+    shot(m, "inbox-unread-active")
+    m.locator("[data-bell]").click()
+    expect(m.locator("[data-conversation]")).to_contain_text("1 unread message")
+    m.keyboard.press("Escape")
+
+    row.get_by_role("link", name="Open").click()
+    expect(m.locator(".msg.theirs")).to_contain_text("It grinds when I brake hard.")
+    expect(c.locator("[data-seen]")).to_be_visible(timeout=LIVE)
+    expect(m.locator("[data-unread-badge]")).to_be_hidden(timeout=LIVE)
+    m.go_back()
+    m.get_by_role("tab", name="Active Sessions").click()
+    expect(row.locator("[data-unread-row]")).to_have_count(0)
+    expect(m.locator('[data-unread-tab="active"]')).to_be_hidden()
+    expect(m.locator("[data-unread-badge]")).to_be_hidden()
+    for person in (bea, casey):
+        person.assert_no_script_problems()
+
+
+@VIEWPORTS
+@pytest.mark.postgres_only
+def test_a_new_request_notification_closes_when_another_mechanic_accepts(
+    world: World, viewport: ViewportSize
+) -> None:
+    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=viewport)
+    sam = world.sign_in(Role.MECHANIC, "Sam Wrench")
+    m = bea.page
+    customer, _ = world.account(Role.CUSTOMER, "Casey Driver")
+    _, request_id = world.start_intake(customer)
+    expect(m.locator("[data-unread-badge]")).to_have_text("1", timeout=LIVE)
+
+    flow.accept(world.db, sam.actor, request_id)
+    expect(m.locator("[data-unread-badge]")).to_be_hidden(timeout=LIVE)
+    expect(incoming_row(m, request_id)).to_have_count(0, timeout=LIVE)
+    m.locator("[data-bell]").click()
+    note = m.locator(".notif-item").filter(has_text="New request: 2016 Honda Civic · Casey Driver")
+    expect(note).to_contain_text("Closed")
+    expect(note.get_by_role("button", name="Mark as read")).to_have_count(0)
+    shot(m, "inbox-notification-closed")
     bea.assert_no_script_problems()

@@ -3,7 +3,9 @@
 Active and Completed read ``mechanic_session_overview`` (the requests a mechanic holds,
 with their sessions); Incoming reads the pending requests themselves, which name no
 mechanic yet; History joins the view's held requests with the hand-backs from the events
-log (docs/ARCHITECTURE.md, "Data model"). Every tab is one indexed query, newest first,
+log (docs/ARCHITECTURE.md, "Data model"). The held tabs' rows carry ``unread``, the messages
+from the customer after the mechanic's read marker, counted within the same query
+(``reads.unread``). Every tab is one indexed query, newest first,
 paged by keyset (a cursor of the last row's time and id), so a mechanic with years of
 history pages as fast as a new one.
 """
@@ -32,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DbSession
 
+from pitcrew import reads
 from pitcrew.errors import NotFound
 from pitcrew.events import Kind
 from pitcrew.models import (
@@ -181,6 +184,7 @@ def _held(mechanic_id: uuid.UUID, *statuses: SessionStatus) -> AnySelect:
     """
     return (
         _mine(mechanic_id)
+        .add_columns(reads.unread(overview.c.session_id, mechanic_id).label("unread"))
         .join_from(overview, Session, Session.id == overview.c.session_id)
         .where(
             overview.c.session_status.in_(statuses),
@@ -230,13 +234,20 @@ def history(
         else column
         for column in both.c
     ]
-    stmt = select(*columns).order_by(both.c.at.desc(), both.c.request_id.desc()).limit(limit + 1)
+    unread = reads.unread(both.c.session_id, mechanic_id).label("unread")
+    stmt = (
+        select(*columns, unread)
+        .order_by(both.c.at.desc(), both.c.request_id.desc())
+        .limit(limit + 1)
+    )
     rows = []
     for found in s.execute(stmt):
         row = dict(found._mapping)
         before = row.pop("accepted_before")
-        if row["request_status"] == RELEASED and before:
-            row["accepted_at"] = datetime.fromisoformat(before)
+        if row["request_status"] == RELEASED:
+            row["unread"] = 0  # handed back: no longer theirs to read
+            if before:
+                row["accepted_at"] = datetime.fromisoformat(before)
         rows.append(row)
     more = len(rows) > limit
     rows = rows[:limit]

@@ -2,7 +2,8 @@
 
 Only what nothing reads any more is deleted:
 
-- events of the kinds no timeline shows (notification pushes and call signalling), once
+- events of the kinds no timeline shows (notification pushes, call signalling and read
+  markers moving), once
   older than ``EVENTS_RETENTION``, but never the newest event of all; every event a
   session timeline, History or the doctor's audit trail reads is kept;
 - notifications already read or resolved, older than ``NOTIFICATIONS_RETENTION``;
@@ -55,7 +56,11 @@ log = logging.getLogger(__name__)
 PRUNE_LOCK = 7201
 BATCH = 5000
 # Pushed to live pages and kept elsewhere (notifications) or meaningless later (signalling).
-TRANSIENT_EVENTS = (Kind.NOTIFICATION_CREATED.value, Kind.CALL_SIGNAL.value)
+TRANSIENT_EVENTS = (
+    Kind.NOTIFICATION_CREATED.value,
+    Kind.CALL_SIGNAL.value,
+    Kind.MESSAGE_READ.value,
+)
 
 
 @dataclass(frozen=True)

@@ -545,6 +545,9 @@ class SessionOut(BaseModel):
     summary: str | None
     rating: int | None
     rating_comment: str | None
+    unread: int = Field(
+        default=0, description="Messages from the other party after my read marker."
+    )
 
 
 class RequestOut(BaseModel):
@@ -565,6 +568,22 @@ class IntakeView(BaseModel):
     vehicle_id: uuid.UUID | None = None
     issue_description: str
     created_at: datetime
+
+
+class ReadIn(Strict):
+    message_id: uuid.UUID
+
+
+class ReadOut(BaseModel):
+    session_id: uuid.UUID
+    message_id: uuid.UUID = Field(description="Where my read marker stands now.")
+    unread: int = Field(description="Messages from the other party after it.")
+
+
+class Conversation(BaseModel):
+    session_id: uuid.UUID
+    name: str = Field(description="The session as people name it: car and customer.")
+    unread: int
 
 
 class RequestPreview(BaseModel):

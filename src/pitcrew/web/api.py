@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.types import DecoratedCallable
 
-from pitcrew import accounts, auth, chat, dashboard, flow, notify, preview, room
+from pitcrew import accounts, auth, chat, dashboard, flow, notify, preview, reads, room
 from pitcrew.config import Settings
 from pitcrew.errors import NotFound
 from pitcrew.schemas import (
@@ -24,6 +24,7 @@ from pitcrew.schemas import (
     CancelIn,
     CheckEmailOut,
     CompleteIn,
+    Conversation,
     DutyIn,
     EmailIn,
     EmailNotificationsIn,
@@ -37,6 +38,8 @@ from pitcrew.schemas import (
     NotificationOut,
     PasswordResetIn,
     RatingIn,
+    ReadIn,
+    ReadOut,
     RegisterIn,
     ReleasedOut,
     RequestPreview,
@@ -430,6 +433,19 @@ def post_message(session_id: uuid.UUID, body: MessageIn, db: DB, actor: CurrentA
     return chat.post_message(db, actor, session_id, body.body)
 
 
+@router.post(
+    "/sessions/{session_id}/read",
+    response_model=ReadOut,
+    responses=ON_SESSION,
+    tags=["session"],
+)
+def read_up_to(session_id: uuid.UUID, body: ReadIn, db: DB, actor: CurrentActor) -> ReadOut:
+    """I have read the chat up to this message. The marker only moves forward: an older
+    message changes nothing, and the same one again answers the same."""
+    state = reads.mark_read(db, actor, session_id, body.message_id)
+    return ReadOut(session_id=state.session_id, message_id=state.message_id, unread=state.unread)
+
+
 @router.get(
     "/sessions/{session_id}/timeline",
     response_model=list[TimelineEntry],
@@ -445,11 +461,25 @@ def timeline(session_id: uuid.UUID, db: DB, actor: CurrentActor) -> list[Timelin
 
 @router.get("/notifications", responses=COMMON, tags=["notifications"])
 def notifications(db: DB, actor: CurrentActor) -> dict[str, Any]:
+    """The bell: ``unread`` notifications (closed offers not counted), the newest 50, and
+    ``messages_unread`` with the open sessions (``conversations``: session_id, name, unread)
+    where the other party wrote since I last read."""
     with db.read() as s:
         rows = notify.list_for(s, actor.id)
         unread = notify.unread_count(s, actor.id)
+        talks = reads.conversations(s, actor)
     items = [NotificationOut.model_validate(r, from_attributes=True) for r in rows]
-    return {"unread": unread, "notifications": [i.model_dump(mode="json") for i in items]}
+    return {
+        "unread": unread,
+        "notifications": [i.model_dump(mode="json") for i in items],
+        "messages_unread": sum(t.unread for t in talks),
+        "conversations": [
+            Conversation(session_id=t.session_id, name=t.name, unread=t.unread).model_dump(
+                mode="json"
+            )
+            for t in talks
+        ],
+    }
 
 
 @router.post(

@@ -38,6 +38,7 @@ from pitcrew import (
     flow,
     notify,
     payloads,
+    reads,
     report,
     room,
     vehicles,
@@ -244,7 +245,7 @@ class Viewer:
     """The signed-in user as the header shows them."""
 
     actor: Actor
-    unread: int
+    unread: int  # notifications, and messages in open sessions
     # The newest event when the page was read: the live stream resumes from here, so an
     # event committed between rendering and connecting still reaches the page.
     last_event: int
@@ -269,6 +270,7 @@ def _viewer(db: DB, actor: Actor | None) -> Viewer | None:
     with db.read() as s:
         last_event = events.latest_id(s)
         unread = notify.unread_count(s, actor.id)
+        unread += sum(talk.unread for talk in reads.conversations(s, actor))
     return Viewer(actor=actor, unread=unread, last_event=last_event)
 
 
@@ -382,6 +384,7 @@ class SessionView:
     messages: list[Any] = field(default_factory=list)
     timeline: list[TimelineLine] = field(default_factory=list)
     history: list[HistoryEntry] | None = None  # the car's earlier reports, for its mechanic
+    seen_id: uuid.UUID | None = None  # my newest message the other party has read
 
     @property
     def session(self) -> SessionOut:
@@ -475,6 +478,7 @@ def _session_view(db: DB, actor: Actor, session_id: str) -> SessionView:
         allowed.discard(Action.RATE)
     headline, explanation, tone = _headline(detail, actor.role)
     entries = room.timeline(db, actor, session_id)
+    messages = list(room.messages(db, actor, session_id))
     lines = [
         TimelineLine(
             at=e.at,
@@ -495,10 +499,30 @@ def _session_view(db: DB, actor: Actor, session_id: str) -> SessionView:
         explanation=explanation,
         tone=tone,
         can_request_again=actor.role == Role.CUSTOMER and flow.can_request_again(status),
-        messages=list(room.messages(db, actor, session_id)),
+        messages=messages,
         timeline=lines,
         history=_history(db, actor, detail),
+        seen_id=_seen(db, actor, detail, messages),
     )
+
+
+def _seen(db: DB, actor: Actor, detail: SessionDetail, messages: list[Any]) -> uuid.UUID | None:
+    """My newest message at or before the other party's read marker: where "Seen" shows."""
+    s = detail.session
+    other = s.mechanic_id if actor.id == s.customer_user_id else s.customer_user_id
+    if other is None or actor.id not in (s.customer_user_id, s.mechanic_id):
+        return None
+    with db.read() as dbs:
+        marker = reads.marker(dbs, s.id, other)
+    if marker is None:
+        return None
+    seen = None
+    for message in messages:
+        if message.sender_id == actor.id:
+            seen = message.id
+        if message.id == marker.message_id:
+            return seen
+    return None
 
 
 def _history(db: DB, actor: Actor, detail: SessionDetail) -> list[HistoryEntry] | None:
@@ -540,6 +564,7 @@ def _dashboard_context(db: DB, actor: Actor) -> dict[str, Any]:
             {
                 "key": key,
                 "title": title,
+                "unread": sum(row.get("unread") or 0 for row in page.rows),
                 "rows": _with_actions(page.rows),
                 "count": f"{len(page.rows)}+" if page.next_cursor else str(len(page.rows)),
                 "more": page.next_cursor,

@@ -281,11 +281,37 @@
   var bell, panel, list, badge;
   var CLOSING_KINDS = ["request.accepted", "request.expired", "request.cancelled"];
 
-  function setUnread(n) {
+  /* The page title starts with "(n)", n the sum of what the page counts as needing the
+   * person (unread messages, and on the dashboard the requests waiting). */
+  var titleCounts = {};
+  function titleCount(key, n) {
+    titleCounts[key] = n;
+    var sum = 0;
+    for (var k in titleCounts) sum += titleCounts[k];
+    var bare = document.title.replace(/^\(\d+\+?\) /, "");
+    document.title = sum > 0 ? "(" + sum + ") " + bare : bare;
+  }
+
+  function setUnread(n, messages) {
+    titleCount("messages", messages || 0);
     if (!badge) return;
-    badge.textContent = n > 99 ? "99+" : String(n);
-    badge.hidden = n === 0;
-    bell.setAttribute("aria-label", "Notifications, " + n + " unread");
+    var all = n + (messages || 0);
+    badge.textContent = all > 99 ? "99+" : String(all);
+    badge.hidden = all === 0;
+    var words = "Notifications, " + n + " unread";
+    if (messages) words += ", " + messages + " unread message" + (messages === 1 ? "" : "s");
+    bell.setAttribute("aria-label", words);
+  }
+
+  /* Open sessions with unread messages, at the top of the panel. */
+  function renderConversations(talks) {
+    (talks || []).forEach(function (c) {
+      var words = c.unread + " unread message" + (c.unread === 1 ? "" : "s");
+      list.appendChild(el("li", { className: "notif-item unread notif-talk", "data-conversation": c.session_id }, [
+        el("a", { href: "/sessions/" + c.session_id, className: "notif-title", text: c.name }),
+        el("span", { className: "notif-body", text: words })
+      ]));
+    });
   }
 
   function notificationHref(n) {
@@ -293,9 +319,10 @@
     return n.session_id ? "/sessions/" + n.session_id : null;
   }
 
-  function renderNotifications(items) {
+  function renderNotifications(items, talks) {
     list.textContent = "";
-    if (!items.length) {
+    renderConversations(talks);
+    if (!items.length && !(talks && talks.length)) {
       list.appendChild(el("li", { className: "notif-empty", text: "Nothing yet. You will be told here when something happens." }));
       return;
     }
@@ -326,10 +353,17 @@
   function refreshNotifications() {
     if (!bell) return Promise.resolve();
     return api("GET", "/api/notifications").then(function (data) {
-      setUnread(data.unread);
-      if (!panel.hidden) renderNotifications(data.notifications);
+      setUnread(data.unread, data.messages_unread);
+      if (!panel.hidden) renderNotifications(data.notifications, data.conversations);
       return data;
     }).catch(function () { /* the badge keeps its last count */ });
+  }
+
+  /* Several events in a burst cost one read. */
+  var refreshTimer = null;
+  function refreshSoon() {
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(function () { refreshTimer = null; refreshNotifications(); }, 150);
   }
 
   function openPanel(open) {
@@ -337,8 +371,8 @@
     bell.setAttribute("aria-expanded", String(open));
     if (open) {
       api("GET", "/api/notifications").then(function (data) {
-        setUnread(data.unread);
-        renderNotifications(data.notifications);
+        setUnread(data.unread, data.messages_unread);
+        renderNotifications(data.notifications, data.conversations);
       }).catch(function (err) {
         list.textContent = "";
         list.appendChild(el("li", { className: "notif-empty", text: err.message }));
@@ -373,7 +407,7 @@
         return;
       }
       var link = ev.target.closest("a.notif-title");
-      var unread = link && link.closest(".notif-item.unread");
+      var unread = link && link.closest(".notif-item.unread[data-notification]");
       if (unread) {
         // Opening a notification reads it: mark it first, then follow the link either way.
         ev.preventDefault();
@@ -394,6 +428,11 @@
       if (ev.key === "Escape" && !panel.hidden) { openPanel(false); bell.focus(); }
     });
     document.addEventListener("pitcrew:event", function (ev) {
+      // A message written or read in one of my sessions changes what is unread.
+      if (ev.detail.kind === "message.created" || ev.detail.kind === "message.read") {
+        refreshSoon();
+        return;
+      }
       // A request taken, expired or cancelled closes the offers of it in every mechanic's bell.
       if (CLOSING_KINDS.indexOf(ev.detail.kind) >= 0 && document.body.dataset.role === "mechanic") {
         refreshNotifications();
@@ -432,7 +471,8 @@
     formError: formError,
     toast: toast,
     localize: localize,
-    tick: tick
+    tick: tick,
+    titleCount: titleCount
   };
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -440,6 +480,7 @@
     tick();
     setInterval(tick, 1000);
     setUpNotifications();
+    refreshNotifications();
     setUpSignOut();
     connect();
   });

@@ -38,9 +38,20 @@
         count.classList.add("bump");
       }
     });
-    document.title = document.title.replace(/^\(\d+\+?\) /, "");
-    var incoming = document.querySelector('[data-count="incoming"]');
-    if (incoming && incoming.textContent !== "0") document.title = "(" + incoming.textContent + ") " + document.title;
+    var incoming = board.querySelector('[data-tab-panel="incoming"]');
+    P.titleCount("incoming", incoming ? parseInt(incoming.dataset.countValue, 10) || 0 : 0);
+    updateUnread();
+  }
+
+  /* The unread marks of the tabs, from what the server counted in each panel's rows. */
+  function updateUnread() {
+    board.querySelectorAll("[data-tab-panel]").forEach(function (panel) {
+      var mark = document.querySelector('[data-unread-tab="' + panel.dataset.tabPanel + '"]');
+      if (!mark) return;
+      var n = parseInt(panel.dataset.unreadValue, 10) || 0;
+      mark.hidden = n === 0;
+      mark.firstChild.nodeValue = String(n);
+    });
   }
 
   tabs.forEach(function (t, i) {
