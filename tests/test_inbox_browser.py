@@ -8,6 +8,7 @@ PostgreSQL only, like the other browser tests; the pages are the same on SQLite.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +20,7 @@ from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
 from tests.support.factories import Stage, start_session
-from tests.support.live import chromium, serve_in_thread
+from tests.support.live import chromium, free_port, serve_in_thread
 from tests.test_pages_browser import DESKTOP, LIVE, PHONE, World, count, incoming_row, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
@@ -143,4 +144,58 @@ def test_a_new_request_notification_closes_when_another_mechanic_accepts(
     expect(note).to_contain_text("Closed")
     expect(note.get_by_role("button", name="Mark as read")).to_have_count(0)
     shot(m, "inbox-notification-closed")
+    bea.assert_no_script_problems()
+
+
+@VIEWPORTS
+@pytest.mark.postgres_only
+def test_the_page_says_within_seconds_that_it_is_not_live_and_when_it_caught_up(
+    pg_db: Database, pg_url: str, browser: Browser, viewport: ViewportSize
+) -> None:
+    port = free_port()
+    with serve_in_thread(create_app(Settings(database_url=pg_url), pg_db), port) as url:
+        world = World(db=pg_db, browser=browser, url=url)
+        bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=viewport)
+        m = bea.page
+        banner = m.get_by_role("status").filter(has=m.locator("[data-conn]"))
+        expect(m.locator("[data-conn]")).to_be_hidden()
+    try:
+        stopped = time.monotonic()
+        expect(banner).to_contain_text("Reconnecting…", timeout=5_000)
+        assert time.monotonic() - stopped < 5
+        expect(m.get_by_role("switch", name="On duty")).to_be_disabled()
+        described = m.get_by_role("switch", name="On duty").get_attribute("aria-describedby")
+        assert described == "conn-banner"
+        shot(m, "inbox-reconnecting")
+
+        customer, _ = world.account(Role.CUSTOMER, "Casey Driver")
+        _, request_id = world.start_intake(customer)  # while the page is away
+        with serve_in_thread(create_app(Settings(database_url=pg_url), pg_db), port):
+            expect(banner).to_contain_text("caught up", timeout=15_000)
+            expect(incoming_row(m, request_id)).to_be_visible(timeout=LIVE)
+            expect(m.get_by_role("switch", name="On duty")).to_be_enabled()
+            bea.assert_no_script_problems()
+    finally:
+        m.context.close()
+
+
+@pytest.mark.postgres_only
+def test_off_duty_is_said_at_the_top_and_requests_stay_listed(world: World) -> None:
+    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=PHONE)
+    m = bea.page
+    expect(m.locator("[data-off-duty]")).to_be_hidden()
+    duty = m.get_by_role("switch", name="On duty")
+    m.get_by_text("On duty", exact=True).click()  # the switch's label, as a person clicks it
+    expect(duty).not_to_be_checked()
+    expect(m.locator("[data-off-duty]")).to_contain_text("You are off duty")
+    customer, _ = world.account(Role.CUSTOMER, "Casey Driver")
+    _, request_id = world.start_intake(customer)
+    expect(incoming_row(m, request_id)).to_be_visible(timeout=LIVE)
+    m.reload()
+    expect(m.locator("[data-off-duty]")).to_be_visible()
+    expect(m.locator("[data-unread-badge]")).to_be_hidden()
+    shot(m, "inbox-off-duty")
+    m.get_by_text("On duty", exact=True).click()
+    expect(duty).to_be_checked()
+    expect(m.locator("[data-off-duty]")).to_be_hidden()
     bea.assert_no_script_problems()

@@ -226,12 +226,65 @@
     document.dispatchEvent(new CustomEvent("pitcrew:event", { detail: { kind: kind, data: data } }));
   }
 
+  /* Whether the page is live, told in the banner under the header: "Reconnecting…" once the
+   * stream has been down for LOST_AFTER_MS (a blip that heals sooner is not worth a word), and
+   * then, when it is back and the page re-read what it shows, that it caught up. While it is
+   * down, the buttons that need the server are paused, with the reason beside them. The
+   * browser retries the stream every few seconds and each failed try fires "error" again:
+   * only the first one of an outage starts the clock. */
+  var LOST_AFTER_MS = 3000;
+  var lostShown = false;
+  var backTimer = null;
+  var OFFLINE_WORDS = "Reconnecting… Buttons that need pitcrew are paused until the connection is back.";
+  var BACK_WORDS = "Connected again: this page caught up with what happened meanwhile.";
+
+  function banner(words, back) {
+    var line = document.querySelector("[data-conn]");
+    if (!line) return;
+    clearTimeout(backTimer);
+    line.textContent = words || "";
+    line.hidden = !words;
+    line.classList.toggle("conn-back", !!back);
+  }
+
+  function pauseActions(paused) {
+    document.body.classList.toggle("offline", paused);
+    var controls = document.querySelectorAll("main button, main input[role=switch], main textarea, main input[type=file]");
+    Array.prototype.forEach.call(controls, function (c) {
+      if (c.matches("[role=tab], [data-dialog-close]")) return;
+      if (paused && !c.disabled) {
+        c.disabled = true;
+        c.setAttribute("data-offline", "");
+        c.setAttribute("aria-describedby", "conn-banner");
+        c.title = "Paused: reconnecting to pitcrew";
+      } else if (!paused && c.hasAttribute("data-offline")) {
+        c.disabled = false;
+        c.removeAttribute("data-offline");
+        c.removeAttribute("aria-describedby");
+        c.removeAttribute("title");
+      }
+    });
+  }
+
   function connectionShown(ok) {
-    var badge = document.querySelector("[data-conn]");
-    clearTimeout(lostTimer);
-    if (ok) { if (badge) badge.hidden = true; return; }
-    // A blip that heals within a few seconds is not worth a word.
-    lostTimer = setTimeout(function () { if (badge) badge.hidden = false; }, 4000);
+    if (ok) {
+      clearTimeout(lostTimer);
+      lostTimer = null;
+      if (lostShown) {
+        lostShown = false;
+        pauseActions(false);
+        banner(BACK_WORDS, true);
+        backTimer = setTimeout(function () { banner(""); }, 8000);
+      }
+      return;
+    }
+    if (lostTimer || lostShown) return;
+    lostTimer = setTimeout(function () {
+      lostTimer = null;
+      lostShown = true;
+      banner(OFFLINE_WORDS);
+      pauseActions(true);
+    }, LOST_AFTER_MS);
   }
 
   function connect() {
@@ -299,7 +352,7 @@
     badge.textContent = all > 99 ? "99+" : String(all);
     badge.hidden = all === 0;
     var words = "Notifications, " + n + " unread";
-    if (messages) words += ", " + messages + " unread message" + (messages === 1 ? "" : "s");
+    if (messages) words += ", " + messages + " unread in your chats";
     bell.setAttribute("aria-label", words);
   }
 

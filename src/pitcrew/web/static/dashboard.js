@@ -157,7 +157,7 @@
 
   /* A switch sends what was chosen and then shows what the server says is so; a refusal
    * puts it back. `field` names the setting in both the request and the answer. */
-  function onOffSwitch(input, url, field, words) {
+  function onOffSwitch(input, url, field, words, then) {
     if (!input) return;
     input.addEventListener("change", function () {
       var wanted = input.checked;
@@ -170,14 +170,23 @@
       }).catch(function (err) {
         input.checked = !wanted;
         say(err.message, "error");
-      }).then(function () { input.disabled = false; });
+      }).then(function () {
+        input.disabled = false;
+        if (then) then(input.checked);
+      });
     });
   }
 
-  onOffSwitch(document.querySelector("[data-duty]"), "/api/mechanic/duty", "on_duty", {
+  /* Off duty: said at the top of the page, and no alert or sound for new requests. */
+  var dutySwitch = document.querySelector("[data-duty]");
+  var offDuty = document.querySelector("[data-off-duty]");
+  function onDuty() { return !dutySwitch || dutySwitch.checked; }
+  function showDuty(on) { if (offDuty) offDuty.hidden = on; }
+
+  onOffSwitch(dutySwitch, "/api/mechanic/duty", "on_duty", {
     on: "You are on duty: you will be told of every new request.",
     off: "You are off duty: no alerts for new requests."
-  });
+  }, showDuty);
   onOffSwitch(document.querySelector("[data-email-alerts]"), "/api/me/email-notifications", "enabled", {
     on: "You will get an email for each new request while on duty.",
     off: "No more emails for new requests."
@@ -206,7 +215,7 @@
   }
 
   document.addEventListener("pitcrew:event", function (ev) {
-    if (ev.detail.kind !== "request.created") return;
+    if (ev.detail.kind !== "request.created" || !onDuty()) return;
     if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
     var d = ev.detail.data;
     try {
