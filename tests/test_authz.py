@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from starlette.types import Message
 
-from pitcrew import auth, doctor, flow, media, people, photo_store
+from pitcrew import auth, chat, doctor, flow, media, people, photo_store
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Notification, Role
@@ -105,6 +105,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/intake/start"): Row(U, 201, 201, C, C, C, body=INTAKE),
     ("GET", "/api/sessions"): Row(U, 200, 200, C, C, C),
     ("GET", "/api/mechanic/requests"): Row(U, C, C, 200, 200, C),
+    ("GET", "/api/mechanic/requests/{request_id}"): Row(U, C, C, 200, 200, C, needs="pending"),
     ("POST", "/api/mechanic/accept"): Row(U, C, C, 200, 200, C, needs="pending"),
     ("POST", "/api/mechanic/duty"): Row(U, C, C, 200, 200, C, body={"on_duty": True}),
     ("GET", "/api/me/email-notifications"): Row(U, C, C, 200, 200, C),
@@ -134,6 +135,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/sessions/{session_id}/photos"): Row(
         U, 201, M, 201, M, M, needs="live", photo=True
     ),
+    ("POST", "/api/sessions/{session_id}/read"): Row(U, 200, M, 200, M, M, needs="message"),
     # A photo's address tells others nothing: not even that it exists.
     ("GET", "/api/sessions/{session_id}/photos/{message_id}"): Row(
         U, 200, 404, 200, 404, 200, needs="photo"
@@ -260,6 +262,9 @@ class World:
         flow.join(self.db, holder, sid)
         if needs == "live":
             return ids
+        if needs == "message":
+            said = chat.post_message(self.db, owner, sid, "Hello")
+            return ids | {"message_id": str(said.id)}
         if needs == "photo":
             settings = self.app.state.settings
             message = media.post_photo(
@@ -295,6 +300,8 @@ def _body(world: World, route: tuple[str, str], row: Row, persona: str, ids: dic
     if route == ("POST", "/api/admin/sessions/{session_id}/reassign"):
         to, held_by = world.people["other_mechanic"], world.people["holder"]
         return {"mechanic_id": str(to.id), "from_mechanic_id": str(held_by.id)}
+    if route == ("POST", "/api/sessions/{session_id}/read"):
+        return {"message_id": ids["message_id"]}
     return row.body
 
 

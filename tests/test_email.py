@@ -79,7 +79,7 @@ def test_new_requests_and_the_customers_key_moments_arrive(
         sid, rid = started["session_id"], started["request_id"]
         [offer] = wait_until(lambda: smtp.inbox.to(mechanic.email), "the new-request email")
         assert offer.to == [mechanic.email]
-        assert offer.subject == "New request from Casey <Driver> & Co"
+        assert offer.subject == "New request: 2016 Honda Civic · Casey <Driver> & Co"
         text, html = offer.part("plain"), offer.part("html")
         assert "Grinding <script>alert(1)</script> when braking" in text
         assert "2016 Honda Civic, 84000 miles" in text
@@ -171,12 +171,14 @@ def test_a_hand_back_is_emailed_to_opted_in_mechanics_as_open_again(
             "the new-request and open-again emails",
         )
     assert [r.subject for r in told] == [
-        "New request from Casey Driver",
-        "Request from Casey Driver is open again",
+        "New request: 2016 Honda Civic · Casey Driver",
+        "Open again: 2016 Honda Civic · Casey Driver",
     ]
     assert "the mechanic who took it handed it back" in told[1].part("plain")
     releaser = [r.subject for r in smtp.inbox.to(mechanic.email)]
-    assert releaser == ["New request from Casey Driver"], "nobody is emailed about their own act"
+    assert releaser == ["New request: 2016 Honda Civic · Casey Driver"], (
+        "nobody is emailed about their own act"
+    )
 
 
 def test_without_smtp_url_no_email_is_queued(

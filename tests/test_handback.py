@@ -50,8 +50,8 @@ def test_a_handed_back_request_is_offered_again_and_the_story_is_kept(
 
     assert _incoming(other) == [rid] and _incoming(mechanic) == [rid]
     assert _titles(customer)[0] == "Bea Mechanic handed your request back"
-    assert _titles(other)[0] == "Request from Casey Driver is open again"
-    assert "Request from Casey Driver is open again" not in _titles(mechanic)
+    assert _titles(other)[0] == "Open again: 2016 Honda Civic · Casey Driver"
+    assert "Open again: 2016 Honda Civic · Casey Driver" not in _titles(mechanic)
 
     tabs = _ok(mechanic.client.get("/api/mechanic/dashboard"))
     assert tabs["active"] == []

@@ -38,7 +38,7 @@ def test_every_on_duty_mechanic_hears_of_a_new_request(
         inbox = _inbox(mechanic)
         assert inbox["unread"] == 1
         [note] = inbox["notifications"]
-        assert note["title"] == "New request from Casey Driver"
+        assert note["title"] == "New request: 2016 Honda Civic · Casey Driver"
         assert note["body"] == "chat session, standard plan"
         assert (note["session_id"], note["request_id"]) == (sid, rid)
         assert note["kind"] == "request.created" and note["read_at"] is None
@@ -60,7 +60,10 @@ def test_the_customer_hears_of_each_step_and_the_mechanic_of_the_rating(
         "Bea Mechanic joined: your session is live",
         "Bea Mechanic accepted your request",
     ]
-    assert _titles(mechanic) == ["Your session was rated 4/5", "New request from Casey Driver"]
+    assert _titles(mechanic) == [
+        "Rated 4/5: 2016 Honda Civic · Casey Driver",
+        "New request: 2016 Honda Civic · Casey Driver",
+    ]
     rated = _inbox(mechanic)["notifications"][0]
     assert rated["body"] == "Ta" and rated["session_id"] == sid
 
@@ -75,7 +78,7 @@ def test_customer_is_told_when_the_mechanic_cancels(
     assert newest["title"] == "The mechanic cancelled the session"
     assert newest["body"] == "Out of parts"
     assert newest["request_id"] == rid
-    assert "The customer cancelled the session" not in _titles(mechanic)
+    assert "Cancelled by the customer: 2016 Honda Civic · Casey Driver" not in _titles(mechanic)
 
 
 def test_mechanic_is_told_when_the_customer_cancels(
@@ -86,7 +89,7 @@ def test_mechanic_is_told_when_the_customer_cancels(
     _ok(customer.client.post(f"/api/sessions/{sid}/cancel", json={"reason": "Fixed it myself"}))
     newest = _inbox(mechanic)["notifications"][0]
     assert (newest["title"], newest["body"]) == (
-        "The customer cancelled the session",
+        "Cancelled by the customer: 2016 Honda Civic · Casey Driver",
         "Fixed it myself",
     )
     assert _titles(customer) == ["Bea Mechanic accepted your request"]

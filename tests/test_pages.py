@@ -226,7 +226,7 @@ def test_dashboard_has_the_four_tabs_with_counts(
             ("Completed", "0"),
             ("History", "1"),
         ]
-        assert "Accept" in _buttons(page.text) and "Join session" in _buttons(page.text)
+        assert "Accept" in _buttons(page.text) and "Join" in _buttons(page.text)
         parts = browser.get("/mechanic/dashboard/parts")
         assert parts.status_code == 200 and 'data-part="panel-active"' in parts.text
 

@@ -183,7 +183,7 @@ def test_customer_and_mechanic_meet_chat_and_finish(world: World) -> None:
     shot(m, "dashboard-incoming")
 
     m.get_by_role("button", name="Notifications").click()
-    note = m.locator(".notif-item").filter(has_text="New request from Casey Driver")
+    note = m.locator(".notif-item").filter(has_text="New request: 2016 Honda Civic · Casey Driver")
     expect(note).to_be_visible()
     note.get_by_role("button", name="Mark as read").click()
     expect(m.locator("[data-unread-badge]")).to_be_hidden()
@@ -202,7 +202,7 @@ def test_customer_and_mechanic_meet_chat_and_finish(world: World) -> None:
     expect(headline(c)).to_have_text("Bea Mechanic accepted — joining shortly", timeout=LIVE)
     shot(c, "session-accepted")
 
-    active.get_by_role("button", name="Join session").click()
+    active.get_by_role("button", name="Join", exact=True).click()
     expect(m).to_have_url(re.compile(f"/sessions/{session_id}$"))
     expect(headline(m)).to_have_text("Live")
     expect(headline(c)).to_have_text("Live", timeout=LIVE)

@@ -3,7 +3,9 @@
 Active and Completed read ``mechanic_session_overview`` (the requests a mechanic holds,
 with their sessions); Incoming reads the pending requests themselves, which name no
 mechanic yet; History joins the view's held requests with the hand-backs from the events
-log (docs/ARCHITECTURE.md, "Data model"). Every tab is one indexed query, newest first,
+log (docs/ARCHITECTURE.md, "Data model"). The held tabs' rows carry ``unread``, the messages
+from the customer after the mechanic's read marker, counted within the same query
+(``reads.unread``). Every tab is one indexed query, newest first,
 paged by keyset (a cursor of the last row's time and id), so a mechanic with years of
 history pages as fast as a new one.
 
@@ -39,10 +41,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DbSession
 
+from pitcrew import reads
 from pitcrew.errors import Invalid, NotFound
 from pitcrew.events import Kind
 from pitcrew.models import (
     Event,
+    Intake,
     RequestStatus,
     Session,
     SessionRequest,
@@ -62,7 +66,7 @@ TABS = ("incoming", "active", "completed", "history")
 PAGE_SIZE = 50
 
 # A tab's row: the view's columns but the mechanic (the reader), the request's copy of the
-# session id, and the intake's text (the session page shows that).
+# session id, and the intake's text (the session page shows that); the car comes as ``vehicle``.
 ROW_COLUMNS = tuple(
     column.name
     for column in overview.c
@@ -202,25 +206,39 @@ def _page(s: DbSession, stmt: AnySelect, time_key: str, limit: int) -> Page:
 
 
 def incoming(s: DbSession, *, cursor: str | None = None, limit: int = PAGE_SIZE) -> Page:
-    """Pending requests, longest-waiting first: the dispatch queue every mechanic sees."""
+    """Pending requests, longest-waiting first: the dispatch queue every mechanic sees.
+
+    Each row carries the car (``vehicle``, the intake's object) and the whole ``issue``, so a
+    mechanic picks the requests they are good at before accepting; never the customer's
+    contact details.
+    """
     r = SessionRequest
-    stmt = select(
-        r.id.label("request_id"),
-        r.status.label("request_status"),
-        r.parent_session_id.label("session_id"),
-        r.customer_id,
-        r.customer_name,
-        r.session_type,
-        r.plan_code,
-        r.created_at.label("request_created_at"),
-    ).where(r.status == RequestStatus.PENDING)
+    stmt = (
+        select(
+            r.id.label("request_id"),
+            r.status.label("request_status"),
+            r.parent_session_id.label("session_id"),
+            r.customer_id,
+            r.customer_name,
+            r.session_type,
+            r.plan_code,
+            r.created_at.label("request_created_at"),
+            Intake.vehicle_info.label("vehicle"),
+            Intake.issue_description.label("issue"),
+        )
+        .join(Session, Session.id == r.parent_session_id)
+        .outerjoin(Intake, Intake.id == Session.intake_id)
+        .where(r.status == RequestStatus.PENDING)
+    )
     stmt = _keyset(stmt, r.created_at, r.id, cursor, newest_first=False)
     return _page(s, stmt, "request_created_at", limit)
 
 
 def _mine(mechanic_id: uuid.UUID) -> AnySelect:
     cols = [overview.c[name] for name in ROW_COLUMNS]
-    return select(*cols).where(overview.c.mechanic_id == mechanic_id)
+    return select(*cols, overview.c.vehicle_info.label("vehicle")).where(
+        overview.c.mechanic_id == mechanic_id
+    )
 
 
 def active(
@@ -258,6 +276,7 @@ def _held(mechanic_id: uuid.UUID, *statuses: SessionStatus) -> AnySelect:
     """
     return (
         _mine(mechanic_id)
+        .add_columns(reads.unread(overview.c.session_id, mechanic_id).label("unread"))
         .join_from(overview, Session, Session.id == overview.c.session_id)
         .where(
             overview.c.session_status.in_(statuses),
@@ -307,13 +326,20 @@ def history(
         else column
         for column in both.c
     ]
-    stmt = select(*columns).order_by(both.c.at.desc(), both.c.request_id.desc()).limit(limit + 1)
+    unread = reads.unread(both.c.session_id, mechanic_id).label("unread")
+    stmt = (
+        select(*columns, unread)
+        .order_by(both.c.at.desc(), both.c.request_id.desc())
+        .limit(limit + 1)
+    )
     rows = []
     for found in s.execute(stmt):
         row = dict(found._mapping)
         before = row.pop("accepted_before")
-        if row["request_status"] == RELEASED and before:
-            row["accepted_at"] = datetime.fromisoformat(before)
+        if row["request_status"] == RELEASED:
+            row["unread"] = 0  # handed back: no longer theirs to read
+            if before:
+                row["accepted_at"] = datetime.fromisoformat(before)
         rows.append(row)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -362,14 +388,16 @@ def _released(mechanic_id: uuid.UUID, cursor: str | None, search: Search) -> Any
             e.at.label("at"),
             e.at.label("released_at"),
             e.payload["accepted_at"].as_string().label("accepted_before"),
+            Intake.vehicle_info.label("vehicle"),
         )
         .join(r, r.id == e.request_id)
+        .join(Session, Session.id == r.parent_session_id)
+        .outerjoin(Intake, Intake.id == Session.intake_id)
         .where(e.actor_id == mechanic_id, e.kind == Kind.REQUEST_RELEASED)
     )
     if search.status not in (None, RELEASED) or search.rating is not None:
         released = released.where(false())  # a hand-back has no other status and no rating
     if search.words:
-        released = released.join(Session, Session.id == e.session_id)
         released = released.where(_text_matches(search.words))
     return _keyset(released.where(*_in_days(e.at, search)), e.at, e.request_id, cursor)
 

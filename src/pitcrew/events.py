@@ -40,6 +40,7 @@ class Kind(StrEnum):
     REQUEST_RELEASED = "request.released"
     SESSION_UPDATED = "session.updated"
     MESSAGE_CREATED = "message.created"
+    MESSAGE_READ = "message.read"
     CALL_SIGNAL = "call.signal"
     NOTIFICATION_CREATED = "notification.created"
     REPAIR = "doctor.repair"

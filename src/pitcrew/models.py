@@ -401,9 +401,15 @@ class SessionMessage(Base):
 
 
 class Notification(Base):
+    """What the bell lists. A "new request" notification is *resolved* once nothing is left
+    to do about it (the request was taken, expired or was cancelled): it stays in the list,
+    shown as closed, and leaves the unread count."""
+
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_user_created", "user_id", column("created_at").desc()),
+        # The notifications of one request, resolved together when it closes.
+        Index("ix_notifications_request_id", "request_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -415,6 +421,21 @@ class Notification(Base):
     request_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SessionRead(Base):
+    """How far one party of a session has read its chat: up to and including ``message_id``
+    (sent at ``read_until``). It only ever moves forward; messages from the other party
+    after it are that party's unread."""
+
+    __tablename__ = "session_reads"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("session_messages.id"))
+    read_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Event(Base):

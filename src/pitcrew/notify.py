@@ -69,12 +69,26 @@ def _offer(p: RequestOffer) -> str:
     return f"{p['session_type']} session, {p['plan_code']} plan"
 
 
+def _named(s: DbSession, event: Event, customer_name: str) -> str:
+    """The session the event is about, as mechanics name it: its car and its customer."""
+    info = s.scalar(
+        select(Intake.vehicle_info)
+        .join(Session, Session.intake_id == Intake.id)
+        .where(Session.id == event.session_id)
+    )
+    return words.session_name(info, customer_name)
+
+
 def notices(s: DbSession, event: Event) -> list[Notice]:
-    """Who hears of an event and what they are told; empty when nobody needs telling."""
+    """Who hears of an event and what they are told; empty when nobody needs telling.
+
+    What a mechanic is told names the session by car and customer ("2016 Honda Civic · Dana
+    Driver"), in the notification and in the email's subject alike.
+    """
     kind, p = event.kind, event.payload
     if kind == Kind.REQUEST_CREATED:
         created = payloads.read(RequestOffer, p)
-        title = f"New request from {created['customer_name']}"
+        title = f"New request: {_named(s, event, created['customer_name'])}"
         return [Notice(_on_duty_mechanics(s), Message(title, _offer(created), "new_request"))]
     if kind == Kind.REQUEST_ACCEPTED:
         accepted = payloads.read(RequestAccepted, p)
@@ -91,9 +105,10 @@ def notices(s: DbSession, event: Event) -> list[Notice]:
             Notice([uuid.UUID(expired["customer_id"])], Message(title, body, "request_expired"))
         ]
     if kind == Kind.REQUEST_RELEASED:
-        return _released_notices(s, payloads.read(RequestReleased, p))
+        released = payloads.read(RequestReleased, p)
+        return _released_notices(s, released, _named(s, event, released["customer_name"]))
     if kind == Kind.SESSION_UPDATED:
-        return _session_notices(payloads.read(SessionUpdated, p))
+        return _session_notices(s, event, payloads.read(SessionUpdated, p))
     if kind == Kind.SESSION_REASSIGNED:
         return _reassigned_notices(payloads.read(SessionReassigned, p))
     return []
@@ -112,8 +127,8 @@ def _reassigned_notices(p: SessionReassigned) -> list[Notice]:
     ]
 
 
-def _released_notices(s: DbSession, p: RequestReleased) -> list[Notice]:
-    title = f"Request from {p['customer_name']} is open again"
+def _released_notices(s: DbSession, p: RequestReleased, name: str) -> list[Notice]:
+    title = f"Open again: {name}"
     told = [Notice(_on_duty_mechanics(s), Message(title, _offer(p), "new_request"))]
     title = f"{p['mechanic_name']} handed your request back"
     body = "It is open again for every mechanic on duty."
@@ -121,12 +136,17 @@ def _released_notices(s: DbSession, p: RequestReleased) -> list[Notice]:
     return told
 
 
-def _session_notices(p: SessionUpdated) -> list[Notice]:
+def _customer_name(s: DbSession, customer: uuid.UUID) -> str:
+    return s.scalar(select(User.name).where(User.id == customer)) or ""
+
+
+def _session_notices(s: DbSession, event: Event, p: SessionUpdated) -> list[Notice]:
     customer = uuid.UUID(p["customer_id"])
     mechanic = _uuid(p["mechanic_id"])
     status = p["session_status"]
     if "rating" in p:
-        title = f"Your session was rated {p['rating']}/5"
+        name = _named(s, event, _customer_name(s, customer))
+        title = f"Rated {p['rating']}/5: {name}"
         return [Notice([mechanic], Message(title, p.get("comment") or ""))] if mechanic else []
     if status == SessionStatus.LIVE:
         title = f"{p['actor_name']} joined: your session is {words.sentence(status)}"
@@ -136,11 +156,12 @@ def _session_notices(p: SessionUpdated) -> list[Notice]:
         return [Notice([customer], Message("Your session is complete", body, "session_completed"))]
     if status != SessionStatus.CANCELLED:
         return []
-    return _cancelled_notices(p["actor_role"], p.get("reason") or "", customer, mechanic)
+    name = _named(s, event, _customer_name(s, customer)) if mechanic else ""
+    return _cancelled_notices(p["actor_role"], p.get("reason") or "", customer, mechanic, name)
 
 
 def _cancelled_notices(
-    actor_role: Role, reason: str, customer: uuid.UUID, mechanic: uuid.UUID | None
+    actor_role: Role, reason: str, customer: uuid.UUID, mechanic: uuid.UUID | None, name: str
 ) -> list[Notice]:
     """Each party hears who cancelled, unless they did it themselves."""
     told = []
@@ -153,19 +174,50 @@ def _cancelled_notices(
         told.append(Notice([customer], Message(title, reason, "session_cancelled")))
     if mechanic and actor_role != Role.MECHANIC:
         title = (
-            "The customer cancelled the session"
+            f"Cancelled by the customer: {name}"
             if actor_role == Role.CUSTOMER
-            else "The session was cancelled"
+            else f"Cancelled: {name}"
         )
         told.append(Notice([mechanic], Message(title, reason)))
     return told
 
 
+# A request offered to mechanics ("new request", "open again") ...
+OFFERS = (Kind.REQUEST_CREATED.value, Kind.REQUEST_RELEASED.value)
+# ... leaves everyone's to-do list when one of these closes it.
+CLOSES_OFFER = frozenset({Kind.REQUEST_ACCEPTED, Kind.REQUEST_EXPIRED, Kind.REQUEST_CANCELLED})
+
+
+def resolve_offers(s: DbSession, event: Event) -> int:
+    """Mark every mechanic's offer of the event's request resolved, when the event closes it.
+
+    Runs in the transition's transaction, so a bell never counts a request nobody can take.
+    Only mechanics' notifications: the customer's "handed back" notice is theirs to read.
+    """
+    if event.kind not in CLOSES_OFFER or event.request_id is None:
+        return 0
+    mechanics = select(User.id).where(User.role == Role.MECHANIC)
+    resolved = s.execute(
+        update(Notification)
+        .where(
+            Notification.request_id == event.request_id,
+            Notification.kind.in_(OFFERS),
+            Notification.resolved_at.is_(None),
+            Notification.user_id.in_(mechanics),
+        )
+        .values(resolved_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(resolved, "rowcount", 0) or 0)
+
+
 def follow(s: DbSession, event: Event) -> None:
-    """Write the notifications (and emails) an event calls for, and the events that push them.
+    """Write the notifications (and emails) an event calls for, and the events that push them;
+    resolve the offers the event closes.
 
     The one who made the change is never told of it.
     """
+    resolve_offers(s, event)
     for notice in notices(s, event):
         users = [u for u in dict.fromkeys(notice.users) if u != event.actor_id]
         if not users:
@@ -351,7 +403,9 @@ def list_for(s: DbSession, user_id: uuid.UUID, *, limit: int = 50) -> list[Notif
 
 def unread_count(s: DbSession, user_id: uuid.UUID) -> int:
     stmt = select(func.count()).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None)
+        Notification.user_id == user_id,
+        Notification.read_at.is_(None),
+        Notification.resolved_at.is_(None),
     )
     return int(s.scalar(stmt) or 0)
 

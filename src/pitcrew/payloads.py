@@ -97,6 +97,15 @@ class MessageCreated(TypedDict):
     message: dict[str, Any]  # schemas.MessageOut as JSON
 
 
+class MessageRead(TypedDict):
+    """A party's read marker moved forward: their other pages clear the unread mark, and the
+    other party's room shows "Seen"."""
+
+    reader_id: str
+    message_id: str
+    read_until: str
+
+
 class CallSignal(TypedDict):
     signal: SignalKind
     call_id: str
@@ -143,6 +152,7 @@ Payload = (
     | RequestCancelled
     | SessionUpdated
     | MessageCreated
+    | MessageRead
     | CallSignal
     | NotificationCreated
     | EventsPruned
@@ -159,6 +169,7 @@ SHAPES: dict[Kind, type[Any]] = {
     Kind.REQUEST_CANCELLED: RequestCancelled,
     Kind.SESSION_UPDATED: SessionUpdated,
     Kind.MESSAGE_CREATED: MessageCreated,
+    Kind.MESSAGE_READ: MessageRead,
     Kind.CALL_SIGNAL: CallSignal,
     Kind.NOTIFICATION_CREATED: NotificationCreated,
     Kind.EVENTS_PRUNED: EventsPruned,

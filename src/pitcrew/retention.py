@@ -2,10 +2,11 @@
 
 Only what nothing reads any more is deleted:
 
-- events of the kinds no timeline shows (notification pushes and call signalling), once
+- events of the kinds no timeline shows (notification pushes, call signalling and read
+  markers moving), once
   older than ``EVENTS_RETENTION``, but never the newest event of all; every event a
   session timeline, History or the doctor's audit trail reads is kept;
-- notifications already read, older than ``NOTIFICATIONS_RETENTION``;
+- notifications already read or resolved, older than ``NOTIFICATIONS_RETENTION``;
 - emails sent (or given up on), older than ``EMAIL_RETENTION``; unsent ones are kept;
 - sign-in tokens past their expiry, account tokens (email links to confirm an address or
   set a new password, known browsers) past theirs, and failed sign-ins older than
@@ -55,7 +56,11 @@ log = logging.getLogger(__name__)
 PRUNE_LOCK = 7201
 BATCH = 5000
 # Pushed to live pages and kept elsewhere (notifications) or meaningless later (signalling).
-TRANSIENT_EVENTS = (Kind.NOTIFICATION_CREATED.value, Kind.CALL_SIGNAL.value)
+TRANSIENT_EVENTS = (
+    Kind.NOTIFICATION_CREATED.value,
+    Kind.CALL_SIGNAL.value,
+    Kind.MESSAGE_READ.value,
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ def prune(db: Database, settings: Settings, *, now: datetime | None = None) -> P
             notifications=_in_batches(
                 db,
                 Notification.id,
-                Notification.read_at.is_not(None),
+                Notification.read_at.is_not(None) | Notification.resolved_at.is_not(None),
                 Notification.created_at < now - settings.notifications_retention,
             ),
             emails=_in_batches(

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import aliased
 
-from pitcrew import access, events, payloads, report, words
+from pitcrew import access, events, payloads, reads, report, words
 from pitcrew.auth import Actor
 from pitcrew.db import Database
 from pitcrew.errors import Forbidden, Invalid, NotFound
@@ -44,6 +44,9 @@ from pitcrew.schemas import (
     TimelineEntry,
     message_photo,
 )
+
+# Pushes of other things, signalling and read markers: none of them is a step of the session.
+TIMELINE_LEAVES_OUT = frozenset({Kind.NOTIFICATION_CREATED, Kind.CALL_SIGNAL, Kind.MESSAGE_READ})
 
 
 def _open(s: DbSession, actor: Actor, session_id: uuid.UUID | str) -> Session:
@@ -116,13 +119,12 @@ def messages(db: Database, actor: Actor, session_id: uuid.UUID | str) -> list[Me
 
 
 def timeline(db: Database, actor: Actor, session_id: uuid.UUID | str) -> list[TimelineEntry]:
-    """Who did what when, from the events log (notifications and call signalling left out)."""
+    """Who did what when, from the events log (notifications, call signalling and read
+    markers left out)."""
     with db.read() as s:
         session = _open(s, actor, session_id)
         rows = [
-            e
-            for e in events.session_timeline(s, session.id)
-            if e.kind not in (events.Kind.NOTIFICATION_CREATED, events.Kind.CALL_SIGNAL)
+            e for e in events.session_timeline(s, session.id) if e.kind not in TIMELINE_LEAVES_OUT
         ]
         names = _names(s, {e.actor_id for e in rows})
         entries = []
@@ -192,25 +194,30 @@ def _tell_session(p: SessionUpdated, who: str) -> str:
 
 
 def customer_sessions(db: Database, actor: Actor, *, limit: int = 50) -> list[SessionOut]:
-    """A customer's own sessions, newest first (their home page)."""
+    """A customer's own sessions, newest first (their home page), each with its ``unread``
+    messages from the mechanic."""
     with db.read() as s:
-        rows = s.scalars(
-            select(Session)
+        found = s.execute(
+            select(Session, reads.unread(Session.id, actor.id))
             .where(Session.customer_user_id == actor.id)
             .order_by(Session.created_at.desc())
             .limit(limit)
         ).all()
-        names = _names(s, {r.mechanic_id for r in rows})
+        names = _names(s, {r.mechanic_id for r, _ in found})
         return [
-            _session_out(r, actor.name, names.get(r.mechanic_id) if r.mechanic_id else None)
-            for r in rows
+            _session_out(
+                r, actor.name, names.get(r.mechanic_id) if r.mechanic_id else None, unread or 0
+            )
+            for r, unread in found
         ]
 
 
-def _session_out(row: Session, customer_name: str, mechanic_name: str | None) -> SessionOut:
+def _session_out(
+    row: Session, customer_name: str, mechanic_name: str | None, unread: int = 0
+) -> SessionOut:
     columns = {name: getattr(row, name) for name in SessionOut.model_fields if hasattr(row, name)}
-    names = {"customer_name": customer_name, "mechanic_name": mechanic_name}
-    return SessionOut.model_validate(columns | names)
+    known = {"customer_name": customer_name, "mechanic_name": mechanic_name, "unread": unread}
+    return SessionOut.model_validate(columns | known)
 
 
 def customer_intakes(

@@ -574,6 +574,9 @@ class SessionOut(BaseModel):
     summary: str | None
     rating: int | None
     rating_comment: str | None
+    unread: int = Field(
+        default=0, description="Messages from the other party after my read marker."
+    )
 
 
 class RequestOut(BaseModel):
@@ -596,6 +599,43 @@ class IntakeView(BaseModel):
     created_at: datetime
 
 
+class ReadIn(Strict):
+    message_id: uuid.UUID
+
+
+class ReadOut(BaseModel):
+    session_id: uuid.UUID
+    message_id: uuid.UUID = Field(description="Where my read marker stands now.")
+    unread: int = Field(description="Messages from the other party after it.")
+
+
+class Conversation(BaseModel):
+    session_id: uuid.UUID
+    name: str = Field(description="The session as people name it: car and customer.")
+    unread: int
+
+
+class RequestPreview(BaseModel):
+    """A pending request as every mechanic may read it before accepting: the car and the
+    whole intake, and what the customer added while waiting; never contact details."""
+
+    request_id: uuid.UUID
+    request_status: str
+    session_id: uuid.UUID
+    customer_name: str
+    session_type: str
+    plan_code: str
+    request_created_at: datetime
+    vehicle: dict[str, Any] = Field(
+        description="The intake's car: year, make, model, and vin and mileage when given."
+    )
+    issue: str = Field(description="The customer's description of the problem, whole.")
+    details: list[MessageOut] = Field(
+        default_factory=list,
+        description="Messages and photos the customer added while waiting, oldest first.",
+    )
+
+
 class SessionDetail(BaseModel):
     session: SessionOut
     request: RequestOut
@@ -612,6 +652,11 @@ class NotificationOut(BaseModel):
     request_id: uuid.UUID | None
     created_at: datetime
     read_at: datetime | None
+    resolved_at: datetime | None = Field(
+        default=None,
+        description="When the request it offered was taken, expired or was cancelled: "
+        "shown as closed, not counted as unread.",
+    )
 
 
 class TimelineEntry(BaseModel):

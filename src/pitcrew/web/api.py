@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.types import DecoratedCallable
 
-from pitcrew import accounts, auth, chat, dashboard, flow, notify, room
+from pitcrew import accounts, auth, chat, dashboard, flow, notify, preview, reads, room
 from pitcrew.config import Settings
 from pitcrew.errors import NotFound
 from pitcrew.schemas import (
@@ -24,6 +24,7 @@ from pitcrew.schemas import (
     CancelIn,
     CheckEmailOut,
     CompleteIn,
+    Conversation,
     DashboardQuery,
     DutyIn,
     EmailIn,
@@ -38,8 +39,11 @@ from pitcrew.schemas import (
     NotificationOut,
     PasswordResetIn,
     RatingIn,
+    ReadIn,
+    ReadOut,
     RegisterIn,
     ReleasedOut,
+    RequestPreview,
     SessionDetail,
     SessionOut,
     TimelineEntry,
@@ -244,10 +248,31 @@ def my_sessions(db: DB, customer: Customer) -> list[SessionOut]:
 
 @router.get("/mechanic/requests", responses=_responses(401, 403, 404, 422), tags=["mechanic"])
 def pending_requests(db: DB, mechanic: Mechanic, cursor: str | None = None) -> dict[str, Any]:
-    """Pending requests, longest-waiting first."""
+    """Pending requests, longest-waiting first.
+
+    Each row carries ``vehicle`` (the intake's car: year, make, model, and vin and mileage
+    when given) and ``issue`` (the customer's description, whole), so a request can be
+    judged before accepting it; ``GET /api/mechanic/requests/{request_id}`` adds what the
+    customer sent while waiting.
+    """
     with db.read() as s:
         page = dashboard.incoming(s, cursor=cursor)
     return {"requests": page.rows, "next_cursor": page.next_cursor}
+
+
+@router.get(
+    "/mechanic/requests/{request_id}",
+    response_model=RequestPreview,
+    responses=_responses(401, 403, 404, 422),
+    tags=["mechanic"],
+)
+def request_preview(request_id: uuid.UUID, db: DB, mechanic: Mechanic) -> RequestPreview:
+    """A request before accepting it: the car, the whole intake and what the customer added.
+
+    Open to every mechanic while the request is pending; 404 once it is taken, expired or
+    cancelled, except to the mechanic who accepted it.
+    """
+    return preview.request_preview(db, mechanic, request_id)
 
 
 @router.post(
@@ -395,10 +420,15 @@ def post_message(session_id: uuid.UUID, body: MessageIn, db: DB, actor: CurrentA
     return chat.post_message(db, actor, session_id, body.body)
 
 
-@on_session.get(
-    "/timeline",
-    response_model=list[TimelineEntry],
-)
+@on_session.post("/read", response_model=ReadOut)
+def read_up_to(session_id: uuid.UUID, body: ReadIn, db: DB, actor: CurrentActor) -> ReadOut:
+    """I have read the chat up to this message. The marker only moves forward: an older
+    message changes nothing, and the same one again answers the same."""
+    state = reads.mark_read(db, actor, session_id, body.message_id)
+    return ReadOut(session_id=state.session_id, message_id=state.message_id, unread=state.unread)
+
+
+@on_session.get("/timeline", response_model=list[TimelineEntry])
 def timeline(session_id: uuid.UUID, db: DB, actor: CurrentActor) -> list[TimelineEntry]:
     return room.timeline(db, actor, session_id)
 
@@ -408,11 +438,25 @@ def timeline(session_id: uuid.UUID, db: DB, actor: CurrentActor) -> list[Timelin
 
 @router.get("/notifications", responses=COMMON, tags=["notifications"])
 def notifications(db: DB, actor: CurrentActor) -> dict[str, Any]:
+    """The bell: ``unread`` notifications (closed offers not counted), the newest 50, and
+    ``messages_unread`` with the open sessions (``conversations``: session_id, name, unread)
+    where the other party wrote since I last read."""
     with db.read() as s:
         rows = notify.list_for(s, actor.id)
         unread = notify.unread_count(s, actor.id)
+        talks = reads.conversations(s, actor)
     items = [NotificationOut.model_validate(r, from_attributes=True) for r in rows]
-    return {"unread": unread, "notifications": [i.model_dump(mode="json") for i in items]}
+    return {
+        "unread": unread,
+        "notifications": [i.model_dump(mode="json") for i in items],
+        "messages_unread": sum(t.unread for t in talks),
+        "conversations": [
+            Conversation(session_id=t.session_id, name=t.name, unread=t.unread).model_dump(
+                mode="json"
+            )
+            for t in talks
+        ],
+    }
 
 
 @router.post(

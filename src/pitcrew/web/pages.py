@@ -39,6 +39,7 @@ from pitcrew import (
     flow,
     notify,
     payloads,
+    reads,
     report,
     room,
     vehicles,
@@ -178,9 +179,13 @@ def status_label(status: str | None) -> str:
 
 
 def vehicle_line(vehicle: dict[str, Any] | None) -> str:
-    if not vehicle:
-        return ""
-    return " ".join(str(vehicle[k]) for k in ("year", "make", "model") if vehicle.get(k))
+    return words.vehicle(vehicle)
+
+
+def session_name(row: Any) -> str:
+    """A dashboard row's or a session's name: its car and its customer."""
+    vehicle = row.get("vehicle") if isinstance(row, dict) else None
+    return words.session_name(vehicle, row["customer_name"] if isinstance(row, dict) else "")
 
 
 def urgency(value: str) -> str:
@@ -209,6 +214,9 @@ def _environment() -> Environment:
         "short_id": short_id,
         "status_label": status_label,
         "vehicle_line": vehicle_line,
+        "session_name": session_name,
+        "mileage": words.mileage,
+        "first_lines": words.first_lines,
         "urgency": urgency,
         "cost_range": cost_range,
     }
@@ -254,7 +262,7 @@ class Viewer:
     """The signed-in user as the header shows them."""
 
     actor: Actor
-    unread: int
+    unread: int  # notifications, and messages in open sessions
     # The newest event when the page was read: the live stream resumes from here, so an
     # event committed between rendering and connecting still reaches the page.
     last_event: int
@@ -279,6 +287,7 @@ def _viewer(db: DB, actor: Actor | None) -> Viewer | None:
     with db.read() as s:
         last_event = events.latest_id(s)
         unread = notify.unread_count(s, actor.id)
+        unread += sum(talk.unread for talk in reads.conversations(s, actor))
     return Viewer(actor=actor, unread=unread, last_event=last_event)
 
 
@@ -393,6 +402,7 @@ class SessionView:
     timeline: list[TimelineLine] = field(default_factory=list)
     history: list[HistoryEntry] | None = None  # the car's earlier reports, for its mechanic
     on_duty: list[OnDuty] = field(default_factory=list)  # an admin's choices to reassign to
+    seen_id: uuid.UUID | None = None  # my newest message the other party has read
 
     @property
     def session(self) -> SessionOut:
@@ -423,6 +433,14 @@ class SessionView:
             done = i < at or status == SessionStatus.COMPLETED
             marks.append((label, "done" if done else "current" if i == at else "todo"))
         return marks
+
+    @property
+    def name(self) -> str:
+        """The session's name for its title and heading: its car and its customer."""
+        intake = self.detail.intake
+        return words.session_name(
+            intake.vehicle_info if intake else None, self.detail.session.customer_name
+        )
 
     @property
     def other_party(self) -> str:
@@ -518,6 +536,7 @@ def _session_view(db: DB, actor: Actor, session_id: str) -> SessionView:
         allowed.discard(Action.RATE)
     headline, explanation, tone = _headline(detail, actor.role)
     entries = room.timeline(db, actor, session_id)
+    messages = list(room.messages(db, actor, session_id))
     lines = [
         TimelineLine(
             at=e.at,
@@ -538,10 +557,11 @@ def _session_view(db: DB, actor: Actor, session_id: str) -> SessionView:
         explanation=explanation,
         tone=tone,
         can_request_again=actor.role == Role.CUSTOMER and flow.can_request_again(status),
-        messages=list(room.messages(db, actor, session_id)),
+        messages=messages,
         timeline=lines,
         history=_history(db, actor, detail),
         on_duty=_reassign_choices(db, actor, detail),
+        seen_id=_seen(db, actor, detail, messages),
     )
 
 
@@ -551,6 +571,25 @@ def _reassign_choices(db: DB, actor: Actor, detail: SessionDetail) -> list[OnDut
         return []
     with db.read() as s:
         return [m for m in console.mechanics_on_duty(s) if m.id != detail.session.mechanic_id]
+
+
+def _seen(db: DB, actor: Actor, detail: SessionDetail, messages: list[Any]) -> uuid.UUID | None:
+    """My newest message at or before the other party's read marker: where "Seen" shows."""
+    s = detail.session
+    other = s.mechanic_id if actor.id == s.customer_user_id else s.customer_user_id
+    if other is None or actor.id not in (s.customer_user_id, s.mechanic_id):
+        return None
+    with db.read() as dbs:
+        marker = reads.marker(dbs, s.id, other)
+    if marker is None:
+        return None
+    seen = None
+    for message in messages:
+        if message.sender_id == actor.id:
+            seen = message.id
+        if message.id == marker.message_id:
+            return seen
+    return None
 
 
 def _history(db: DB, actor: Actor, detail: SessionDetail) -> list[HistoryEntry] | None:
@@ -606,6 +645,7 @@ def _dashboard_context(
             {
                 "key": key,
                 "title": title,
+                "unread": sum(row.get("unread") or 0 for row in page.rows),
                 "rows": _with_actions(page.rows),
                 "count": f"{len(page.rows)}+" if page.next_cursor else str(len(page.rows)),
                 "more": page.next_cursor,

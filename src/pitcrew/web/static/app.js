@@ -232,12 +232,65 @@
     document.dispatchEvent(new CustomEvent("pitcrew:event", { detail: { kind: kind, data: data } }));
   }
 
+  /* Whether the page is live, told in the banner under the header: "Reconnecting…" once the
+   * stream has been down for LOST_AFTER_MS (a blip that heals sooner is not worth a word), and
+   * then, when it is back and the page re-read what it shows, that it caught up. While it is
+   * down, the buttons that need the server are paused, with the reason beside them. The
+   * browser retries the stream every few seconds and each failed try fires "error" again:
+   * only the first one of an outage starts the clock. */
+  var LOST_AFTER_MS = 3000;
+  var lostShown = false;
+  var backTimer = null;
+  var OFFLINE_WORDS = "Reconnecting… Buttons that need pitcrew are paused until the connection is back.";
+  var BACK_WORDS = "Connected again: this page caught up with what happened meanwhile.";
+
+  function banner(words, back) {
+    var line = document.querySelector("[data-conn]");
+    if (!line) return;
+    clearTimeout(backTimer);
+    line.textContent = words || "";
+    line.hidden = !words;
+    line.classList.toggle("conn-back", !!back);
+  }
+
+  function pauseActions(paused) {
+    document.body.classList.toggle("offline", paused);
+    var controls = document.querySelectorAll("main button, main input[role=switch], main textarea, main input[type=file]");
+    Array.prototype.forEach.call(controls, function (c) {
+      if (c.matches("[role=tab], [data-dialog-close]")) return;
+      if (paused && !c.disabled) {
+        c.disabled = true;
+        c.setAttribute("data-offline", "");
+        c.setAttribute("aria-describedby", "conn-banner");
+        c.title = "Paused: reconnecting to pitcrew";
+      } else if (!paused && c.hasAttribute("data-offline")) {
+        c.disabled = false;
+        c.removeAttribute("data-offline");
+        c.removeAttribute("aria-describedby");
+        c.removeAttribute("title");
+      }
+    });
+  }
+
   function connectionShown(ok) {
-    var badge = document.querySelector("[data-conn]");
-    clearTimeout(lostTimer);
-    if (ok) { if (badge) badge.hidden = true; return; }
-    // A blip that heals within a few seconds is not worth a word.
-    lostTimer = setTimeout(function () { if (badge) badge.hidden = false; }, 4000);
+    if (ok) {
+      clearTimeout(lostTimer);
+      lostTimer = null;
+      if (lostShown) {
+        lostShown = false;
+        pauseActions(false);
+        banner(BACK_WORDS, true);
+        backTimer = setTimeout(function () { banner(""); }, 8000);
+      }
+      return;
+    }
+    if (lostTimer || lostShown) return;
+    lostTimer = setTimeout(function () {
+      lostTimer = null;
+      lostShown = true;
+      banner(OFFLINE_WORDS);
+      pauseActions(true);
+    }, LOST_AFTER_MS);
   }
 
   function connect() {
@@ -285,12 +338,39 @@
   /* ---------- notifications ---------- */
 
   var bell, panel, list, badge;
+  var CLOSING_KINDS = ["request.accepted", "request.expired", "request.cancelled"];
 
-  function setUnread(n) {
+  /* The page title starts with "(n)", n the sum of what the page counts as needing the
+   * person (unread messages, and on the dashboard the requests waiting). */
+  var titleCounts = {};
+  function titleCount(key, n) {
+    titleCounts[key] = n;
+    var sum = 0;
+    for (var k in titleCounts) sum += titleCounts[k];
+    var bare = document.title.replace(/^\(\d+\+?\) /, "");
+    document.title = sum > 0 ? "(" + sum + ") " + bare : bare;
+  }
+
+  function setUnread(n, messages) {
+    titleCount("messages", messages || 0);
     if (!badge) return;
-    badge.textContent = n > 99 ? "99+" : String(n);
-    badge.hidden = n === 0;
-    bell.setAttribute("aria-label", "Notifications, " + n + " unread");
+    var all = n + (messages || 0);
+    badge.textContent = all > 99 ? "99+" : String(all);
+    badge.hidden = all === 0;
+    var words = "Notifications, " + n + " unread";
+    if (messages) words += ", " + messages + " unread in your chats";
+    bell.setAttribute("aria-label", words);
+  }
+
+  /* Open sessions with unread messages, at the top of the panel. */
+  function renderConversations(talks) {
+    (talks || []).forEach(function (c) {
+      var words = c.unread + " unread message" + (c.unread === 1 ? "" : "s");
+      list.appendChild(el("li", { className: "notif-item unread notif-talk", "data-conversation": c.session_id }, [
+        el("a", { href: "/sessions/" + c.session_id, className: "notif-title", text: c.name }),
+        el("span", { className: "notif-body", text: words })
+      ]));
+    });
   }
 
   function notificationHref(n) {
@@ -298,9 +378,10 @@
     return n.session_id ? "/sessions/" + n.session_id : null;
   }
 
-  function renderNotifications(items) {
+  function renderNotifications(items, talks) {
     list.textContent = "";
-    if (!items.length) {
+    renderConversations(talks);
+    if (!items.length && !(talks && talks.length)) {
       list.appendChild(el("li", { className: "notif-empty", text: "Nothing yet. You will be told here when something happens." }));
       return;
     }
@@ -312,12 +393,15 @@
       var meta = el("div", { className: "notif-meta" }, [
         el("time", { className: "notif-time", datetime: n.created_at, text: ago(when) })
       ]);
-      if (!n.read_at) {
+      if (n.resolved_at) {
+        meta.appendChild(el("span", { className: "notif-closed", "data-closed": "", text: "Closed: no longer open" }));
+      } else if (!n.read_at) {
         meta.appendChild(el("button", {
           type: "button", className: "link-btn", "data-mark-read": n.id, text: "Mark as read"
         }));
       }
-      list.appendChild(el("li", { className: "notif-item" + (n.read_at ? "" : " unread"), "data-notification": n.id }, [
+      var state = n.resolved_at ? " resolved" : n.read_at ? "" : " unread";
+      list.appendChild(el("li", { className: "notif-item" + state, "data-notification": n.id }, [
         title,
         n.body ? el("span", { className: "notif-body", text: n.body }) : null,
         meta
@@ -328,10 +412,17 @@
   function refreshNotifications() {
     if (!bell) return Promise.resolve();
     return api("GET", "/api/notifications").then(function (data) {
-      setUnread(data.unread);
-      if (!panel.hidden) renderNotifications(data.notifications);
+      setUnread(data.unread, data.messages_unread);
+      if (!panel.hidden) renderNotifications(data.notifications, data.conversations);
       return data;
     }).catch(function () { /* the badge keeps its last count */ });
+  }
+
+  /* Several events in a burst cost one read. */
+  var refreshTimer = null;
+  function refreshSoon() {
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(function () { refreshTimer = null; refreshNotifications(); }, 150);
   }
 
   function openPanel(open) {
@@ -339,8 +430,8 @@
     bell.setAttribute("aria-expanded", String(open));
     if (open) {
       api("GET", "/api/notifications").then(function (data) {
-        setUnread(data.unread);
-        renderNotifications(data.notifications);
+        setUnread(data.unread, data.messages_unread);
+        renderNotifications(data.notifications, data.conversations);
       }).catch(function (err) {
         list.textContent = "";
         list.appendChild(el("li", { className: "notif-empty", text: err.message }));
@@ -375,7 +466,7 @@
         return;
       }
       var link = ev.target.closest("a.notif-title");
-      var unread = link && link.closest(".notif-item.unread");
+      var unread = link && link.closest(".notif-item.unread[data-notification]");
       if (unread) {
         // Opening a notification reads it: mark it first, then follow the link either way.
         ev.preventDefault();
@@ -396,6 +487,16 @@
       if (ev.key === "Escape" && !panel.hidden) { openPanel(false); bell.focus(); }
     });
     document.addEventListener("pitcrew:event", function (ev) {
+      // A message written or read in one of my sessions changes what is unread.
+      if (ev.detail.kind === "message.created" || ev.detail.kind === "message.read") {
+        refreshSoon();
+        return;
+      }
+      // A request taken, expired or cancelled closes the offers of it in every mechanic's bell.
+      if (CLOSING_KINDS.indexOf(ev.detail.kind) >= 0 && document.body.dataset.role === "mechanic") {
+        refreshNotifications();
+        return;
+      }
       if (ev.detail.kind !== "notification.created") return;
       refreshNotifications();
       var d = ev.detail.data;
@@ -429,7 +530,8 @@
     formError: formError,
     toast: toast,
     localize: localize,
-    tick: tick
+    tick: tick,
+    titleCount: titleCount
   };
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -437,6 +539,7 @@
     tick();
     setInterval(tick, 1000);
     setUpNotifications();
+    refreshNotifications();
     setUpSignOut();
     connect();
   });

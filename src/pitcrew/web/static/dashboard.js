@@ -38,9 +38,20 @@
         count.classList.add("bump");
       }
     });
-    document.title = document.title.replace(/^\(\d+\+?\) /, "");
-    var incoming = document.querySelector('[data-count="incoming"]');
-    if (incoming && incoming.textContent !== "0") document.title = "(" + incoming.textContent + ") " + document.title;
+    var incoming = board.querySelector('[data-tab-panel="incoming"]');
+    P.titleCount("incoming", incoming ? parseInt(incoming.dataset.countValue, 10) || 0 : 0);
+    updateUnread();
+  }
+
+  /* The unread marks of the tabs, from what the server counted in each panel's rows. */
+  function updateUnread() {
+    board.querySelectorAll("[data-tab-panel]").forEach(function (panel) {
+      var mark = document.querySelector('[data-unread-tab="' + panel.dataset.tabPanel + '"]');
+      if (!mark) return;
+      var n = parseInt(panel.dataset.unreadValue, 10) || 0;
+      mark.hidden = n === 0;
+      mark.firstChild.nodeValue = String(n);
+    });
   }
 
   tabs.forEach(function (t, i) {
@@ -90,6 +101,8 @@
     if (join) return joinSession(join);
     var release = ev.target.closest("[data-release]");
     if (release) return handBack(release);
+    var peek = ev.target.closest("[data-preview]");
+    if (peek) return openPreview(peek.dataset.preview);
     var view = ev.target.closest("[data-dialog]");
     if (view) { ev.preventDefault(); return openDialog(view.dataset.dialog, view.dataset.sessionId); }
   });
@@ -100,10 +113,12 @@
     P.busyWhile(button, "Accepting…", function () {
       return P.api("POST", "/api/mechanic/accept", { request_id: requestId });
     }).then(function () {
+      if (dialog && dialog.open) dialog.close();
       removeRow('[data-request="' + requestId + '"]');
       say("You accepted " + who + "’s request. It is in Active Sessions.", "ok");
       return P.refresh(board);
     }).catch(function (err) {
+      if (dialog && dialog.open) dialog.close();
       if (err.status === 409 || err.status === 404) {
         removeRow('[data-request="' + requestId + '"]');
         say(err.code === "request_taken" ? "Another mechanic accepted this request first." : err.message, "warn");
@@ -142,7 +157,7 @@
 
   /* A switch sends what was chosen and then shows what the server says is so; a refusal
    * puts it back. `field` names the setting in both the request and the answer. */
-  function onOffSwitch(input, url, field, words) {
+  function onOffSwitch(input, url, field, words, then) {
     if (!input) return;
     input.addEventListener("change", function () {
       var wanted = input.checked;
@@ -155,14 +170,23 @@
       }).catch(function (err) {
         input.checked = !wanted;
         say(err.message, "error");
-      }).then(function () { input.disabled = false; });
+      }).then(function () {
+        input.disabled = false;
+        if (then) then(input.checked);
+      });
     });
   }
 
-  onOffSwitch(document.querySelector("[data-duty]"), "/api/mechanic/duty", "on_duty", {
+  /* Off duty: said at the top of the page, and no alert or sound for new requests. */
+  var dutySwitch = document.querySelector("[data-duty]");
+  var offDuty = document.querySelector("[data-off-duty]");
+  function onDuty() { return !dutySwitch || dutySwitch.checked; }
+  function showDuty(on) { if (offDuty) offDuty.hidden = on; }
+
+  onOffSwitch(dutySwitch, "/api/mechanic/duty", "on_duty", {
     on: "You are on duty: you will be told of every new request.",
     off: "You are off duty: no alerts for new requests."
-  });
+  }, showDuty);
   onOffSwitch(document.querySelector("[data-email-alerts]"), "/api/me/email-notifications", "enabled", {
     on: "You will get an email for each new request while on duty.",
     off: "No more emails for new requests."
@@ -191,7 +215,7 @@
   }
 
   document.addEventListener("pitcrew:event", function (ev) {
-    if (ev.detail.kind !== "request.created") return;
+    if (ev.detail.kind !== "request.created" || !onDuty()) return;
     if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
     var d = ev.detail.data;
     try {
@@ -208,11 +232,82 @@
   var dialog = document.querySelector("[data-dialog-box]");
   var dialogBody = dialog && dialog.querySelector("[data-dialog-body]");
 
+  /* The foot of the dialog: a link to the session, or Accept for a request's preview. */
+  function dialogFoot(href, accept) {
+    var link = dialog.querySelector("[data-dialog-open]");
+    var take = dialog.querySelector("[data-dialog-accept]");
+    link.hidden = !href;
+    if (href) link.setAttribute("href", href);
+    take.hidden = !accept;
+    if (accept) {
+      take.dataset.accept = accept.request_id;
+      take.dataset.customer = accept.customer_name;
+      P.busy(take, false);
+    }
+  }
+
+  function fact(term, value, mono) {
+    if (value === null || value === undefined || value === "") return null;
+    return P.el("div", null, [P.el("dt", { text: term }), P.el("dd", { text: String(value), className: mono ? "mono" : "" })]);
+  }
+
+  function vehicleWords(v) {
+    return [v.year, v.make, v.model].filter(function (x) { return x; }).join(" ");
+  }
+
+  function addedWhileWaiting(details) {
+    if (!details || !details.length) return null;
+    var list = P.el("ol", { className: "preview-details" });
+    details.forEach(function (m) {
+      var item = P.el("li", { className: "preview-detail" });
+      if (m.photo) {
+        var img = P.el("img", { src: m.photo.thumbnail_url, alt: m.body ? "Photo: " + m.body : "Photo from the customer", width: "160", loading: "lazy" });
+        item.appendChild(P.el("a", { href: m.photo.url, target: "_blank", rel: "noopener" }, [img]));
+      }
+      if (m.body) item.appendChild(P.el("p", { className: "prewrap", text: m.body }));
+      list.appendChild(item);
+    });
+    return P.el("section", null, [P.el("h3", { className: "facts-sub", text: "Added while waiting" }), list]);
+  }
+
+  function renderPreview(r) {
+    var v = r.vehicle || {};
+    var car = vehicleWords(v);
+    dialog.querySelector("[data-dialog-title]").textContent = car ? car + " · " + r.customer_name : r.customer_name;
+    dialogBody.textContent = "";
+    var facts = P.el("dl", { className: "facts" }, [
+      fact("Vehicle", car || "Not given"),
+      fact("Mileage", typeof v.mileage === "number" ? v.mileage.toLocaleString() + " miles" : ""),
+      fact("VIN", v.vin, true),
+      fact("Session", r.session_type.charAt(0).toUpperCase() + r.session_type.slice(1) + " · " + r.plan_code + " plan"),
+      fact("Customer", r.customer_name)
+    ]);
+    dialogBody.appendChild(P.el("div", { "data-preview-body": r.request_id }, [
+      facts,
+      P.el("h3", { className: "facts-sub", text: "Issue" }),
+      P.el("p", { className: "prewrap issue", text: r.issue || "" }),
+      addedWhileWaiting(r.details)
+    ]));
+    dialogFoot(null, r.request_status === "pending" ? r : null);
+  }
+
+  function openPreview(requestId) {
+    if (!dialog || !dialog.showModal) return;
+    dialog.querySelector("[data-dialog-title]").textContent = "Request details";
+    dialogFoot(null, null);
+    dialogBody.textContent = "Loading…";
+    dialog.showModal();
+    P.api("GET", "/api/mechanic/requests/" + encodeURIComponent(requestId)).then(renderPreview).catch(function (err) {
+      dialogBody.textContent = err.status === 404 ? "This request is no longer open: another mechanic took it, or it expired or was cancelled." : err.message;
+      if (err.status === 404) { removeRow('[data-request="' + requestId + '"]'); P.refresh(board); }
+    });
+  }
+
   function openDialog(kind, sessionId) {
     var href = "/sessions/" + sessionId + (kind === "summary" ? "#summary" : "#intake");
     if (!dialog || !dialog.showModal) { window.location.assign(href); return; }
     dialog.querySelector("[data-dialog-title]").textContent = kind === "summary" ? "Session summary" : "Intake details";
-    dialog.querySelector("[data-dialog-open]").setAttribute("href", href);
+    dialogFoot(href, null);
     dialogBody.textContent = "Loading…";
     dialog.showModal();
     fetch("/sessions/" + encodeURIComponent(sessionId) + "/parts", { credentials: "same-origin" })
@@ -239,6 +334,9 @@
   if (dialog) {
     dialog.querySelector("[data-dialog-close]").addEventListener("click", function () { dialog.close(); });
     dialog.addEventListener("click", function (ev) { if (ev.target === dialog) dialog.close(); });
+    dialog.querySelector("[data-dialog-accept]").addEventListener("click", function (ev) {
+      acceptRequest(ev.currentTarget);
+    });
   }
 
   showTab(current);

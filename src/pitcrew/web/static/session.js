@@ -90,6 +90,23 @@
     row.querySelector("input").focus();
   }
 
+  /* Reading the room, tab visible, reads the other party's messages: the marker moves to
+   * their newest one (the server keeps it from moving back). */
+  var markedAt = null;
+  function markRead() {
+    var role = document.body.dataset.role;
+    if (document.hidden || (role !== "customer" && role !== "mechanic")) return;
+    var theirs = room.querySelectorAll("[data-messages] .msg.theirs[data-message]");
+    if (!theirs.length) return;
+    var last = theirs[theirs.length - 1].dataset.message;
+    if (last === markedAt) return;
+    markedAt = last;
+    P.api("POST", base + "/read", { message_id: last }).catch(function () { markedAt = null; });
+  }
+  room.addEventListener("pitcrew:refreshed", markRead);
+  document.addEventListener("visibilitychange", markRead);
+  markRead();
+
   room.addEventListener("click", function (ev) {
     var adding = ev.target.closest("[data-add-step]");
     if (adding) {

@@ -1,0 +1,56 @@
+"""A request as mechanics see it before accepting: the car, the whole intake, what was added.
+
+Mechanics pick the requests they are good at, so a pending request's intake is open to
+every mechanic. Once the request is taken, expired or cancelled it is nobody's to preview
+any more (404, like an unknown id), except for the mechanic who won it: they hold the
+session and read it there too. The customer's contact details are never part of it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from pitcrew.access import parse_id
+from pitcrew.auth import Actor
+from pitcrew.db import Database
+from pitcrew.errors import NotFound
+from pitcrew.models import Intake, RequestStatus, Session, SessionRequest
+from pitcrew.schemas import RequestPreview
+
+GONE = "This request is no longer open: another mechanic took it, or it expired or was cancelled."
+
+
+def may_preview(request: SessionRequest, mechanic_id: uuid.UUID) -> bool:
+    """Pending: every mechanic. Accepted: only its mechanic. Closed: nobody."""
+    if request.status == RequestStatus.PENDING:
+        return True
+    return request.status == RequestStatus.ACCEPTED and request.mechanic_id == mechanic_id
+
+
+def request_preview(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> RequestPreview:
+    rid = parse_id(request_id, "request_id")
+    with db.read() as s:
+        found = s.execute(
+            select(SessionRequest, Intake)
+            .join(Session, Session.id == SessionRequest.parent_session_id)
+            .outerjoin(Intake, Intake.id == Session.intake_id)
+            .where(SessionRequest.id == rid)
+        ).first()
+        if found is None:
+            raise NotFound("No such request.")
+        request, intake = found
+        if not may_preview(request, mechanic.id):
+            raise NotFound(GONE, code="request_gone")
+        return RequestPreview(
+            request_id=request.id,
+            request_status=request.status,
+            session_id=request.parent_session_id,
+            customer_name=request.customer_name,
+            session_type=request.session_type,
+            plan_code=request.plan_code,
+            request_created_at=request.created_at,
+            vehicle=intake.vehicle_info if intake else {},
+            issue=intake.issue_description if intake else "",
+        )
