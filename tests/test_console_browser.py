@@ -189,3 +189,23 @@ def test_an_admin_adds_a_mechanic_who_can_then_sign_in(site: Site) -> None:
 def test_the_readme_screenshot_can_be_taken_again(tmp_path: Path, browser: Browser) -> None:
     taken = screens.take(tmp_path / "floor.png", browser)
     assert taken.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_console_page_fits_a_phone(site: Site) -> None:
+    customer, _ = site.person(Role.CUSTOMER, "Dana Driver")
+    bea, _ = site.person(Role.MECHANIC, "Bea Mechanic")
+    waiting = start_session(site.db, customer, Stage.WAITING, mechanic=bea)
+    start_session(site.db, customer, Stage.COMPLETED, mechanic=bea)
+    _, admin = site.signed_in(Role.ADMIN, "Avery Admin", PHONE)
+    for path in (
+        "/admin",
+        "/admin/sessions",
+        "/admin/people",
+        "/admin/health",
+        "/admin/numbers?days=90",
+        f"/sessions/{waiting.sid}",
+    ):
+        admin.goto(path)
+        expect(admin.get_by_role("heading", level=1)).to_be_visible()
+        overflow = admin.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow}px too wide on a phone"

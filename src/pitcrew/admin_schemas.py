@@ -86,17 +86,21 @@ class SessionRow(BaseModel):
     created_at: datetime
 
 
-class SessionQuery(BaseModel):
+Search = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Page = Annotated[int, Field(ge=0, le=10_000)]
+
+
+class SessionQuery(Strict):
     """What the console's session search narrows by; every part is optional."""
 
-    customer: str = ""  # in the customer's name or email
-    mechanic: str = ""  # in the mechanic's name or email
-    vehicle: str = ""  # in the car's year, make or model
-    vin: str = ""
+    customer: Search = ""  # in the customer's name or email
+    mechanic: Search = ""  # in the mechanic's name or email
+    vehicle: Search = ""  # in the car's year, make or model
+    vin: Search = ""
     status: SessionStatus | None = None
     since: date | None = None  # created on or after this day (UTC)
     until: date | None = None  # created on or before this day (UTC)
-    page: int = 0
+    page: Page = 0
 
 
 class SessionPage(BaseModel):
@@ -166,10 +170,10 @@ class AccountPage(BaseModel):
     more: bool
 
 
-class AccountQuery(BaseModel):
-    q: str = ""  # in the name or email
+class AccountQuery(Strict):
+    q: Search = ""  # in the name or email
     role: Role | None = None
-    page: int = 0
+    page: Page = 0
 
 
 class MechanicIn(Strict):
@@ -284,7 +288,7 @@ class AuditEntry(BaseModel):
 # --- numbers ------------------------------------------------------------------------------
 
 
-class NumbersQuery(BaseModel):
+class NumbersQuery(Strict):
     days: Annotated[int, Field(ge=1, le=366)] = 7  # the period: the last N days, today included
 
 
