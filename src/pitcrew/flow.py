@@ -483,7 +483,7 @@ def rate(
     """The customer rates a completed session, once."""
     sid = parse_id(session_id, "session_id")
     if not 1 <= rating <= 5:
-        raise Invalid("rating must be between 1 and 5.", code="invalid_rating")
+        raise Invalid("Choose a rating from 1 to 5", code="invalid_rating")
 
     def work(s: DbSession) -> None:
         locked = pair.lock(s, sid)

@@ -5,9 +5,6 @@
   var form = document.querySelector("form[data-intake]");
   if (!form) return;
   var key = null;
-  var FRIENDLY = {
-    "vehicle.year": "Enter the model year, for example 2016."
-  };
 
   function newKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -76,7 +73,7 @@
     }).then(function (answer) {
       window.location.assign("/sessions/" + answer.session_id);
     }).catch(function (err) {
-      P.formError(form, err, FRIENDLY).scrollIntoView({ block: "center", behavior: "smooth" });
+      P.formError(form, err).scrollIntoView({ block: "center", behavior: "smooth" });
     });
   });
 })();
