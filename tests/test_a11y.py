@@ -232,11 +232,17 @@ def test_every_page_has_no_serious_accessibility_problem(
             page.goto(f"/sessions/{sessions[state]}")
             findings.check(page, f"a {state} session, for the mechanic")
         page.goto(f"/sessions/{sessions['live']}")
+        page.get_by_role("button", name="Complete session").click()
         page.get_by_role("button", name="Add a step").click()
         page.get_by_label("Trouble codes").fill("P9999")
-        page.get_by_role("button", name="Complete session").click()
+        page.get_by_role("button", name="Complete and send report").click()
         expect(page.locator('[data-error-for="trouble_codes"]')).to_be_visible()
         findings.check(page, "the report form with its errors")
+        page.keyboard.press("Escape")  # the report's panel closes
+        details = page.get_by_role("button", name="Car, issue and timeline")
+        if details.is_visible():  # on a phone the car's history is one tap away
+            details.click()
+            findings.check(page, "the car, the issue and the timeline over the chat")
         page.get_by_role("link", name=re.compile("Report of")).click()
         findings.check(page, "an earlier report on the same car")
         page.goto(f"/sessions/{sessions['pending']}")

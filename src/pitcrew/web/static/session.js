@@ -90,7 +90,43 @@
     row.querySelector("input").focus();
   }
 
+  /* "Complete session" opens the report's panel; its close button (or Escape) shuts it. */
+  function openPanel(id) {
+    var panel = document.getElementById(id);
+    if (!panel || panel.open) return;
+    panel.showModal();
+    var first = panel.querySelector("textarea, input, select");
+    if (first) first.focus();
+  }
+
+  /* On a phone the car, the issue and the timeline cover the chat while shown. */
+  function showDetails(open) {
+    room.classList.toggle("details-open", open);
+    document.querySelectorAll("[data-details-toggle]").forEach(function (b) {
+      if (b.closest(".page-head")) b.setAttribute("aria-expanded", String(open));
+    });
+    var target = open ? room.querySelector("#room-details [data-details-toggle]")
+                      : document.querySelector(".page-head [data-details-toggle]");
+    if (target) target.focus();
+  }
+  document.addEventListener("click", function (ev) {
+    if (ev.target.closest("[data-details-toggle]")) showDetails(!room.classList.contains("details-open"));
+  });
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape" && room.classList.contains("details-open")) showDetails(false);
+  });
+
   room.addEventListener("click", function (ev) {
+    var opening = ev.target.closest("[data-open-panel]");
+    if (opening) {
+      openPanel(opening.dataset.openPanel);
+      return;
+    }
+    var closing = ev.target.closest("[data-close-panel]");
+    if (closing) {
+      closing.closest("dialog").close();
+      return;
+    }
     var adding = ev.target.closest("[data-add-step]");
     if (adding) {
       addStep(adding.form);

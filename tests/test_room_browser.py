@@ -1,0 +1,142 @@
+"""The session room, and the forms that lead to it, as people use them in Chromium.
+
+Desktop and phone widths; what a test waits for arrives over the live stream or the page's
+own scripts, never by reloading to look. PostgreSQL only, to keep CI time down.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from pitcrew import chat
+from pitcrew.db import Database
+from pitcrew.models import Role
+from tests.support.browser import DESKTOP, PHONE, World, world_at
+from tests.support.factories import Stage, start_session
+from tests.support.live import chromium
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.postgres_only,
+    pytest.mark.usefixtures("quick_passwords"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def world(pg_db: Database, pg_url: str, browser: Browser) -> Iterator[World]:
+    with world_at(pg_db, pg_url, browser) as here:
+        yield here
+
+
+# --- words for people -------------------------------------------------------------------
+
+
+def test_a_refused_form_says_what_to_do_beside_each_field(world: World) -> None:
+    """The browser's own checks stay out of the way, so the page shows the service's words."""
+    page = world.browser.new_context(viewport=PHONE, base_url=world.url).new_page()
+    page.goto("/signup")
+    page.get_by_label("Your name").fill("Dana Driver")
+    page.get_by_label("Email").fill("dana@example")
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator('[data-error-for="email"]')).to_have_text(
+        "Enter an email address like name@example.com"
+    )
+    expect(page.locator('[data-error-for="password"]')).to_have_text(
+        "Choose a password of at least 8 characters"
+    )
+    expect(page.get_by_label("Email")).to_have_attribute("aria-invalid", "true")
+    page.context.close()
+
+    dana = world.sign_in(Role.CUSTOMER, "Dana Driver", viewport=DESKTOP)
+    c = dana.page
+    c.goto("/intake")
+    c.get_by_label("Make").fill("Honda")
+    c.get_by_role("button", name="Find a mechanic").click()
+    expect(c.locator('[data-error-for="vehicle.year"]')).to_have_text(
+        "Enter the car's model year, like 2016"
+    )
+    expect(c.locator('[data-error-for="vehicle.model"]')).to_have_text(
+        "Enter the model of the car, like Civic"
+    )
+    expect(c.locator('[data-error-for="issue_description"]')).to_have_text(
+        "Describe the problem in a few words"
+    )
+    expect(c).to_have_url(re.compile("/intake$"))
+    dana.assert_no_script_problems()
+
+
+# --- the layout ---------------------------------------------------------------------------
+
+
+def _box(locator: Any) -> dict[str, float]:
+    box = locator.bounding_box()
+    assert box is not None, "not shown"
+    return dict(box)
+
+
+def test_on_a_phone_the_chat_comes_first_and_the_details_are_one_tap_away(world: World) -> None:
+    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=PHONE)
+    dana = world.sign_in(Role.CUSTOMER, "Dana Driver", viewport=PHONE)
+    live = start_session(world.db, dana.actor, Stage.LIVE, mechanic=bea.actor)
+    chat.post_message(world.db, dana.actor, live.session_id, "It grinds when I brake hard")
+    for person in (bea, dana):
+        page = person.page
+        page.goto(f"/sessions/{live.sid}")
+        chat_box = page.locator("[data-part=chat]")
+        expect(chat_box).to_contain_text("It grinds when I brake hard")
+        # The message box is on the first screen; the car and the issue wait behind one tap.
+        composer = _box(page.get_by_label("Message"))
+        assert composer["y"] + composer["height"] <= PHONE["height"]
+        issue = page.locator("#intake")
+        expect(issue).to_be_hidden()
+        page.get_by_role("button", name="Car, issue and timeline").click()
+        expect(issue).to_be_visible()
+        expect(issue).to_contain_text("Grinding noise")
+        expect(page.locator("[data-part=timeline]")).to_be_visible()
+        page.get_by_role("button", name="Back to the session").click()
+        expect(issue).to_be_hidden()
+        person.assert_no_script_problems()
+
+
+def test_on_a_desktop_the_details_sit_beside_the_chat_and_completing_opens_a_panel(
+    world: World,
+) -> None:
+    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=DESKTOP)
+    dana = world.sign_in(Role.CUSTOMER, "Dana Driver", viewport=DESKTOP)
+    live = start_session(world.db, dana.actor, Stage.LIVE, mechanic=bea.actor)
+    m = bea.page
+    m.goto(f"/sessions/{live.sid}")
+    chat_box, issue = _box(m.locator("[data-part=chat]")), _box(m.locator("#intake"))
+    assert issue["x"] >= chat_box["x"] + chat_box["width"], "the details sit beside the chat"
+    assert chat_box["width"] > issue["width"], "the conversation is the main column"
+    expect(m.get_by_label("Summary for Dana Driver")).to_be_hidden()
+    expect(m.get_by_role("button", name="Car, issue and timeline")).to_be_hidden()
+    m.get_by_role("button", name="Complete session").click()
+    panel = m.get_by_role("dialog", name="Complete the session")
+    expect(panel).to_be_visible()
+    expect(m.get_by_label("Summary for Dana Driver")).to_be_focused()
+    panel.get_by_role("button", name="Close").click()
+    expect(panel).to_be_hidden()
+    m.get_by_role("button", name="Complete session").click()
+    m.get_by_label("Summary for Dana Driver").fill("Worn front pads.")
+    m.get_by_role("button", name="Complete and send report").click()
+    expect(m.locator("[data-status-headline]")).to_have_text("Completed")
+    expect(panel).to_have_count(0)
+
+    dana.page.goto(f"/sessions/{live.sid}")
+    summary, issue = _box(dana.page.locator("#summary")), _box(dana.page.locator("#intake"))
+    assert issue["x"] >= summary["x"] + summary["width"], "the customer's room has the same shape"
+    for person in (bea, dana):
+        person.assert_no_script_problems()
