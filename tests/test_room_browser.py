@@ -140,3 +140,48 @@ def test_on_a_desktop_the_details_sit_beside_the_chat_and_completing_opens_a_pan
     assert issue["x"] >= summary["x"] + summary["width"], "the customer's room has the same shape"
     for person in (bea, dana):
         person.assert_no_script_problems()
+
+
+# --- drafts -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_draft_survives_a_reload_and_a_lost_connection_until_it_is_sent(
+    world: World, viewport: Any
+) -> None:
+    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=viewport)
+    dana = world.sign_in(Role.CUSTOMER, "Dana Driver", viewport=viewport)
+    live = start_session(world.db, dana.actor, Stage.LIVE, mechanic=bea.actor)
+    c, m = dana.page, bea.page
+    c.goto(f"/sessions/{live.sid}")
+    c.get_by_label("Message").fill("It started after the tyre change")
+    c.reload()
+    expect(c.get_by_label("Message")).to_have_value("It started after the tyre change")
+
+    # Offline, the send fails and the words stay, also across a reload once back.
+    c.context.set_offline(True)
+    c.get_by_label("Message").press("Enter")
+    expect(c.get_by_text("Could not reach pitcrew. Check your connection")).to_be_visible()
+    c.context.set_offline(False)
+    c.reload()
+    expect(c.get_by_label("Message")).to_have_value("It started after the tyre change")
+    c.get_by_label("Message").press("Enter")
+    expect(c.locator(".msg.mine")).to_contain_text("It started after the tyre change")
+    expect(c.get_by_label("Message")).to_have_value("")
+    c.reload()
+    expect(c.get_by_label("Message")).to_have_value("")
+
+    m.goto(f"/sessions/{live.sid}")
+    m.get_by_role("button", name="Complete session").click()
+    m.get_by_label("Summary for Dana Driver").fill("Worn front pads.")
+    m.get_by_label("Trouble codes").fill("P0301")
+    m.reload()
+    m.get_by_role("button", name="Complete session").click()
+    expect(m.get_by_label("Summary for Dana Driver")).to_have_value("Worn front pads.")
+    expect(m.get_by_label("Trouble codes")).to_have_value("P0301")
+    m.get_by_role("button", name="Complete and send report").click()
+    expect(m.locator("[data-status-headline]")).to_have_text("Completed")
+    kept = m.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('pitcrew:draft:'))")
+    assert kept == []
+    for person in (bea, dana):
+        person.assert_no_script_problems()

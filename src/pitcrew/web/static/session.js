@@ -7,6 +7,43 @@
   var id = room.dataset.session;
   var base = "/api/sessions/" + encodeURIComponent(id);
 
+  /* Drafts: what is typed into a [data-draft] field (the chat message, the report) is kept in
+   * this browser per person, session and field, so a reload or a lost connection loses
+   * nothing; a draft is forgotten once what it drafted is sent. */
+  var draftPrefix = "pitcrew:draft:" + (document.body.dataset.user || "") + ":" + id + ":";
+  function draftStore() {
+    try { return window.localStorage; } catch (e) { return null; }  // storage turned off
+  }
+  function saveDraft(field) {
+    var store = draftStore();
+    if (!store || !field.name) return;
+    try {
+      if (field.value) store.setItem(draftPrefix + field.name, field.value);
+      else store.removeItem(draftPrefix + field.name);
+    } catch (e) { /* storage full: the draft lives only on the page */ }
+  }
+  function forgetDrafts(form) {
+    var store = draftStore();
+    if (!store) return;
+    form.querySelectorAll("[data-draft]").forEach(function (f) { store.removeItem(draftPrefix + f.name); });
+  }
+  function restoreDrafts(root) {
+    var store = draftStore();
+    if (!store) return;
+    root.querySelectorAll("[data-draft]").forEach(function (f) {
+      var kept = store.getItem(draftPrefix + f.name);
+      if (kept && !f.value) {
+        f.value = kept;
+        grow(f);
+      }
+    });
+  }
+  function grow(box) {
+    if (!box.matches(".composer textarea")) return;
+    box.style.height = "auto";
+    box.style.height = Math.min(box.scrollHeight, 160) + "px";
+  }
+
   function errorBox(node) {
     var part = node.closest("[data-part]");
     return (part && part.querySelector("[data-form-error]")) || document.querySelector("[data-form-error]");
@@ -69,6 +106,7 @@
     P.busyWhile(button, "Completing…", function () {
       return P.api("POST", base + "/complete", reportBody(form));
     }).then(function () {
+      forgetDrafts(form);
       return P.refresh(room);
     }).catch(function (err) {
       P.formError(form, grouped(err)).scrollIntoView({ block: "center", behavior: "smooth" });
@@ -160,7 +198,9 @@
       run(button, "Sending…", function () { return P.api("POST", base + "/messages", { body: text }); },
         function () {
           P.busy(button, false);
+          forgetDrafts(form);
           field.value = "";
+          grow(field);
           field.focus();
           return P.refresh(room);
         });
@@ -191,9 +231,9 @@
   });
   room.addEventListener("input", function (ev) {
     var box = ev.target;
-    if (!box.matches || !box.matches(".composer textarea")) return;
-    box.style.height = "auto";
-    box.style.height = Math.min(box.scrollHeight, 160) + "px";
+    if (!box.matches) return;
+    if (box.matches("[data-draft]")) saveDraft(box);
+    grow(box);
   });
 
   function scrollChat() {
@@ -202,11 +242,13 @@
   }
 
   room.addEventListener("pitcrew:refreshed", function (ev) {
+    restoreDrafts(room);
     if (ev.detail.changed.indexOf("chat") >= 0) scrollChat();
   });
   room.addEventListener("pitcrew:gone", function () {
     P.toast("This session is no longer yours", "Taking you back.");
     setTimeout(function () { window.location.assign("/"); }, 1500);
   });
+  restoreDrafts(room);
   scrollChat();
 })();
