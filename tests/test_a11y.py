@@ -202,6 +202,8 @@ def test_every_page_has_no_serious_accessibility_problem(
         _sign_in(page, customer_email)
         findings.check(page, "/sessions")
         page.goto("/intake")
+        findings.check(page, "/intake asking first, with a request open")
+        page.get_by_role("link", name="Start another request").click()
         findings.check(page, "/intake with a saved car")
         page.get_by_text("A different car").click()
         findings.check(page, "/intake")

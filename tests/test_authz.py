@@ -139,6 +139,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/sessions/{session_id}/signal"): Row(
         U, 204, M, 204, M, needs="live video", body={"kind": "ready", "call_id": "authz-call"}
     ),
+    ("POST", "/api/sessions/{session_id}/typing"): Row(U, 204, M, 204, M, needs="live"),
     ("GET", "/api/sessions/{session_id}/report.pdf"): Row(U, 200, M, 200, M, needs="completed"),
     ("GET", "/api/sessions/{session_id}/history"): Row(U, C, C, 200, M, needs="live"),
     ("GET", "/api/vehicles"): Row(U, 200, 200, C, C),

@@ -363,6 +363,8 @@ def test_every_page_at_phone_and_desktop_width(world: World) -> None:
             expect(page).to_have_url(re.compile("/sessions$"))
             shot(page, "customer-home")
             page.goto("/intake")
+            shot(page, "intake-asks-first")
+            page.get_by_role("link", name="Start another request").click()
             shot(page, "intake")
             page.get_by_text("A different car").click()
             page.get_by_label("Year").fill("2016")

@@ -17,7 +17,7 @@ from pitcrew import chat
 from pitcrew.db import Database
 from pitcrew.models import Role
 from tests.support.browser import DESKTOP, PHONE, World, world_at
-from tests.support.factories import Stage, start_session
+from tests.support.factories import Stage, create_account, start_session
 from tests.support.live import chromium
 
 pytestmark = [
@@ -185,3 +185,126 @@ def test_a_draft_survives_a_reload_and_a_lost_connection_until_it_is_sent(
     assert kept == []
     for person in (bea, dana):
         person.assert_no_script_problems()
+
+
+# --- the timer ------------------------------------------------------------------------------
+
+
+def test_the_timer_runs_tells_both_when_the_plan_is_up_and_the_duration_is_kept(
+    world: World,
+) -> None:
+    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=DESKTOP)
+    dana = world.sign_in(Role.CUSTOMER, "Dana Driver", viewport=PHONE)
+    live = start_session(world.db, dana.actor, Stage.LIVE, mechanic=bea.actor, plan_code="basic")
+    for page in (bea.page, dana.page):
+        page.clock.install()  # the page's clock, which the test can move on
+        page.goto(f"/sessions/{live.sid}")
+        timer = page.locator("[data-timer]")
+        expect(timer).to_contain_text("of 15 min")
+        expect(timer.locator("[data-timer-clock]")).to_have_text(re.compile(r"^0:0\d$"))
+        expect(page.locator("[data-plan-notice]")).to_be_hidden()
+    for page in (bea.page, dana.page):
+        page.clock.fast_forward("15:00")
+        expect(page.locator("[data-timer-clock]")).to_have_text(re.compile(r"^15:0\d$"))
+        expect(page.locator("[data-plan-notice]")).to_have_text(
+            "The Basic plan's 15 minutes are up. There is no hard stop:"
+            " take the time you need to finish."
+        )
+    # Nothing stops: the chat still takes messages past the plan's minutes.
+    dana.page.get_by_label("Message").fill("Still here")
+    dana.page.get_by_label("Message").press("Enter")
+    expect(bea.page.locator(".msg.theirs")).to_contain_text("Still here")
+
+    m = bea.page
+    m.get_by_role("button", name="Complete session").click()
+    m.get_by_label("Summary for Dana Driver").fill("Worn front pads.")
+    m.get_by_role("button", name="Complete and send report").click()
+    took = re.compile(r"took \d+ s of the plan's 15 min")
+    expect(m.locator("[data-took]")).to_contain_text(took)
+    expect(dana.page.locator("[data-took]")).to_contain_text(took)
+    expect(m.locator("[data-timer]")).to_have_count(0)
+
+    m.goto("/mechanic/dashboard")
+    m.get_by_role("tab", name=re.compile("Completed")).click()
+    row = m.locator(f'#panel-completed tr[data-session="{live.sid}"]')
+    expect(row.locator('[data-label="Duration"]')).to_have_text(re.compile(r"^\d+ s$"))
+    dana.page.goto("/sessions")
+    expect(dana.page.locator(".session-card")).to_contain_text(re.compile(r"took \d+ s"))
+    for person in (bea, dana):
+        person.assert_no_script_problems()
+
+
+# --- typing -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_other_party_sees_typing_within_a_second_and_it_clears(
+    world: World, viewport: Any
+) -> None:
+    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=viewport)
+    dana = world.sign_in(Role.CUSTOMER, "Dana Driver", viewport=viewport)
+    live = start_session(world.db, dana.actor, Stage.LIVE, mechanic=bea.actor)
+    c, m = dana.page, bea.page
+    for page in (c, m):
+        page.goto(f"/sessions/{live.sid}")
+    note = m.locator("[data-typing]")
+    # Each page's live stream is open once its connection badge is quiet and events flow;
+    # a first message proves the mechanic's stream delivers.
+    c.get_by_label("Message").fill("Hello")
+    c.get_by_label("Message").press("Enter")
+    expect(m.locator(".msg.theirs")).to_contain_text("Hello")
+
+    c.get_by_label("Message").press_sequentially("It grinds")
+    expect(note).to_have_text("Dana is typing…", timeout=1_000)
+    expect(c.locator("[data-typing]")).to_have_text("")  # nobody is told of their own typing
+    expect(note).to_have_text("", timeout=6_000)  # a few seconds after typing stops
+
+    c.get_by_label("Message").press_sequentially(" when braking")
+    expect(note).to_have_text("Dana is typing…", timeout=1_000)
+    c.get_by_label("Message").press("Enter")
+    expect(m.locator(".msg.theirs").last).to_contain_text("It grinds when braking")
+    expect(note).to_have_text("")  # the message came: nobody is typing any more
+    for person in (bea, dana):
+        person.assert_no_script_problems()
+
+
+# --- the waiting room -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_waiting_room_counts_mechanics_and_time_and_back_returns_to_it(
+    world: World, viewport: Any
+) -> None:
+    world.account(Role.MECHANIC, "Bea Mechanic")
+    world.account(Role.MECHANIC, "Cy Mechanic")
+    create_account(world.db, Role.MECHANIC, "Off Duty", on_duty=False)
+    dana = world.sign_in(Role.CUSTOMER, "Dana Driver", viewport=viewport)
+    c = dana.page
+    c.get_by_role("link", name="New request").first.click()
+    c.get_by_label("Year").fill("2016")
+    c.get_by_label("Make").fill("Honda")
+    c.get_by_label("Model").fill("Civic")
+    c.get_by_label("Describe the issue").fill("Grinding noise when braking")
+    c.get_by_role("button", name="Find a mechanic").click()
+    expect(c).to_have_url(re.compile(r"/sessions/[0-9a-f-]{36}$"))
+    waiting_page = c.url
+
+    wait = c.locator("[data-wait]")
+    expect(wait.locator("[data-on-duty]")).to_have_text("2")
+    # REQUEST_TTL is 15 minutes: the time left counts down from there.
+    expect(wait.locator("time[data-until]")).to_have_text(re.compile(r"^1[45]:\d\d$"))
+
+    c.go_back()  # the form it was sent from is gone from the history
+    expect(c).to_have_url(waiting_page + "#sent")
+    expect(c.locator("[data-status-headline]")).to_have_text("Waiting for a mechanic")
+
+    # Another request while this one is open: asked first.
+    c.get_by_role("link", name="New request").first.click()
+    expect(c.get_by_role("heading", name="You already have a request open")).to_be_visible()
+    expect(c.locator("form[data-intake]")).to_have_count(0)
+    c.get_by_role("link", name="Go to my open request").click()
+    expect(c).to_have_url(waiting_page)
+    c.get_by_role("link", name="New request").first.click()
+    c.get_by_role("link", name="Start another request").click()
+    expect(c.get_by_label("Describe the issue")).to_be_visible()
+    dana.assert_no_script_problems()

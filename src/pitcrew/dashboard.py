@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
     Select,
     SmallInteger,
     String,
@@ -29,7 +30,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.orm import Session as DbSession
 
 from pitcrew.errors import NotFound
@@ -135,7 +136,16 @@ def incoming(s: DbSession, *, cursor: str | None = None, limit: int = PAGE_SIZE)
 
 def _mine(mechanic_id: uuid.UUID) -> AnySelect:
     cols = [overview.c[name] for name in ROW_COLUMNS]
-    return select(*cols).where(overview.c.mechanic_id == mechanic_id)
+    # How long a completed session took: kept on the session, beside the view's columns.
+    kept = aliased(Session)
+    took = (
+        select(kept.duration_seconds)
+        .where(kept.id == overview.c.session_id)
+        .correlate_except(kept)
+        .scalar_subquery()
+        .label("duration_seconds")
+    )
+    return select(*cols, took).where(overview.c.mechanic_id == mechanic_id)
 
 
 def active(
@@ -250,6 +260,7 @@ def _released(mechanic_id: uuid.UUID, cursor: str | None) -> AnySelect:
             cast(null(), UTCDateTime).label("ended_at"),
             cast(null(), SmallInteger).label("rating"),
             cast(null(), Uuid).label("intake_id"),
+            cast(null(), Integer).label("duration_seconds"),
             e.at.label("at"),
             e.at.label("released_at"),
             e.payload["accepted_at"].as_string().label("accepted_before"),

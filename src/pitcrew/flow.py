@@ -22,7 +22,7 @@ from sqlalchemy import Exists, Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import access, events, notify, pair, payloads, report, vehicles, words
+from pitcrew import access, events, notify, pair, payloads, plans, report, vehicles, words
 from pitcrew.access import PARTIES, parse_id
 from pitcrew.auth import Actor
 from pitcrew.db import Database
@@ -389,7 +389,7 @@ def join(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> SessionS
 def complete(
     db: Database, mechanic: Actor, session_id: uuid.UUID | str, findings: CompleteIn | str
 ) -> SessionStatus:
-    """The mechanic closes the session with their report: live → completed.
+    """The mechanic closes the session with their report: live → completed, and how long it took.
 
     A bare string is a report holding only its summary. The report is written in the same
     transaction, before the event, so the email that follows can carry it.
@@ -400,8 +400,10 @@ def complete(
     def work(s: DbSession) -> SessionStatus:
         locked = pair.lock(s, sid)
         check_party(mechanic, locked, MECHANIC_ONLY)
-        summary = written.summary
-        moved = _move(s, Action.COMPLETE, locked, {"ended_at": utcnow(), "summary": summary})
+        summary, now = written.summary, utcnow()
+        took = plans.duration_seconds(locked.session.started_at, now)
+        values = {"ended_at": now, "summary": summary, "duration_seconds": took}
+        moved = _move(s, Action.COMPLETE, locked, values)
         report.write(s, sid, written)
         _emit_session(s, mechanic, locked, moved, payloads.SessionDetails(summary=summary))
         return moved.status

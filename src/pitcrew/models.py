@@ -244,6 +244,8 @@ class Session(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     rating_comment: Mapped[str | None] = mapped_column(Text)
+    # From going live to completion, in whole seconds; written by ``complete``.
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
 class SessionReport(Base):

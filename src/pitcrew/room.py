@@ -216,6 +216,7 @@ def _session_out(row: Session, customer_name: str, mechanic_name: str | None) ->
         summary=row.summary,
         rating=row.rating,
         rating_comment=row.rating_comment,
+        duration_seconds=row.duration_seconds,
     )
 
 

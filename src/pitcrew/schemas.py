@@ -545,6 +545,7 @@ class SessionOut(BaseModel):
     summary: str | None
     rating: int | None
     rating_comment: str | None
+    duration_seconds: int | None = None  # from going live to completion
 
 
 class RequestOut(BaseModel):

@@ -71,7 +71,11 @@
     P.busyWhile(button, "Sending…", function () {
       return P.api("POST", "/api/intake/start", body(), { "Idempotency-Key": key });
     }).then(function (answer) {
-      window.location.assign("/sessions/" + answer.session_id);
+      // Sent: this form's place in the history becomes the waiting page (marked #sent, so the
+      // browser keeps both entries), and Back finds the request rather than a half-filled form.
+      var waitingPage = "/sessions/" + answer.session_id;
+      history.replaceState(null, "", waitingPage + "#sent");
+      window.location.assign(waitingPage);
     }).catch(function (err) {
       P.formError(form, err).scrollIntoView({ block: "center", behavior: "smooth" });
     });

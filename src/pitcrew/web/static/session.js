@@ -199,6 +199,7 @@
         function () {
           P.busy(button, false);
           forgetDrafts(form);
+          toldAt = 0;  // the next words typed are news again
           field.value = "";
           grow(field);
           field.focus();
@@ -249,6 +250,82 @@
     P.toast("This session is no longer yours", "Taking you back.");
     setTimeout(function () { window.location.assign("/"); }, 1500);
   });
+  /* Typing: while the message box changes, the other party is told at most every 2 s; their
+   * "Dana is typing…" shows until 4 s pass without a word from us, or our message arrives. */
+  var me = document.body.dataset.user || "";
+  var toldAt = 0;
+  var retry = null;
+  function tellTyping() {
+    var box = room.querySelector(".composer textarea");
+    if (!box || !box.value) return;
+    var now = Date.now();
+    if (now - toldAt < 2000) return;
+    toldAt = now;
+    P.api("POST", base + "/typing").catch(function (err) {
+      if (err.status !== 429) return;  // only a courtesy; too soon after the last: once more
+      clearTimeout(retry);
+      retry = setTimeout(function () { toldAt = 0; tellTyping(); }, 1000);
+    });
+  }
+  room.addEventListener("input", function (ev) {
+    if (ev.target.matches && ev.target.matches(".composer textarea")) tellTyping();
+  });
+  var typingTimer = null;
+  var typingName = "";
+  function showTyping(name) {
+    typingName = name;
+    var note = room.querySelector("[data-typing]");
+    if (note) note.textContent = name ? name + " is typing…" : "";
+    clearTimeout(typingTimer);
+    if (name) typingTimer = setTimeout(function () { showTyping(""); }, 4000);
+  }
+  room.addEventListener("pitcrew:refreshed", function () {
+    var note = room.querySelector("[data-typing]");
+    if (note) note.textContent = typingName ? typingName + " is typing…" : "";
+  });
+  document.addEventListener("pitcrew:event", function (ev) {
+    var data = ev.detail.data || {};
+    if (data.session_id !== id) return;
+    if (ev.detail.kind === "typing" && data.user_id !== me) showTyping(data.name);
+    else if (ev.detail.kind === "message.created" && (data.message || {}).sender_id !== me) showTyping("");
+  });
+
+  /* The timer: time since the session went live, against the plan's minutes. When they are
+   * reached both parties read a gentle notice, once; nothing stops the session. */
+  function clock(seconds) {
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    var mm = h ? ("0" + m).slice(-2) : String(m);
+    return (h ? h + ":" : "") + mm + ":" + ("0" + s).slice(-2);
+  }
+  function tickTimer() {
+    var timer = room.querySelector("[data-timer]");
+    if (!timer) return;
+    var started = new Date(timer.dataset.started).getTime();
+    var seconds = Math.max(0, Math.floor((Date.now() - started) / 1000));
+    timer.querySelector("[data-timer-clock]").textContent = clock(seconds);
+    var minutes = Number(timer.dataset.planMinutes);
+    var over = minutes > 0 && seconds >= minutes * 60;
+    timer.classList.toggle("over", over);
+    var notice = room.querySelector("[data-plan-notice]");
+    if (over && notice && notice.hidden) {
+      notice.textContent = "The " + timer.dataset.planName + " plan's " + minutes +
+        " minutes are up. There is no hard stop: take the time you need to finish.";
+      notice.hidden = false;
+    }
+  }
+  /* While waiting: the time left before the request expires, counted down. */
+  function tickWaiting() {
+    var until = room.querySelector("time[data-until]");
+    if (!until) return;
+    var left = Math.max(0, Math.floor((new Date(until.getAttribute("datetime")).getTime() - Date.now()) / 1000));
+    until.textContent = left > 0 ? clock(left) : "any moment now";
+  }
+  setInterval(function () { tickTimer(); tickWaiting(); }, 1000);
+  room.addEventListener("pitcrew:refreshed", tickWaiting);
+  room.addEventListener("pitcrew:refreshed", tickTimer);
+
   restoreDrafts(room);
+  tickTimer();
+  tickWaiting();
   scrollChat();
 })();
