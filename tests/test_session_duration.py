@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import os
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import create_engine, insert, select, update
 
-from pitcrew import plans
+from pitcrew import migrate, plans
 from pitcrew.db import Database
-from pitcrew.models import Session
+from pitcrew.models import Role, Session, User, utcnow
+from tests.support.databases import Dialect, empty_database
 from tests.support.factories import Person, Stage, start_session
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
@@ -60,3 +64,41 @@ def test_a_long_session_reads_in_hours_and_minutes(
 )
 def test_durations_read_as_people_say_them(seconds: int | None, words: str) -> None:
     assert plans.duration_words(seconds) == words
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_sessions_completed_before_the_duration_was_kept_get_theirs(
+    dialect: Dialect, tmp_path: Path
+) -> None:
+    """Revision 0015 fills in the duration from the times every completed session has."""
+    with empty_database(dialect, f"pitcrew_duration_{os.getpid()}", tmp_path) as url:
+        engine = create_engine(url)
+        try:
+            migrate.upgrade(engine, "0009")
+            went_live = utcnow() - timedelta(hours=2)
+            driver, mechanic = uuid.uuid4(), uuid.uuid4()
+            done, cancelled = uuid.uuid4(), uuid.uuid4()
+            with engine.begin() as c:
+                for who, role in ((driver, Role.CUSTOMER), (mechanic, Role.MECHANIC)):
+                    email = f"{who}@example.com"
+                    c.execute(insert(User).values(id=who, email=email, name=role, role=role))
+                for sid, status in ((done, "completed"), (cancelled, "cancelled")):
+                    c.execute(
+                        insert(Session).values(
+                            id=sid,
+                            customer_user_id=driver,
+                            mechanic_id=mechanic,
+                            type="chat",
+                            plan_code="standard",
+                            status=status,
+                            created_at=went_live,
+                            started_at=went_live,
+                            ended_at=went_live + timedelta(minutes=23, seconds=30),
+                        )
+                    )
+            migrate.upgrade(engine)
+            with engine.connect() as c:
+                took = dict(c.execute(select(Session.id, Session.duration_seconds)).all())
+        finally:
+            engine.dispose()
+    assert took == {done: 23 * 60 + 30, cancelled: None}

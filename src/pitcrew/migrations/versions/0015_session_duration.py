@@ -19,7 +19,8 @@ depends_on = None
 # Whole seconds from started_at to ended_at, as each database computes them.
 SECONDS = {
     "postgresql": "CAST(FLOOR(EXTRACT(EPOCH FROM (ended_at - started_at))) AS INTEGER)",
-    "sqlite": "CAST((julianday(ended_at) - julianday(started_at)) * 86400 AS INTEGER)",
+    # julianday is a float of days: rounded to the millisecond before the whole seconds are cut.
+    "sqlite": "CAST(ROUND((julianday(ended_at) - julianday(started_at)) * 86400, 3) AS INTEGER)",
 }
 BACKFILL = (
     "UPDATE sessions SET duration_seconds = CASE WHEN {s} < 0 THEN 0 ELSE {s} END"
