@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, ViewportSize, expect
 
-from pitcrew import flow
+from pitcrew import chat, flow
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
@@ -58,7 +58,8 @@ def test_a_request_shows_its_car_and_problem_before_accepting(
     customer, _ = world.account(Role.CUSTOMER, "Dana Driver")
     issue = "Grinding noise when braking.\nWorse in the morning when it is cold.\nThird line."
     vehicle = {"year": 2016, "make": "Honda", "model": "Civic", "mileage": 84000, "vin": VIN}
-    _, request_id = world.start_intake(customer, vehicle=vehicle, issue_description=issue)
+    session_id, request_id = world.start_intake(customer, vehicle=vehicle, issue_description=issue)
+    chat.post_message(world.db, customer, session_id, "The warning light came on too.")
 
     row = incoming_row(m, request_id)
     expect(row).to_contain_text("2016 Honda Civic", timeout=LIVE)
@@ -72,6 +73,8 @@ def test_a_request_shows_its_car_and_problem_before_accepting(
     expect(dialog).to_contain_text("2016 Honda Civic · Dana Driver")
     expect(dialog).to_contain_text("Third line")
     expect(dialog).to_contain_text(VIN)
+    expect(dialog).to_contain_text("Added while waiting")
+    expect(dialog).to_contain_text("The warning light came on too.")
     expect(dialog).not_to_contain_text("@example.com")
     shot(m, "inbox-request-details")
     dialog.get_by_role("button", name="Accept").click()

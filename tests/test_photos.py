@@ -244,15 +244,16 @@ def test_upload_far_over_the_limit_is_refused_before_it_is_read(
     assert too_long.status_code == 413
 
 
-def test_photo_only_from_a_party_of_a_live_session(
+def test_photo_only_from_a_party_of_an_open_session(
     db: Database,
     customer: Person,
     mechanic: Person,
     make_user: Callable[..., Person],
     photos: PhotoStore,
 ) -> None:
+    closed = start_session(db, customer, Stage.CANCELLED, session_type="chat").sid
+    assert _upload(customer, closed, photo_bytes()).status_code == 409
     sid, rid = start_session(db, customer, session_type="chat").ids
-    assert _upload(customer, sid, photo_bytes()).status_code == 409  # nobody there yet
     mechanic.client.post("/api/mechanic/accept", json={"request_id": rid})
     mechanic.client.post(f"/api/sessions/{sid}/join")
     for outsider in (make_user(Role.MECHANIC), make_user(Role.CUSTOMER)):
