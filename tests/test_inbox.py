@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from pitcrew.db import Database
 from pitcrew.events import Kind
-from pitcrew.models import Event, Role
+from pitcrew.models import Event, Role, User
 from tests.support.factories import Person, Stage, start_session
 from tests.support.photos import phone_photo, send_photo
 
@@ -240,3 +240,18 @@ def test_no_details_once_the_request_is_closed(db: Database, customer: Person) -
     started = start_session(db, customer, Stage.CANCELLED)
     answer = customer.client.post(f"/api/sessions/{started.sid}/messages", json={"body": "Hi"})
     assert answer.status_code == 409
+
+
+# --- sound ------------------------------------------------------------------------------
+
+
+def test_the_sound_switch_is_kept_per_mechanic(
+    db: Database, customer: Person, mechanic: Person, make_user: Callable[..., Person]
+) -> None:
+    other = make_user(Role.MECHANIC, name="Al Other")
+    assert _ok(mechanic.client.post("/api/me/sound", json={"enabled": True})) == {"enabled": True}
+    with db.read() as s:
+        chosen = dict(s.execute(select(User.id, User.sound_alerts)).tuples().all())
+    assert chosen[mechanic.id] is True and chosen[other.id] is False
+    assert customer.client.post("/api/me/sound", json={"enabled": True}).status_code == 403
+    assert _ok(mechanic.client.post("/api/me/sound", json={"enabled": False})) == {"enabled": False}
