@@ -2,8 +2,7 @@
 
 ``notifications.resolved_at`` marks a notification about a request that closed (taken,
 expired, cancelled), found through the new index on ``request_id``; ``session_reads`` holds
-how far each party of a session has read its chat; ``users.sound_alerts`` a mechanic's
-choice of a sound for new requests and messages.
+how far each party of a session has read its chat.
 
 Revision ID: 0013
 Revises: 0009
@@ -23,12 +22,8 @@ UTC_DATETIME = sa.DateTime(timezone=True)  # as revision 0001 (the DDL of models
 
 
 def upgrade() -> None:
-    # Plain ADD COLUMN on both databases: a rebuilt table would lose its expression indexes.
-    op.add_column(
-        "users",
-        sa.Column("sound_alerts", sa.Boolean(), server_default=sa.false(), nullable=False),
-    )
-    op.add_column("notifications", sa.Column("resolved_at", UTC_DATETIME, nullable=True))
+    with op.batch_alter_table("notifications") as batch:
+        batch.add_column(sa.Column("resolved_at", UTC_DATETIME, nullable=True))
     op.create_index("ix_notifications_request_id", "notifications", ["request_id"])
     op.create_table(
         "session_reads",
@@ -55,5 +50,3 @@ def downgrade() -> None:
     op.drop_index("ix_notifications_request_id", table_name="notifications")
     with op.batch_alter_table("notifications") as batch:
         batch.drop_column("resolved_at")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("sound_alerts")
