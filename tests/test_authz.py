@@ -110,6 +110,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/mechanic/duty"): Row(U, C, C, 200, 200, C, body={"on_duty": True}),
     ("GET", "/api/me/email-notifications"): Row(U, C, C, 200, 200, C),
     ("POST", "/api/me/email-notifications"): Row(U, C, C, 200, 200, C, body={"enabled": False}),
+    ("POST", "/api/me/sound"): Row(U, C, C, 200, 200, C, body={"enabled": True}),
     ("GET", "/api/mechanic/dashboard"): Row(U, C, C, 200, 200, C),
     ("GET", "/api/mechanic/dashboard/{tab}"): Row(U, C, C, 200, 200, C),
     ("GET", "/api/sessions/{session_id}"): Row(U, 200, M, 200, M, 200, needs="live"),

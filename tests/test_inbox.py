@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from pitcrew.db import Database
 from pitcrew.events import Kind
-from pitcrew.models import Event, Role
+from pitcrew.models import Event, Role, User
 from tests.support.factories import Person, Stage, start_session
+from tests.support.photos import phone_photo, send_photo
 
 
 def _ok(answer: Any, status: int = 200) -> dict[str, Any]:
@@ -207,3 +208,50 @@ def test_read_names_a_message_of_this_session(
     stranger = make_user(Role.MECHANIC, name="Al Other")
     answer = stranger.client.post(f"/api/sessions/{two.sid}/read", json={"message_id": elsewhere})
     assert answer.status_code == 404
+
+
+# --- details while waiting --------------------------------------------------------------
+
+
+def test_details_added_while_waiting_show_in_the_preview_and_at_the_top_of_the_chat(
+    db: Database, customer: Person, mechanic: Person, make_user: Callable[..., Person]
+) -> None:
+    other = make_user(Role.MECHANIC, name="Al Other")
+    started = start_session(db, customer)
+    said = _say(customer, started.sid, "The warning light came on too.")
+    photo = send_photo(customer, started.sid, phone_photo(1, (800, 600)))
+    details = _ok(other.client.get(f"/api/mechanic/requests/{started.rid}"))["details"]
+    assert [d["id"] for d in details] == [said, photo["id"]]
+    assert details[0]["body"] == "The warning light came on too."
+    thumb = other.client.get(details[1]["photo"]["thumbnail_url"])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    refused = mechanic.client.post(f"/api/sessions/{started.sid}/messages", json={"body": "Hi"})
+    assert refused.status_code == 404, "nobody's session is a mechanic's to write in"
+
+    _ok(mechanic.client.post("/api/mechanic/accept", json={"request_id": started.rid}))
+    assert other.client.get(details[1]["photo"]["thumbnail_url"]).status_code == 404
+    later = _say(customer, started.sid, "It is parked outside.")
+    chat = _ok(mechanic.client.get(f"/api/sessions/{started.sid}/messages"))
+    assert [m["id"] for m in chat] == [said, photo["id"], later]  # type: ignore[index]
+    assert _active_unread(mechanic)[started.sid] == 3
+
+
+def test_no_details_once_the_request_is_closed(db: Database, customer: Person) -> None:
+    started = start_session(db, customer, Stage.CANCELLED)
+    answer = customer.client.post(f"/api/sessions/{started.sid}/messages", json={"body": "Hi"})
+    assert answer.status_code == 409
+
+
+# --- sound ------------------------------------------------------------------------------
+
+
+def test_the_sound_switch_is_kept_per_mechanic(
+    db: Database, customer: Person, mechanic: Person, make_user: Callable[..., Person]
+) -> None:
+    other = make_user(Role.MECHANIC, name="Al Other")
+    assert _ok(mechanic.client.post("/api/me/sound", json={"enabled": True})) == {"enabled": True}
+    with db.read() as s:
+        chosen = dict(s.execute(select(User.id, User.sound_alerts)).tuples().all())
+    assert chosen[mechanic.id] is True and chosen[other.id] is False
+    assert customer.client.post("/api/me/sound", json={"enabled": True}).status_code == 403
+    assert _ok(mechanic.client.post("/api/me/sound", json={"enabled": False})) == {"enabled": False}

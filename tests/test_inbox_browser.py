@@ -14,12 +14,12 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, ViewportSize, expect
 
-from pitcrew import flow
+from pitcrew import chat, flow
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
-from tests.support.browser import DESKTOP, LIVE, PHONE, World, shot
+from tests.support.browser import DESKTOP, LIVE, PHONE, Person, World, shot
 from tests.support.factories import Stage, start_session
 from tests.support.live import chromium, free_port, serve_in_thread
 from tests.test_pages_browser import count, incoming_row
@@ -59,7 +59,8 @@ def test_a_request_shows_its_car_and_problem_before_accepting(
     customer, _ = world.account(Role.CUSTOMER, "Dana Driver")
     issue = "Grinding noise when braking.\nWorse in the morning when it is cold.\nThird line."
     vehicle = {"year": 2016, "make": "Honda", "model": "Civic", "mileage": 84000, "vin": VIN}
-    _, request_id = world.start_intake(customer, vehicle=vehicle, issue_description=issue)
+    session_id, request_id = world.start_intake(customer, vehicle=vehicle, issue_description=issue)
+    chat.post_message(world.db, customer, session_id, "The warning light came on too.")
 
     row = incoming_row(m, request_id)
     expect(row).to_contain_text("2016 Honda Civic", timeout=LIVE)
@@ -73,6 +74,8 @@ def test_a_request_shows_its_car_and_problem_before_accepting(
     expect(dialog).to_contain_text("2016 Honda Civic · Dana Driver")
     expect(dialog).to_contain_text("Third line")
     expect(dialog).to_contain_text(VIN)
+    expect(dialog).to_contain_text("Added while waiting")
+    expect(dialog).to_contain_text("The warning light came on too.")
     expect(dialog).not_to_contain_text("@example.com")
     shot(m, "inbox-request-details")
     dialog.get_by_role("button", name="Accept").click()
@@ -199,4 +202,49 @@ def test_off_duty_is_said_at_the_top_and_requests_stay_listed(world: World) -> N
     m.get_by_text("On duty", exact=True).click()
     expect(duty).to_be_checked()
     expect(m.locator("[data-off-duty]")).to_be_hidden()
+    bea.assert_no_script_problems()
+
+
+# Counts the tones the page starts, so a test can hear the chime.
+COUNT_TONES = """
+window.__tones = 0;
+const start = OscillatorNode.prototype.start;
+OscillatorNode.prototype.start = function (...args) {
+  window.__tones += 1;
+  return start.apply(this, args);
+};
+"""
+
+
+def _tones(person: Person) -> int:
+    tones: int = person.page.evaluate("window.__tones")
+    return tones
+
+
+@pytest.mark.postgres_only
+def test_sound_is_opt_in_kept_and_silent_off_duty(world: World) -> None:
+    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", init=COUNT_TONES)
+    m = bea.page
+    customer, _ = world.account(Role.CUSTOMER, "Casey Driver")
+    _, first = world.start_intake(customer)
+    expect(incoming_row(m, first)).to_be_visible(timeout=LIVE)
+    assert _tones(bea) == 0, "no sound unless chosen"
+
+    m.get_by_text("Sound", exact=True).click()
+    expect(m.get_by_role("switch", name="Sound")).to_be_checked()
+    expect(m.locator("[data-notice]")).to_contain_text("Sound on")
+    heard = _tones(bea)
+    assert heard > 0, "turning it on plays the chime once"
+    _, second = world.start_intake(customer)
+    expect(incoming_row(m, second)).to_be_visible(timeout=LIVE)
+    m.wait_for_function(f"window.__tones > {heard}", timeout=LIVE)
+
+    m.reload()
+    expect(m.get_by_role("switch", name="Sound")).to_be_checked()
+    m.get_by_text("On duty", exact=True).click()
+    expect(m.locator("[data-off-duty]")).to_be_visible()
+    heard = _tones(bea)
+    _, third = world.start_intake(customer)
+    expect(incoming_row(m, third)).to_be_visible(timeout=LIVE)
+    assert _tones(bea) == heard, "off duty: no sound for requests"
     bea.assert_no_script_problems()

@@ -145,6 +145,17 @@ CARS: list[dict[str, object]] = [
 ]
 
 
+# The users table as the schema before reports has it (the model's later columns left out).
+USERS_BEFORE = table(
+    "users",
+    column("id", Uuid()),
+    column("email", String()),
+    column("name", String()),
+    column("role", String()),
+    column("created_at", UTCDateTime()),
+)
+
+
 def _completed_sessions(engine: Engine) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
     """A driver's four intakes (CARS) and their sessions: three completed with a summary,
     one cancelled without. Written as rows, the way the schema before reports takes them."""
@@ -155,7 +166,11 @@ def _completed_sessions(engine: Engine) -> tuple[list[uuid.UUID], list[uuid.UUID
     with engine.begin() as c:
         for who, role in ((driver, Role.CUSTOMER), (mechanic, Role.MECHANIC)):
             email = f"{who}@example.com"
-            c.execute(insert(User).values(id=who, email=email, name=role, role=role))
+            c.execute(
+                insert(USERS_BEFORE).values(
+                    id=who, email=email, name=role.value, role=role.value, created_at=now
+                )
+            )
         for n, car in enumerate(CARS):
             at = now + timedelta(minutes=n)
             c.execute(

@@ -244,15 +244,16 @@ def test_upload_far_over_the_limit_is_refused_before_it_is_read(
     assert too_long.status_code == 413
 
 
-def test_photo_only_from_a_party_of_a_live_session(
+def test_photo_only_from_a_party_of_an_open_session(
     db: Database,
     customer: Person,
     mechanic: Person,
     make_user: Callable[..., Person],
     photos: PhotoStore,
 ) -> None:
+    closed = start_session(db, customer, Stage.CANCELLED, session_type="chat").sid
+    assert _upload(customer, closed, photo_bytes()).status_code == 409
     sid, rid = start_session(db, customer, session_type="chat").ids
-    assert _upload(customer, sid, photo_bytes()).status_code == 409  # nobody there yet
     mechanic.client.post("/api/mechanic/accept", json={"request_id": rid})
     mechanic.client.post(f"/api/sessions/{sid}/join")
     for outsider in (make_user(Role.MECHANIC), make_user(Role.CUSTOMER)):
@@ -273,10 +274,12 @@ def test_photo_is_served_only_to_the_two_parties_and_never_as_html(
         assert answer.headers["content-type"] == "image/jpeg"
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert "sandbox" in answer.headers["content-security-policy"]
-        for outsider in (make_user(Role.MECHANIC), make_user(Role.CUSTOMER), make_user(Role.ADMIN)):
+        for outsider in (make_user(Role.MECHANIC), make_user(Role.CUSTOMER)):
             hidden = outsider.client.get(url)
             assert hidden.status_code == 404, hidden.text
             assert hidden.json()["error"]["code"] == "photo_not_found"
+        # The operator's console shows a session's chat read-only, photos included.
+        assert make_user(Role.ADMIN).client.get(url).status_code == 200
         assert mechanic.client.get(url, headers={"Authorization": ""}).status_code == 401
     other_sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="chat").sid
     elsewhere = photo["url"].replace(sid, other_sid)

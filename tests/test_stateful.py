@@ -253,7 +253,7 @@ def run_flow_machine(db: Database) -> Run:
 
         def try_message(self, who: Actor, m: Modelled) -> None:
             expected = self.party_error(m, who, customer=True, mechanic=True)
-            if expected is None and m.status != "live":
+            if expected is None and m.status not in SESSION_FLOW[Action.MESSAGE][0]:
                 expected = Conflict
             ok, out = self.attempt(expected, chat.post_message, db, who, m.session_id, "Hello?")
             if ok:

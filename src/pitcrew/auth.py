@@ -186,6 +186,11 @@ def set_email_notifications(db: Database, mechanic: Actor, enabled: bool) -> boo
     return _set_mechanic_switch(db, mechanic, "notify_by_email", enabled)
 
 
+def set_sound(db: Database, mechanic: Actor, enabled: bool) -> bool:
+    """Opt in to a short sound for new requests (while on duty) and new messages."""
+    return _set_mechanic_switch(db, mechanic, "sound_alerts", enabled)
+
+
 def _set_mechanic_switch(db: Database, mechanic: Actor, column: str, value: bool) -> bool:
     if mechanic.role != Role.MECHANIC:
         raise Forbidden(f"Only a {Role.MECHANIC} can do this.")

@@ -1,4 +1,5 @@
-"""Chat in a live session: text lines and photos, from its customer or its mechanic.
+"""Chat in a session: text lines and photos, from its customer or its mechanic; before the
+mechanic joins, the details the customer adds while waiting (``flow.SESSION_FLOW``).
 
 A message changes no status, but it follows the same discipline as the status flow: the
 session is locked, the sender checked against its parties (``access``) and the session's
@@ -39,7 +40,7 @@ class Attachment:
 
 
 def post_message(db: Database, actor: Actor, session_id: uuid.UUID | str, body: str) -> MessageOut:
-    """A chat line in a live session, from its customer or its mechanic."""
+    """A chat line from the session's customer or mechanic, in a status the flow allows."""
     sid = parse_id(session_id, "session_id")
     body = body.strip()
     if not body:

@@ -67,7 +67,8 @@ SESSION_FLOW: dict[Action, tuple[frozenset[SessionStatus], SessionStatus | None]
     Action.EXPIRE: (frozenset({S.PENDING}), S.CANCELLED),
     Action.RELEASE: (frozenset({S.WAITING}), S.PENDING),
     Action.RATE: (frozenset({S.COMPLETED}), None),
-    Action.MESSAGE: (frozenset({S.LIVE}), None),
+    # Before a mechanic joins, the customer adds details (and the mechanic holding it may reply).
+    Action.MESSAGE: (frozenset({S.PENDING, S.WAITING, S.LIVE}), None),
 }
 
 # action -> (request statuses it may start from, request status it leads to); absent: untouched

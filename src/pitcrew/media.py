@@ -19,6 +19,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
@@ -28,7 +29,7 @@ from pitcrew.auth import Actor
 from pitcrew.chat import Attachment
 from pitcrew.db import Database
 from pitcrew.errors import Invalid, NotFound, TooLarge, Unavailable
-from pitcrew.models import Session, SessionMessage
+from pitcrew.models import RequestStatus, Role, Session, SessionMessage, SessionRequest
 from pitcrew.photo_store import PhotoStore
 from pitcrew.schemas import MessageOut
 
@@ -279,7 +280,8 @@ def photo_file(
     photos: PhotoStore,
     thumbnail: bool = False,
 ) -> PhotoFile:
-    """The file behind a photo, for the session's customer and mechanic only.
+    """The file behind a photo, for the session's customer and mechanic only, and for any
+    mechanic previewing its pending request (a photo the customer added while waiting).
 
     Anyone else is told it does not exist (not that it is forbidden), so a photo's address
     reveals nothing to someone who guessed or was handed it.
@@ -290,13 +292,16 @@ def photo_file(
                 SessionMessage.attachment_path,
                 SessionMessage.attachment_type,
                 SessionMessage.thumbnail_path,
+                SessionMessage.sender_id,
                 Session.customer_user_id,
                 Session.mechanic_id,
+                SessionRequest.status.label("request_status"),
             )
             .join(Session, Session.id == SessionMessage.session_id)
+            .join(SessionRequest, SessionRequest.parent_session_id == Session.id)
             .where(SessionMessage.id == message_id, SessionMessage.session_id == session_id)
         ).first()
-    if row is None or row.attachment_path is None or not access.may_read(actor, row):
+    if row is None or row.attachment_path is None or not _may_see(actor, row):
         raise NotFound("No such photo.", code="photo_not_found")
     key = row.thumbnail_path if thumbnail else row.attachment_path
     data = photos.get(key) if key else None
@@ -307,6 +312,14 @@ def photo_file(
     return PhotoFile(
         data=data, content_type=content_type or "application/octet-stream", suffix=suffix
     )
+
+
+def _may_see(actor: Actor, row: Any) -> bool:
+    """A party or an admin; before an accept, also any mechanic, for what the customer added."""
+    if access.may_read(actor, row):
+        return True
+    previewing = actor.role == Role.MECHANIC and row.request_status == RequestStatus.PENDING
+    return previewing and row.sender_id == row.customer_user_id
 
 
 # What a report's PDF embeds of each chosen photo: enough to see the part, small enough that

@@ -186,6 +186,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     on_duty: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     notify_by_email: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A short sound for new requests (while on duty) and new messages: off unless chosen.
+    sound_alerts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # False only between a sign-up with email on and the click on its link.
     email_verified: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

@@ -11,13 +11,14 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
 
 from pitcrew.access import parse_id
 from pitcrew.auth import Actor
 from pitcrew.db import Database
 from pitcrew.errors import NotFound
-from pitcrew.models import Intake, RequestStatus, Session, SessionRequest
-from pitcrew.schemas import RequestPreview
+from pitcrew.models import Intake, RequestStatus, Session, SessionMessage, SessionRequest
+from pitcrew.schemas import MessageOut, RequestPreview, message_photo
 
 GONE = "This request is no longer open: another mechanic took it, or it expired or was cancelled."
 
@@ -27,6 +28,27 @@ def may_preview(request: SessionRequest, mechanic_id: uuid.UUID) -> bool:
     if request.status == RequestStatus.PENDING:
         return True
     return request.status == RequestStatus.ACCEPTED and request.mechanic_id == mechanic_id
+
+
+def details(s: DbSession, session_id: uuid.UUID, customer_id: uuid.UUID) -> list[MessageOut]:
+    """What the customer added to the session (messages and photos), oldest first."""
+    rows = s.scalars(
+        select(SessionMessage)
+        .where(SessionMessage.session_id == session_id, SessionMessage.sender_id == customer_id)
+        .order_by(SessionMessage.created_at, SessionMessage.id)
+    ).all()
+    return [
+        MessageOut(
+            id=m.id,
+            session_id=m.session_id,
+            sender_id=m.sender_id,
+            sender_name="",
+            body=m.body,
+            created_at=m.created_at,
+            photo=message_photo(m),
+        )
+        for m in rows
+    ]
 
 
 def request_preview(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> RequestPreview:
@@ -53,4 +75,8 @@ def request_preview(db: Database, mechanic: Actor, request_id: uuid.UUID | str) 
             request_created_at=request.created_at,
             vehicle=intake.vehicle_info if intake else {},
             issue=intake.issue_description if intake else "",
+            details=[
+                d.model_copy(update={"sender_name": request.customer_name})
+                for d in details(s, request.parent_session_id, request.customer_id)
+            ],
         )

@@ -307,6 +307,13 @@ def set_email_notifications(
     return {"enabled": enabled, "available": bool(settings.smtp_url)}
 
 
+@router.post("/me/sound", responses=COMMON, tags=["mechanic"])
+def set_sound(body: EmailNotificationsIn, db: DB, mechanic: Mechanic) -> dict[str, bool]:
+    """Opt in or out of a short sound for new requests (while on duty) and new messages in
+    my sessions; the sound ships with pitcrew's pages (Web Audio), nothing is fetched."""
+    return {"enabled": auth.set_sound(db, mechanic, body.enabled)}
+
+
 @router.get("/mechanic/dashboard", responses=COMMON, tags=["mechanic"])
 def mechanic_dashboard(db: DB, mechanic: Mechanic) -> dict[str, Any]:
     """The four tabs' first pages; ``next`` holds each tab's cursor for the next page."""

@@ -862,6 +862,7 @@ def mechanic_dashboard(
         "viewer": viewer,
         "on_duty": user.on_duty,
         "email_alerts": user.notify_by_email,
+        "sound": user.sound_alerts,
         "email_available": bool(request.app.state.settings.smtp_url),
         **_dashboard_context(db, viewer.actor, request, query),
     }

@@ -192,6 +192,53 @@
     off: "No more emails for new requests."
   });
 
+  /* ---------- sound ---------- */
+
+  /* A short two-note chime made on the spot with Web Audio: nothing to fetch, nothing shipped
+   * but these lines. Browsers let a page make sound only after a click on it; turning the
+   * switch on is one, and plays the chime once so the mechanic hears what it sounds like. */
+  var soundSwitch = document.querySelector("[data-sound]");
+  var audio = null;
+
+  function chime() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    try {
+      if (!audio) audio = new Context();
+      if (audio.state === "suspended") audio.resume();
+      var start = audio.currentTime + 0.01;
+      [880, 1320].forEach(function (pitch, i) {
+        var at = start + i * 0.14;
+        var tone = audio.createOscillator();
+        var level = audio.createGain();
+        tone.type = "sine";
+        tone.frequency.value = pitch;
+        level.gain.setValueAtTime(0.0001, at);
+        level.gain.exponentialRampToValueAtTime(0.2, at + 0.02);
+        level.gain.exponentialRampToValueAtTime(0.0001, at + 0.25);
+        tone.connect(level);
+        level.connect(audio.destination);
+        tone.start(at);
+        tone.stop(at + 0.3);
+      });
+    } catch (e) { /* no sound device: the page still shows everything */ }
+  }
+
+  function soundOn() { return !!soundSwitch && soundSwitch.checked; }
+
+  onOffSwitch(soundSwitch, "/api/me/sound", "enabled", {
+    on: "Sound on: a short chime for new requests while on duty, and for new messages.",
+    off: "Sound off."
+  }, function (on) { if (on) chime(); });
+
+  document.addEventListener("pitcrew:event", function (ev) {
+    if (!soundOn()) return;
+    var kind = ev.detail.kind, d = ev.detail.data || {};
+    if (kind === "request.created" && onDuty()) chime();
+    var sender = d.message && d.message.sender_id;
+    if (kind === "message.created" && sender && sender !== document.body.dataset.user) chime();
+  });
+
   /* ---------- desktop alerts ---------- */
 
   var alertsButton = document.querySelector("[data-enable-alerts]");

@@ -330,19 +330,11 @@
       notice.hidden = false;
     }
   }
-  /* While waiting: the time left before the request expires, counted down. */
-  function tickWaiting() {
-    var until = room.querySelector("time[data-until]");
-    if (!until) return;
-    var left = Math.max(0, Math.floor((new Date(until.getAttribute("datetime")).getTime() - Date.now()) / 1000));
-    until.textContent = left > 0 ? clock(left) : "any moment now";
-  }
-  setInterval(function () { tickTimer(); tickWaiting(); }, 1000);
-  room.addEventListener("pitcrew:refreshed", tickWaiting);
+  /* (While waiting, app.js counts the time left before the request expires down.) */
+  setInterval(tickTimer, 1000);
   room.addEventListener("pitcrew:refreshed", tickTimer);
 
   restoreDrafts(room);
   tickTimer();
-  tickWaiting();
   scrollChat();
 })();
