@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from bench.database import BenchDatabase
+from pitcrew.models import search_text
 
 YEAR = 365 * 24 * 3600.0
 BUSY_SHARE = 0.10
@@ -46,7 +47,7 @@ ISSUES = [
 COLUMNS = {
     "intakes": "id, customer_id, vehicle_info, issue_description, created_at",
     "sessions": "id, customer_user_id, mechanic_id, type, plan_code, status, intake_id,"
-    " created_at, started_at, ended_at, summary, rating, rating_comment",
+    " created_at, started_at, ended_at, summary, rating, rating_comment, search_text",
     "session_requests": "id, customer_id, customer_name, session_type, plan_code, status,"
     " mechanic_id, parent_session_id, created_at, accepted_at, closed_at",
 }
@@ -178,9 +179,8 @@ def _row_writer(
         intake_id, session_id, request_id = u4(), u4(), u4()
         kind = rng.choice(("chat", "chat", "chat", "video"))
         plan = rng.choice(("standard", "standard", "premium"))
-        intakes.append(
-            f"{intake_id}\t{customer}\t{rng.choice(VEHICLES)}\t{rng.choice(ISSUES)}\t{_ts(created)}\n"
-        )
+        vehicle, issue = rng.choice(VEHICLES), rng.choice(ISSUES)
+        intakes.append(f"{intake_id}\t{customer}\t{vehicle}\t{issue}\t{_ts(created)}\n")
         mechanic: uuid.UUID | None = None
         accepted = started = ended = closed = None
         summary = rating = None
@@ -210,9 +210,12 @@ def _row_writer(
                     s_status, r_status = "cancelled", "cancelled"
                     ended = closed = accepted + 60 + rng.random() * 600
         m = str(mechanic) if mechanic else NULL
+        found_by = search_text(f"History Customer {ci}", json.loads(vehicle), issue)
+        found_by += f" {summary}" if summary else ""
         sessions.append(
             f"{session_id}\t{customer}\t{m}\t{kind}\t{plan}\t{s_status}\t{intake_id}\t{_ts(created)}"
-            f"\t{_opt(started)}\t{_opt(ended)}\t{summary or NULL}\t{rating or NULL}\t{NULL}\n"
+            f"\t{_opt(started)}\t{_opt(ended)}\t{summary or NULL}\t{rating or NULL}\t{NULL}"
+            f"\t{found_by}\n"
         )
         requests.append(
             f"{request_id}\t{customer}\tHistory Customer {ci}\t{kind}\t{plan}\t{r_status}\t{m}"

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,9 +28,20 @@ from bench.wire import Connection
 from pitcrew import dashboard
 from pitcrew.dashboard import Page
 from pitcrew.db import Database
+from pitcrew.schemas import DashboardQuery
 
 TABS = ("incoming", "active", "completed", "history")
 DEEP = 0.9  # a deep page starts this far into the tab
+# What a mechanic looks for in Completed and History, from common to absent: a car one
+# session in five is about, one customer's name, a rating, one week three years back, and a
+# word no session holds (the whole history is read to find nothing).
+SEARCHES: tuple[dict[str, str], ...] = (
+    {"q": "civic"},
+    {"q": "History Customer 417"},
+    {"q": "gearbox slips", "rating": "1"},
+    {"since": "{three_years_ago}", "until": "{three_years_ago_plus_week}"},
+    {"q": "Lamborghini"},
+)
 
 
 @dataclass
@@ -57,13 +69,18 @@ class TabRead:
     api: Latency | None = None
     raw: Latency | None = None
     plan: Plan = field(default_factory=Plan)
+    search: dict[str, str] = field(default_factory=dict)  # the query of a searched page
 
 
-def _read(s: Any, tab: str, mechanic_id: uuid.UUID, cursor: str | None, limit: int) -> Page:
-    if tab == "incoming":
-        return dashboard.incoming(s, cursor=cursor, limit=limit)
-    page: Page = getattr(dashboard, tab)(s, mechanic_id, cursor=cursor, limit=limit)
-    return page
+def _read(
+    s: Any,
+    tab: str,
+    mechanic_id: uuid.UUID,
+    cursor: str | None,
+    limit: int,
+    search: dashboard.Search = dashboard.NO_SEARCH,
+) -> Page:
+    return dashboard.tab_page(s, mechanic_id, tab, cursor, search, limit=limit)
 
 
 @contextmanager
@@ -97,6 +114,27 @@ def plan_reads(db: Database, mechanic_id: uuid.UUID) -> list[TabRead]:
                 keyset = "OFFSET" not in sql.upper() and (at is None or len(params) > first_params)
                 first_params = first_params or len(params)
                 reads.append(TabRead(tab, page, start, total, sql, params, keyset, at))
+    return reads
+
+
+def plan_searches(db: Database, mechanic_id: uuid.UUID) -> list[TabRead]:
+    """The first page of each of :data:`SEARCHES` in Completed and in History."""
+    now = datetime.now(UTC).date()
+    days = {
+        "three_years_ago": (now - timedelta(days=3 * 365 - 14)).isoformat(),
+        "three_years_ago_plus_week": (now - timedelta(days=3 * 365 - 21)).isoformat(),
+    }
+    reads = []
+    for tab in ("completed", "history"):
+        for asked in SEARCHES:
+            query = {key: value.format(**days) for key, value in asked.items()}
+            search = dashboard.search_for(DashboardQuery.model_validate(query))
+            with db.read() as s:
+                total = len(_read(s, tab, mechanic_id, None, 10**8, search).rows)
+                with captured(db) as seen:
+                    _read(s, tab, mechanic_id, None, dashboard.PAGE_SIZE, search)
+            sql, params = seen[-1]
+            reads.append(TabRead(tab, "search", 0, total, sql, params, True, search=query))
     return reads
 
 
@@ -180,7 +218,12 @@ async def _same_rows(
     raw = [str(row[names.index("request_id")]) for row in cursor.fetchall()]
     answer = await http.request("GET", _path(read), headers=who.headers)
     listed = [str(row["request_id"]) for row in answer.json()["rows"]]
-    return bool(listed) and listed == raw[: len(listed)] and len(raw) - len(listed) in (0, 1)
+    found_nothing = read.page == "search" and not raw  # a search may rightly find nothing
+    return (
+        (bool(listed) or found_nothing)
+        and listed == raw[: len(listed)]
+        and len(raw) - len(listed) in (0, 1)
+    )
 
 
 async def replay(reads: list[TabRead], base_url: str, who: Account, rounds: int) -> None:
@@ -192,14 +235,15 @@ async def replay(reads: list[TabRead], base_url: str, who: Account, rounds: int)
 
 
 def _path(read: TabRead) -> str:
-    query = f"?{urlencode({'cursor': read.cursor})}" if read.cursor else ""
+    asked = {**read.search, **({"cursor": read.cursor} if read.cursor else {})}
+    query = f"?{urlencode(asked)}" if asked else ""
     return f"/api/mechanic/dashboard/{read.tab}{query}"
 
 
 def run(
     db: Database, bench_db: BenchDatabase, base_url: str, who: Account, samples: int
 ) -> tuple[list[TabRead], Latency]:
-    reads = plan_reads(db, who.actor.id)
+    reads = plan_reads(db, who.actor.id) + plan_searches(db, who.actor.id)
     with db.read() as s:
         mode = str(s.execute(text("SHOW plan_cache_mode")).scalar())
     whole = asyncio.run(measure(reads, bench_db, base_url, who, samples, mode))

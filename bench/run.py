@@ -95,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         help="only the long events log (no pgbench, no server): replay and timeline reads",
     )
     parser.add_argument(
+        "--dashboard-only",
+        action="store_true",
+        help="only the long history (no pgbench): the dashboard's tabs and searches",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="repeat each phase with a goal under py-spy (unmeasured) and summarise the profiles",
@@ -103,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     out = args.out or (None if args.quick else RESULTS)
     try:
-        pgbench = "" if args.events_only else ceilings.find_pgbench(install=args.install_pgbench)
+        only = args.events_only or args.dashboard_only
+        pgbench = "" if only else ceilings.find_pgbench(install=args.install_pgbench)
     except ceilings.MissingPgbench as missing:
         print(f"error: {missing}", file=sys.stderr)
         return 2
@@ -123,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             profiler = profile.Profiler(spy, Path(logs) / "profiles") if spy else None
             if args.events_only:
                 _events_log(plan, db, report)
+            elif args.dashboard_only:
+                _dashboard_only(plan, db, report, Path(logs), profiler)
             else:
                 _run(plan, pgbench, db, report, Path(logs), profiler)
             if profiler is not None:
@@ -187,6 +195,17 @@ def _run(
         database.dispose()
     # With the server stopped: its event buses would otherwise read the whole log.
     _events_log(plan, db, report)
+
+
+def _dashboard_only(
+    plan: Plan, db: BenchDatabase, report: Report, logs: Path, profiler: profile.Profiler | None
+) -> None:
+    database = Database(db.url, pool_size=4)
+    try:
+        with Server(db.url, workers=WORKERS, log_dir=logs, env=SERVER_ENV) as server:
+            _dashboard(plan, db, database, server, report, profiler)
+    finally:
+        database.dispose()
 
 
 # --- ceilings ----------------------------------------------------------------------------
@@ -485,6 +504,37 @@ def _invariants(database: Database, report: Report, when: str) -> None:
 # --- dashboard ---------------------------------------------------------------------------
 
 
+def _plan_words(plan: reads.Plan) -> str:
+    """The indexes a plan used, and its sequential scans if any."""
+    words = ", ".join(dict.fromkeys(plan.indexes)) or "no index"
+    if plan.seq_scans:
+        words += f"; Seq Scan on {', '.join(plan.seq_scans)}"
+    return words
+
+
+def _timed(section: str, what: str, api: Latency, raw: Latency, p99_goal_ms: float) -> Row:
+    """A read's latency through pitcrew against its own SQL run raw, with a p99 goal."""
+    return Row(
+        section,
+        what,
+        f"{fmt(api.p50, ' ms', 1)} / {fmt(api.p99, ' ms', 1)}",
+        f"raw SQL {fmt(raw.p50, ' ms', 2)} / {fmt(raw.p99, ' ms', 2)}",
+        f"{fmt(ratio(api.p50, raw.p50), 'x', 1)} (p50)",
+        f"p99 < {p99_goal_ms:g} ms",
+        goal(api.p99 < p99_goal_ms),
+    )
+
+
+def _search_rows(read: reads.TabRead, report: Report) -> None:
+    """A searched first page of Completed or History: its latency, then its plan."""
+    assert read.api is not None and read.raw is not None
+    asked = ", ".join(f"{key}={value}" for key, value in read.search.items())
+    what = f"{read.tab}, {asked} ({read.total:,} found): API p50 / p99"
+    report.add(_timed("search", what, read.api, read.raw, 50))
+    plan_words = _plan_words(read.plan)
+    report.add(Row("search", f"{read.tab}, {asked}: plan", plan_words))
+
+
 def _dashboard(
     plan: Plan,
     db: BenchDatabase,
@@ -511,6 +561,9 @@ def _dashboard(
     tab_reads, whole = reads.run(database, db, server.base_url, busy, plan.samples)
     for read in tab_reads:
         assert read.api is not None and read.raw is not None
+        if read.page == "search":
+            _search_rows(read, report)
+            continue
         where = "first page" if read.page == "first" else f"page after {read.skipped:,} rows"
         r = ratio(read.api.p50, read.raw.p50)
         report.add(
@@ -524,9 +577,7 @@ def _dashboard(
                 goal(read.api.p99 < 20 and r <= 2),
             )
         )
-        plan_words = ", ".join(dict.fromkeys(read.plan.indexes)) or "no index"
-        if read.plan.seq_scans:
-            plan_words += f"; Seq Scan on {', '.join(read.plan.seq_scans)}"
+        plan_words = _plan_words(read.plan)
         report.add(
             Row(
                 "dashboard",
@@ -584,21 +635,9 @@ def _events_log(plan: Plan, db: BenchDatabase, report: Report) -> None:
         reads_done = events_log.run(database, db, session_id, plan.samples)
         for read in reads_done:
             assert read.api is not None and read.raw is not None
-            r = ratio(read.api.p50, read.raw.p50)
-            report.add(
-                Row(
-                    "events log",
-                    f"{read.name}, {read.rows} row{'' if read.rows == 1 else 's'}: p50 / p99",
-                    f"{fmt(read.api.p50, ' ms', 1)} / {fmt(read.api.p99, ' ms', 1)}",
-                    f"raw SQL {fmt(read.raw.p50, ' ms', 2)} / {fmt(read.raw.p99, ' ms', 2)}",
-                    f"{fmt(r, 'x', 1)} (p50)",
-                    "p99 < 20 ms",
-                    goal(read.api.p99 < 20),
-                )
-            )
-            plan_words = ", ".join(dict.fromkeys(read.plan.indexes)) or "no index"
-            if read.plan.seq_scans:
-                plan_words += f"; Seq Scan on {', '.join(read.plan.seq_scans)}"
+            what = f"{read.name}, {read.rows} row{'' if read.rows == 1 else 's'}: p50 / p99"
+            report.add(_timed("events log", what, read.api, read.raw, 20))
+            plan_words = _plan_words(read.plan)
             report.add(
                 Row(
                     "events log",

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser
 from sqlalchemy import create_engine
 
 from pitcrew import auth
@@ -37,7 +38,7 @@ from tests.support.databases import (
     fresh_database,
 )
 from tests.support.factories import Person, create_person
-from tests.support.live import free_port, serve_in_thread
+from tests.support.live import chromium, free_port, serve_in_thread
 from tests.support.smtp import SmtpServer
 
 LEGACY_SCHEMA = Path(__file__).parent / "legacy_schema.sql"
@@ -221,3 +222,10 @@ def customer(make_user: Callable[..., Person]) -> Person:
 @pytest.fixture
 def mechanic(make_user: Callable[..., Person]) -> Person:
     return make_user(Role.MECHANIC, name="Bea Mechanic")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, one per test module (Playwright drives one per thread)."""
+    with chromium() as launched:
+        yield launched

@@ -23,16 +23,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from starlette.types import Message
 
-from pitcrew import auth, chat, flow, media, photo_store
+from pitcrew import auth, chat, doctor, flow, media, people, photo_store
 from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Notification, Role
 from pitcrew.schemas import IntakeIn
-from tests.support.factories import INTAKE, PASSWORD, Person
+from tests.support.factories import INTAKE, PASSWORD, Person, create_account, start_session
+from tests.test_doctor import _hex, unguarded
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
-PERSONAS = ("anonymous", "owner", "other_customer", "holder", "other_mechanic")
+PERSONAS = ("anonymous", "owner", "other_customer", "holder", "other_mechanic", "admin")
 WATCHED = ("sessions", "session_requests", "session_messages", "events")
 
 
@@ -61,6 +62,7 @@ class Row:
     other_customer: int
     holder: int  # the mechanic who holds the session
     other_mechanic: int
+    admin: int  # an admin: the console's routes are theirs alone
     needs: str | None = None  # pending | waiting | live | completed | cancelled | notified
     body: dict[str, Any] | None = None
     stream: bool = False  # answers with a never-ending stream: only its status is read
@@ -82,72 +84,114 @@ PHOTO = bytes.fromhex(
 )
 
 MATRIX: dict[tuple[str, str], Row] = {
-    ("GET", "/healthz"): Row(200, 200, 200, 200, 200),
-    ("GET", "/metrics"): Row(200, 200, 200, 200, 200),
-    ("POST", "/api/auth/register"): Row(201, 201, 201, 201, 201, body={"name": "New Person"}),
-    ("POST", "/api/auth/login"): Row(200, 200, 200, 200, 200),
+    ("GET", "/healthz"): Row(200, 200, 200, 200, 200, 200),
+    ("GET", "/metrics"): Row(200, 200, 200, 200, 200, 200),
+    ("POST", "/api/auth/register"): Row(201, 201, 201, 201, 201, 201, body={"name": "New Person"}),
+    ("POST", "/api/auth/login"): Row(200, 200, 200, 200, 200, 200),
     # Open to anyone: the link's token decides (a made-up one is refused alike), and asking
     # for an email answers the same whoever asks.
-    ("POST", "/api/auth/verify-email"): Row(M, M, M, M, M, body={"token": "made-up"}),
+    ("POST", "/api/auth/verify-email"): Row(M, M, M, M, M, M, body={"token": "made-up"}),
     ("POST", "/api/auth/verify-email/resend"): Row(
-        202, 202, 202, 202, 202, body={"email": "who@example.com"}
+        202, 202, 202, 202, 202, 202, body={"email": "who@example.com"}
     ),
     ("POST", "/api/auth/password-reset"): Row(
-        202, 202, 202, 202, 202, body={"email": "who@example.com"}
+        202, 202, 202, 202, 202, 202, body={"email": "who@example.com"}
     ),
     ("POST", "/api/auth/password-reset/confirm"): Row(
-        M, M, M, M, M, body={"token": "made-up", "password": PASSWORD}
+        M, M, M, M, M, M, body={"token": "made-up", "password": PASSWORD}
     ),
-    ("POST", "/api/auth/logout"): Row(U, 204, 204, 204, 204, fresh_token=True),
-    ("GET", "/api/auth/me"): Row(U, 200, 200, 200, 200),
-    ("POST", "/api/intake/start"): Row(U, 201, 201, C, C, body=INTAKE),
-    ("GET", "/api/sessions"): Row(U, 200, 200, C, C),
-    ("GET", "/api/mechanic/requests"): Row(U, C, C, 200, 200),
-    ("GET", "/api/mechanic/requests/{request_id}"): Row(U, C, C, 200, 200, needs="pending"),
-    ("POST", "/api/mechanic/accept"): Row(U, C, C, 200, 200, needs="pending"),
-    ("POST", "/api/mechanic/duty"): Row(U, C, C, 200, 200, body={"on_duty": True}),
-    ("GET", "/api/me/email-notifications"): Row(U, C, C, 200, 200),
-    ("POST", "/api/me/email-notifications"): Row(U, C, C, 200, 200, body={"enabled": False}),
-    ("POST", "/api/me/sound"): Row(U, C, C, 200, 200, body={"enabled": True}),
-    ("GET", "/api/mechanic/dashboard"): Row(U, C, C, 200, 200),
-    ("GET", "/api/mechanic/dashboard/{tab}"): Row(U, C, C, 200, 200),
-    ("GET", "/api/sessions/{session_id}"): Row(U, 200, M, 200, M, needs="live"),
-    ("POST", "/api/sessions/{session_id}/join"): Row(U, C, C, 200, M, needs="waiting"),
+    ("POST", "/api/auth/logout"): Row(U, 204, 204, 204, 204, 204, fresh_token=True),
+    ("GET", "/api/auth/me"): Row(U, 200, 200, 200, 200, 200),
+    ("POST", "/api/intake/start"): Row(U, 201, 201, C, C, C, body=INTAKE),
+    ("GET", "/api/sessions"): Row(U, 200, 200, C, C, C),
+    ("GET", "/api/mechanic/requests"): Row(U, C, C, 200, 200, C),
+    ("GET", "/api/mechanic/requests/{request_id}"): Row(U, C, C, 200, 200, C, needs="pending"),
+    ("POST", "/api/mechanic/accept"): Row(U, C, C, 200, 200, C, needs="pending"),
+    ("POST", "/api/mechanic/duty"): Row(U, C, C, 200, 200, C, body={"on_duty": True}),
+    ("GET", "/api/me/email-notifications"): Row(U, C, C, 200, 200, C),
+    ("POST", "/api/me/email-notifications"): Row(U, C, C, 200, 200, C, body={"enabled": False}),
+    ("POST", "/api/me/sound"): Row(U, C, C, 200, 200, C, body={"enabled": True}),
+    ("GET", "/api/mechanic/dashboard"): Row(U, C, C, 200, 200, C),
+    ("GET", "/api/mechanic/dashboard/{tab}"): Row(U, C, C, 200, 200, C),
+    ("GET", "/api/sessions/{session_id}"): Row(U, 200, M, 200, M, 200, needs="live"),
+    ("POST", "/api/sessions/{session_id}/join"): Row(U, C, C, 200, M, C, needs="waiting"),
     ("POST", "/api/sessions/{session_id}/complete"): Row(
-        U, C, C, 200, M, needs="live", body={"summary": "Replaced the pads."}
+        U, C, C, 200, M, C, needs="live", body={"summary": "Replaced the pads."}
     ),
     ("POST", "/api/sessions/{session_id}/cancel"): Row(
-        U, 200, M, 200, M, needs="waiting", body={"reason": "No longer needed"}
+        U, 200, M, 200, M, M, needs="waiting", body={"reason": "No longer needed"}
     ),
-    ("POST", "/api/sessions/{session_id}/release"): Row(U, C, C, 200, M, needs="waiting"),
+    ("POST", "/api/sessions/{session_id}/release"): Row(U, C, C, 200, M, C, needs="waiting"),
     ("POST", "/api/sessions/{session_id}/rating"): Row(
-        U, 200, M, C, C, needs="completed", body={"rating": 5}
+        U, 200, M, C, C, C, needs="completed", body={"rating": 5}
     ),
-    ("POST", "/api/sessions/{session_id}/request-again"): Row(U, 201, M, C, C, needs="cancelled"),
-    ("GET", "/api/sessions/{session_id}/messages"): Row(U, 200, M, 200, M, needs="live"),
+    ("POST", "/api/sessions/{session_id}/request-again"): Row(
+        U, 201, M, C, C, C, needs="cancelled"
+    ),
+    ("GET", "/api/sessions/{session_id}/messages"): Row(U, 200, M, 200, M, 200, needs="live"),
     ("POST", "/api/sessions/{session_id}/messages"): Row(
-        U, 201, M, 201, M, needs="live", body={"body": "Hello"}
+        U, 201, M, 201, M, M, needs="live", body={"body": "Hello"}
     ),
-    ("GET", "/api/sessions/{session_id}/timeline"): Row(U, 200, M, 200, M, needs="live"),
-    ("POST", "/api/sessions/{session_id}/read"): Row(U, 200, M, 200, M, needs="message"),
-    ("POST", "/api/sessions/{session_id}/photos"): Row(U, 201, M, 201, M, needs="live", photo=True),
+    ("GET", "/api/sessions/{session_id}/timeline"): Row(U, 200, M, 200, M, 200, needs="live"),
+    ("POST", "/api/sessions/{session_id}/photos"): Row(
+        U, 201, M, 201, M, M, needs="live", photo=True
+    ),
+    ("POST", "/api/sessions/{session_id}/read"): Row(U, 200, M, 200, M, M, needs="message"),
     # A photo's address tells others nothing: not even that it exists.
     ("GET", "/api/sessions/{session_id}/photos/{message_id}"): Row(
-        U, 200, 404, 200, 404, needs="photo"
+        U, 200, 404, 200, 404, 200, needs="photo"
     ),
     ("GET", "/api/sessions/{session_id}/photos/{message_id}/thumb"): Row(
-        U, 200, 404, 200, 404, needs="photo"
+        U, 200, 404, 200, 404, 200, needs="photo"
     ),
-    ("GET", "/api/sessions/{session_id}/call"): Row(U, 200, M, 200, M, needs="live video"),
+    ("GET", "/api/sessions/{session_id}/call"): Row(U, 200, M, 200, M, M, needs="live video"),
     ("POST", "/api/sessions/{session_id}/signal"): Row(
-        U, 204, M, 204, M, needs="live video", body={"kind": "ready", "call_id": "authz-call"}
+        U, 204, M, 204, M, M, needs="live video", body={"kind": "ready", "call_id": "authz-call"}
     ),
-    ("GET", "/api/sessions/{session_id}/report.pdf"): Row(U, 200, M, 200, M, needs="completed"),
-    ("GET", "/api/sessions/{session_id}/history"): Row(U, C, C, 200, M, needs="live"),
-    ("GET", "/api/vehicles"): Row(U, 200, 200, C, C),
-    ("GET", "/api/notifications"): Row(U, 200, 200, 200, 200),
-    ("POST", "/api/notifications/{notification_id}/read"): Row(U, 204, M, M, M, needs="notified"),
-    ("GET", "/api/events"): Row(U, 200, 200, 200, 200, stream=True),
+    ("GET", "/api/sessions/{session_id}/report.pdf"): Row(
+        U, 200, M, 200, M, 200, needs="completed"
+    ),
+    ("GET", "/api/sessions/{session_id}/history"): Row(U, C, C, 200, M, C, needs="live"),
+    ("GET", "/api/vehicles"): Row(U, 200, 200, C, C, C),
+    ("GET", "/api/notifications"): Row(U, 200, 200, 200, 200, 200),
+    ("POST", "/api/notifications/{notification_id}/read"): Row(
+        U, 204, M, M, M, M, needs="notified"
+    ),
+    ("GET", "/api/events"): Row(U, 200, 200, 200, 200, 200, stream=True),
+    # The operator's console.
+    ("GET", "/api/admin/floor"): Row(U, C, C, C, C, 200),
+    ("GET", "/api/admin/sessions"): Row(U, C, C, C, C, 200, params={"customer": "casey"}),
+    ("GET", "/api/admin/sessions/{session_id}"): Row(U, C, C, C, C, 200, needs="live"),
+    # To the other mechanic, from the holder (filled in by _body).
+    ("POST", "/api/admin/sessions/{session_id}/reassign"): Row(U, C, C, C, C, 200, needs="waiting"),
+    ("POST", "/api/admin/sessions/{session_id}/cancel"): Row(
+        U, C, C, C, C, 200, needs="waiting", body={"reason": "Asked by phone"}
+    ),
+    ("GET", "/api/admin/people"): Row(U, C, C, C, C, 200, params={"q": "mechanic"}),
+    ("POST", "/api/admin/people"): Row(
+        U,
+        C,
+        C,
+        C,
+        C,
+        201,
+        body={"name": "Nia Newhire"},  # a fresh email: _body
+    ),
+    ("POST", "/api/admin/people/{user_id}/deactivate"): Row(U, C, C, C, C, 200, needs="account"),
+    ("POST", "/api/admin/people/{user_id}/reactivate"): Row(
+        U, C, C, C, C, 200, needs="deactivated account"
+    ),
+    ("POST", "/api/admin/people/{user_id}/password-reset"): Row(
+        U, C, C, C, C, 202, needs="account, email on"
+    ),
+    ("GET", "/api/admin/health"): Row(U, C, C, C, C, 200),
+    # Something to repair (a pair broken on purpose); the plan shown now (_body).
+    ("POST", "/api/admin/health/repair"): Row(U, C, C, C, C, 200, needs="broken"),
+    ("GET", "/api/admin/audit"): Row(U, C, C, C, C, 200),
+    ("GET", "/api/admin/numbers"): Row(U, C, C, C, C, 200, params={"days": "30"}),
+    ("POST", "/api/admin/people/{user_id}/role"): Row(
+        U, C, C, C, C, 200, needs="account", body={"role": "customer"}
+    ),
 }
 
 
@@ -167,12 +211,32 @@ class World:
             return token
         return str(person.client.headers["Authorization"]).removeprefix("Bearer ")
 
+    def _account(self, *, deactivated: bool) -> uuid.UUID:
+        """A fresh mechanic for the console to act on (deactivated when asked)."""
+        account = create_account(self.db, Role.MECHANIC, password=None)
+        if deactivated:
+            people.deactivate(self.db, self.people["admin"].actor, account.id)
+        return account.id
+
     def prepare(self, needs: str | None) -> dict[str, str]:
         """A fresh session in the state a route acts on; ids to fill its path."""
         owner, holder = self.people["owner"].actor, self.people["holder"].actor
         ids = {"tab": "active"}
+        self.db.email_enabled = needs == "account, email on"
         if needs is None:
             return ids
+        if needs == "broken":
+            started = start_session(self.db, owner)
+            with unguarded(self.db) as c:
+                c.execute(
+                    text("UPDATE sessions SET status = 'cancelled' WHERE id = :s"),
+                    {"s": _hex(started.session_id, self.db)},
+                )
+            return ids
+        if needs.endswith("account") or needs.startswith("account"):
+            return ids | {
+                "user_id": str(self._account(deactivated=needs.startswith("deactivated")))
+            }
         video = needs == "live video"
         intake = {**INTAKE, "session_type": "video"} if video else INTAKE
         needs = "live" if video else needs
@@ -230,6 +294,13 @@ def _body(world: World, route: tuple[str, str], row: Row, persona: str, ids: dic
         return {"email": who.email, "password": PASSWORD}
     if route == ("POST", "/api/mechanic/accept"):
         return {"request_id": ids["request_id"]}
+    if route == ("POST", "/api/admin/health/repair"):
+        return {"plan": doctor.plan_digest(doctor.check(world.db))}
+    if route == ("POST", "/api/admin/people"):
+        return {"email": f"new-{uuid.uuid4().hex[:8]}@example.com"} | (row.body or {})
+    if route == ("POST", "/api/admin/sessions/{session_id}/reassign"):
+        to, held_by = world.people["other_mechanic"], world.people["holder"]
+        return {"mechanic_id": str(to.id), "from_mechanic_id": str(held_by.id)}
     if route == ("POST", "/api/sessions/{session_id}/read"):
         return {"message_id": ids["message_id"]}
     return row.body
@@ -293,6 +364,7 @@ def world(
         "other_customer": make_user(Role.CUSTOMER),
         "holder": mechanic,
         "other_mechanic": make_user(Role.MECHANIC),
+        "admin": make_user(Role.ADMIN, name="Avery Admin"),
     }
     # The lifespan runs, so the live stream is really served (not "503 not running").
     with TestClient(app) as anonymous:

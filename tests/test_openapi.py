@@ -71,7 +71,14 @@ def _required_errors(route: tuple[str, str], op: dict[str, Any]) -> set[int]:
         need.add(404)
     row = MATRIX.get(route)
     if row is not None:
-        answers = {row.anonymous, row.owner, row.other_customer, row.holder, row.other_mechanic}
+        answers = {
+            row.anonymous,
+            row.owner,
+            row.other_customer,
+            row.holder,
+            row.other_mechanic,
+            row.admin,
+        }
         need |= answers & {401, 403}
         if row.anonymous == 401 and method in UNSAFE:
             need.add(403)  # a cookie-signed change without its CSRF token

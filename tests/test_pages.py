@@ -340,7 +340,7 @@ def test_cookie_requests_need_the_csrf_token(app: Any, customer: Person) -> None
         assert browser.get("/sessions", follow_redirects=False).status_code == 303
 
 
-@pytest.mark.parametrize("path", ["/sessions/parts", "/mechanic/dashboard/parts"])
+@pytest.mark.parametrize("path", ["/sessions/parts", "/mechanic/dashboard/parts", "/admin/parts"])
 def test_live_fragments_need_sign_in(anonymous: TestClient, db: Database, path: str) -> None:
     assert anonymous.get(path).status_code == 401
 
@@ -356,7 +356,8 @@ def test_admin_has_a_home(app: Any, db: Database) -> None:
             )
         )
         assert browser.get("/", follow_redirects=False).headers["location"] == "/admin"
-        assert "pitcrew doctor" in browser.get("/admin").text
+        home = browser.get("/admin").text
+        assert "Pending requests" in home and "Mechanics on duty" in home
 
 
 def test_scripts_are_kept_by_version_and_modules_checked_anew(anonymous: Any) -> None:

@@ -113,7 +113,9 @@ def _with_flow_links(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def own_role(path: str) -> Role:
-    """Whom an operation is for: a mechanic's paths, else a customer's."""
+    """Whom an operation is for: an admin's paths, a mechanic's, else a customer's."""
+    if path.startswith("/api/admin/"):
+        return Role.ADMIN
     return Role.MECHANIC if any(part in path for part in MECHANIC_PATHS) else Role.CUSTOMER
 
 

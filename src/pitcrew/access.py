@@ -71,6 +71,11 @@ def check_reader(actor: Actor, session: HasParties) -> None:
         check_party(actor, session)
 
 
+def may_read(actor: Actor, session: HasParties) -> bool:
+    """:func:`check_reader` as a yes or no."""
+    return actor.role == Role.ADMIN or part_of(actor.id, session) is not None
+
+
 def parse_id(value: uuid.UUID | str, what: str) -> uuid.UUID:
     """An id from a path or a body; a clear 422 rather than a 404 for a malformed one."""
     if isinstance(value, uuid.UUID):

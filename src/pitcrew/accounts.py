@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session as DbSession
 from pitcrew import auth, notify, throttle
 from pitcrew.config import Settings
 from pitcrew.db import Database
-from pitcrew.errors import NotFound
+from pitcrew.errors import Forbidden, NotFound
 from pitcrew.models import (
     AccountToken,
     AuthToken,
@@ -91,6 +91,8 @@ def _consume(s: DbSession, token: str, purpose: TokenPurpose) -> User:
     user = s.get(User, user_id) if user_id is not None else None
     if user is None:
         raise NotFound(LINK_GONE, code="link_expired")
+    if user.deactivated_at is not None:
+        raise Forbidden(auth.DEACTIVATED, code="account_deactivated")
     return user
 
 
@@ -296,18 +298,33 @@ def request_reset(db: Database, email: str, settings: Settings, base_url: str) -
 
     def work(s: DbSession) -> None:
         user = auth.user_by_email(s, email)
-        if user is None:
+        if user is None or user.deactivated_at is not None:
             return
-        token = _new(s, user.id, TokenPurpose.RESET_PASSWORD, settings.password_reset_ttl)
-        minutes = max(1, round(settings.password_reset_ttl.total_seconds() / 60))
-        context = {
-            "name": user.name,
-            "link": _link(base_url, "reset-password", token),
-            "expires": f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours",
-        }
-        notify.queue_email(s, user.email, "password_reset", "Set a new password", context)
+        send_password_link(s, user, settings, base_url)
 
     db.run(work)
+
+
+def send_password_link(
+    s: DbSession,
+    user: User,
+    settings: Settings,
+    base_url: str,
+    *,
+    ttl: timedelta | None = None,
+    subject: str = "Set a new password",
+) -> bool:
+    """Queue the email with a link to set the account's password, in the caller's
+    transaction; whether it was queued (not when email is off)."""
+    ttl = ttl or settings.password_reset_ttl
+    token = _new(s, user.id, TokenPurpose.RESET_PASSWORD, ttl)
+    minutes = max(1, round(ttl.total_seconds() / 60))
+    context = {
+        "name": user.name,
+        "link": _link(base_url, "reset-password", token),
+        "expires": f"{minutes} minutes" if minutes < 120 else f"{minutes // 60} hours",
+    }
+    return notify.queue_email(s, user.email, "password_reset", subject, context)
 
 
 def reset_password(db: Database, token: str, password: str, settings: Settings) -> SignedIn:

@@ -38,6 +38,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("pitcrew-no-such-user")
 
 MIN_PASSWORD = 8
+DEACTIVATED = "This account has been deactivated. Ask an admin of pitcrew to reactivate it."
 
 
 def hash_password(password: str) -> str:
@@ -127,6 +128,8 @@ def login(db: Database, email: str, password: str, ttl: timedelta) -> tuple[str,
         ok = False
     if not ok or user is None:
         raise Unauthenticated("Wrong email or password.", code="bad_credentials")
+    if user.deactivated_at is not None:
+        raise Forbidden(DEACTIVATED, code="account_deactivated")
     if not user.email_verified:
         raise Forbidden(
             "Confirm your email address first: open the link we sent you, "
@@ -153,6 +156,7 @@ def user_for_token(s: DbSession, token: str) -> User | None:
         select(User)
         .join(AuthToken, AuthToken.user_id == User.id)
         .where(AuthToken.token_hash == token_hash(token), AuthToken.expires_at > utcnow())
+        .where(User.deactivated_at.is_(None))
     )
     return s.scalar(stmt)
 

@@ -8,6 +8,11 @@ from the customer after the mechanic's read marker, counted within the same quer
 (``reads.unread``). Every tab is one indexed query, newest first,
 paged by keyset (a cursor of the last row's time and id), so a mechanic with years of
 history pages as fast as a new one.
+
+Completed and History can be searched (:class:`Search`): words matched against the
+customer's name, the car, its VIN, the issue and the summary, and filters on the day, the
+rating and (History) the status. The filters narrow the same keyset query, so a search pages
+like the tab itself.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -23,7 +28,9 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Uuid,
+    and_,
     cast,
+    false,
     literal,
     null,
     or_,
@@ -35,7 +42,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session as DbSession
 
 from pitcrew import reads
-from pitcrew.errors import NotFound
+from pitcrew.errors import Invalid, NotFound
 from pitcrew.events import Kind
 from pitcrew.models import (
     Event,
@@ -47,6 +54,7 @@ from pitcrew.models import (
     UTCDateTime,
     overview,
 )
+from pitcrew.schemas import DashboardQuery
 
 AnySelect = Select[*tuple[Any, ...]]
 Column = InstrumentedAttribute[Any] | Any
@@ -64,6 +72,83 @@ ROW_COLUMNS = tuple(
     for column in overview.c
     if column.name not in {"mechanic_id", "parent_session_id", "vehicle_info", "issue_description"}
 )
+
+
+# What History's status filter takes: the request's status, or "released" for a hand-back.
+HISTORY_STATUSES = (RequestStatus.ACCEPTED, RequestStatus.CANCELLED, RELEASED)
+
+
+@dataclass(frozen=True)
+class Search:
+    """What a mechanic looks for in Completed or History.
+
+    Every word must appear (in any letter case) in the customer's name, the car, its VIN,
+    the issue or the summary; ``since`` and ``until`` are whole days in UTC, both included,
+    on the tab's own time (completed at, or accepted or handed back at); ``rating`` is the
+    customer's stars; ``status`` is History's (accepted, cancelled or released).
+    """
+
+    words: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None
+    rating: int | None = None
+    status: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        text: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        rating: int | None = None,
+        status: str | None = None,
+    ) -> Search:
+        if since and until and until < since:
+            raise Invalid("The end of the date range is before its start.", code="invalid_range")
+        return cls(tuple((text or "").split()), since, until, rating, status or None)
+
+    def __bool__(self) -> bool:
+        return bool(self.words) or any(
+            value is not None for value in (self.since, self.until, self.rating, self.status)
+        )
+
+
+NO_SEARCH = Search()
+
+
+def search_for(query: DashboardQuery) -> Search:
+    """The search a tab's query parameters ask for."""
+    return Search.of(query.q, query.since, query.until, query.rating, query.status)
+
+
+def _like(word: str) -> str:
+    """A LIKE pattern finding ``word`` anywhere, with LIKE's own wildcards taken literally."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _text_matches(words: tuple[str, ...]) -> Any:
+    """Every word somewhere in the session's search text (see ``models.search_text``)."""
+    return and_(*(Session.search_text.ilike(_like(word), escape="\\") for word in words))
+
+
+def _in_days(at: Column, search: Search) -> list[Any]:
+    bounds = []
+    if search.since:
+        bounds.append(at >= datetime.combine(search.since, time(), UTC))
+    if search.until:
+        bounds.append(at < datetime.combine(search.until + timedelta(days=1), time(), UTC))
+    return bounds
+
+
+def _narrowed(stmt: AnySelect, at: Column, search: Search) -> AnySelect:
+    """A held-rows query (the view joined to its session) cut to what ``search`` asks for."""
+    v = overview.c
+    if search.words:
+        stmt = stmt.where(_text_matches(search.words))
+    if search.rating is not None:
+        stmt = stmt.where(v.rating == search.rating)
+    return stmt.where(*_in_days(at, search))
 
 
 @dataclass(frozen=True)
@@ -166,10 +251,17 @@ def active(
 
 
 def completed(
-    s: DbSession, mechanic_id: uuid.UUID, *, cursor: str | None = None, limit: int = PAGE_SIZE
+    s: DbSession,
+    mechanic_id: uuid.UUID,
+    *,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+    search: Search = NO_SEARCH,
 ) -> Page:
     v = overview.c
-    stmt = _held(mechanic_id, SessionStatus.COMPLETED)
+    if search.status is not None:
+        raise Invalid("Completed lists completed sessions only: filter by status in History.")
+    stmt = _narrowed(_held(mechanic_id, SessionStatus.COMPLETED), Session.ended_at, search)
     return _page(s, _keyset(stmt, Session.ended_at, v.request_id, cursor), "ended_at", limit)
 
 
@@ -195,7 +287,12 @@ def _held(mechanic_id: uuid.UUID, *statuses: SessionStatus) -> AnySelect:
 
 
 def history(
-    s: DbSession, mechanic_id: uuid.UUID, *, cursor: str | None = None, limit: int = PAGE_SIZE
+    s: DbSession,
+    mechanic_id: uuid.UUID,
+    *,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+    search: Search = NO_SEARCH,
 ) -> Page:
     """Every request the mechanic accepted, including those later cancelled, and those they
     handed back: a hand-back shows as ``request_status`` "released" at ``released_at``.
@@ -208,20 +305,15 @@ def history(
     # One branch per status, so each reads (mechanic_id, status, accepted_at) in index order.
     held = [
         _keyset(
-            _mine(mechanic_id)
-            .add_columns(
-                v.accepted_at.label("at"),
-                cast(null(), UTCDateTime).label("released_at"),
-                cast(null(), String).label("accepted_before"),
-            )
-            .where(v.request_status == status),
+            _held_in_history(mechanic_id, status, search),
             v.accepted_at,
             v.request_id,
             cursor,
         ).limit(limit + 1)
         for status in (RequestStatus.ACCEPTED, RequestStatus.CANCELLED)
+        if search.status in (None, status)
     ]
-    released = _released(mechanic_id, cursor).limit(limit + 1)
+    released = _released(mechanic_id, cursor, search).limit(limit + 1)
     # UNION pairs columns by position: every branch lists them in the first one's order.
     subqueries = [branch.subquery() for branch in (*held, released)]
     names = subqueries[0].c.keys()
@@ -257,7 +349,24 @@ def history(
     return Page(rows=rows, next_cursor=next_cursor)
 
 
-def _released(mechanic_id: uuid.UUID, cursor: str | None) -> AnySelect:
+def _held_in_history(mechanic_id: uuid.UUID, status: RequestStatus, search: Search) -> AnySelect:
+    """One branch of History's held requests: those in ``status``, cut to ``search``."""
+    v = overview.c
+    stmt = (
+        _mine(mechanic_id)
+        .add_columns(
+            v.accepted_at.label("at"),
+            cast(null(), UTCDateTime).label("released_at"),
+            cast(null(), String).label("accepted_before"),
+        )
+        .where(v.request_status == status)
+    )
+    if search.words:  # the summary is the session's own
+        stmt = stmt.join_from(overview, Session, Session.id == v.session_id)
+    return _narrowed(stmt, v.accepted_at, search)
+
+
+def _released(mechanic_id: uuid.UUID, cursor: str | None, search: Search) -> AnySelect:
     """The mechanic's hand-backs as History rows, from the events log, newest first."""
     e, r = Event, SessionRequest
     released = (
@@ -286,7 +395,33 @@ def _released(mechanic_id: uuid.UUID, cursor: str | None) -> AnySelect:
         .outerjoin(Intake, Intake.id == Session.intake_id)
         .where(e.actor_id == mechanic_id, e.kind == Kind.REQUEST_RELEASED)
     )
-    return _keyset(released, e.at, e.request_id, cursor)
+    if search.status not in (None, RELEASED) or search.rating is not None:
+        released = released.where(false())  # a hand-back has no other status and no rating
+    if search.words:
+        released = released.where(_text_matches(search.words))
+    return _keyset(released.where(*_in_days(e.at, search)), e.at, e.request_id, cursor)
+
+
+def tab_page(
+    s: DbSession,
+    mechanic_id: uuid.UUID,
+    tab: str,
+    cursor: str | None = None,
+    search: Search = NO_SEARCH,
+    *,
+    limit: int = PAGE_SIZE,
+) -> Page:
+    """One page of the tab named ``tab``: its first, or the one after ``cursor``."""
+    if tab not in TABS:
+        raise NotFound(f"No tab named {tab!r}.")
+    if search and tab in ("incoming", "active"):
+        raise Invalid("Search works in Completed and History.", code="not_searchable")
+    if tab == "incoming":
+        return incoming(s, cursor=cursor, limit=limit)
+    if tab == "active":
+        return active(s, mechanic_id, cursor=cursor, limit=limit)
+    read = completed if tab == "completed" else history
+    return read(s, mechanic_id, cursor=cursor, limit=limit, search=search)
 
 
 def whole(s: DbSession, mechanic_id: uuid.UUID) -> dict[str, Page]:

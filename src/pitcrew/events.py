@@ -45,6 +45,8 @@ class Kind(StrEnum):
     NOTIFICATION_CREATED = "notification.created"
     REPAIR = "doctor.repair"
     EVENTS_PRUNED = "events.pruned"
+    SESSION_REASSIGNED = "session.reassigned"
+    ACCOUNT_CHANGED = "account.changed"
 
 
 # What live pages listen for: every kind but the doctor's repairs, which an operator makes
@@ -107,8 +109,29 @@ def record(
     return event
 
 
-def visible_to(event_payload: dict[str, Any], user_id: uuid.UUID, role: str) -> bool:
+# What an admin's console follows live besides its own: the floor (requests and sessions as
+# they move) and the accounts other admins change. Chat lines, call signals and other people's
+# notifications stay with their parties.
+OPERATOR_KINDS: frozenset[str] = frozenset(
+    {
+        Kind.REQUEST_CREATED,
+        Kind.REQUEST_ACCEPTED,
+        Kind.REQUEST_CANCELLED,
+        Kind.REQUEST_EXPIRED,
+        Kind.REQUEST_RELEASED,
+        Kind.SESSION_UPDATED,
+        Kind.SESSION_REASSIGNED,
+        Kind.ACCOUNT_CHANGED,
+    }
+)
+
+
+def visible_to(
+    event_payload: dict[str, Any], user_id: uuid.UUID, role: str, kind: str | None = None
+) -> bool:
     """Whether the user may see an event (the rule the live stream and replay share)."""
+    if role == Role.ADMIN and kind in OPERATOR_KINDS:
+        return True
     audience = event_payload.get("audience") or {}
     if audience.get("mechanics") and role == Role.MECHANIC:
         return True
@@ -210,7 +233,7 @@ class Subscription:
         self._queue: asyncio.Queue[Live | None] = asyncio.Queue(size)
 
     def offer(self, item: Live) -> None:
-        if self.ended or not visible_to(item.payload, self.user_id, self.role):
+        if self.ended or not visible_to(item.payload, self.user_id, self.role, item.kind):
             return
         try:
             self._queue.put_nowait(item)

@@ -37,6 +37,7 @@ from pitcrew.models import (
     Session,
     SessionRequest,
     SessionStatus,
+    search_text,
     utcnow,
 )
 from pitcrew.pair import Moved, Pair
@@ -160,11 +161,11 @@ def _create_intake(
     now = utcnow()
     car = vehicles.choose(s, customer, intake)
     row = Intake(
-        id=uuid.uuid4(),
         customer_id=customer.id,
         vehicle_info=car.info,
         vehicle_id=car.vehicle_id,
         issue_description=intake.issue_description,
+        id=uuid.uuid4(),
         created_at=now,
     )
     sess = Session(
@@ -175,17 +176,9 @@ def _create_intake(
         status=S.PENDING,
         intake_id=row.id,
         created_at=now,
+        search_text=search_text(customer.name, car.info, intake.issue_description),
     )
-    request = SessionRequest(
-        id=uuid.uuid4(),
-        customer_id=customer.id,
-        customer_name=customer.name,
-        session_type=intake.session_type,
-        plan_code=intake.plan_code,
-        status=R.PENDING,
-        parent_session_id=sess.id,
-        created_at=now,
-    )
+    request = SessionRequest.offering(sess, customer.name)
     answer = IntakeOut(
         session_id=sess.id,
         request_id=request.id,
@@ -402,7 +395,9 @@ def complete(
         locked = pair.lock(s, sid)
         check_party(mechanic, locked, MECHANIC_ONLY)
         summary = written.summary
-        moved = _move(s, Action.COMPLETE, locked, {"ended_at": utcnow(), "summary": summary})
+        found_by = Session.search_text + " " + summary
+        ended = {"ended_at": utcnow(), "summary": summary, "search_text": found_by}
+        moved = _move(s, Action.COMPLETE, locked, ended)
         report.write(s, sid, written)
         _emit_session(s, mechanic, locked, moved, payloads.SessionDetails(summary=summary))
         return moved.status
@@ -411,14 +406,21 @@ def complete(
 
 
 def cancel(
-    db: Database, actor: Actor, session_id: uuid.UUID | str, reason: str = ""
+    db: Database,
+    actor: Actor,
+    session_id: uuid.UUID | str,
+    reason: str = "",
+    *,
+    for_customer: bool = False,
 ) -> SessionStatus:
-    """Either party ends a session that has not completed; its request is cancelled with it."""
+    """Either party ends a session that has not completed; its request is cancelled with it.
+    An admin may do it ``for_customer`` (on the customer's behalf, from the console)."""
     sid = parse_id(session_id, "session_id")
 
     def work(s: DbSession) -> SessionStatus:
         locked = pair.lock(s, sid)
-        check_party(actor, locked)
+        if not (for_customer and actor.role == Role.ADMIN):
+            check_party(actor, locked)
         now = utcnow()
         moved = _move(s, Action.CANCEL, locked, {"ended_at": now}, {"closed_at": now})
         _emit_session(s, actor, locked, moved, payloads.SessionDetails(reason=reason))
@@ -437,8 +439,11 @@ def cancel(
     return db.run(work)
 
 
-def release(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> SessionStatus:
-    """Hand-back: the mechanic gives up a session before joining; both rows are pending again."""
+def release(
+    db: Database, mechanic: Actor, session_id: uuid.UUID | str, *, by: Actor | None = None
+) -> SessionStatus:
+    """Hand-back: the mechanic gives up a session before joining; both rows are pending again.
+    ``by``: the admin who hands it back for them (an account being deactivated)."""
     sid = parse_id(session_id, "session_id")
 
     def work(s: DbSession) -> SessionStatus:
@@ -449,13 +454,8 @@ def release(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> Sessi
         # What it was before the hand-back: the offer mechanics see again, and when it was taken.
         offer = payloads.offer(request)
         accepted_at = request.accepted_at
-        moved = _move(
-            s,
-            Action.RELEASE,
-            locked,
-            {"mechanic_id": None},
-            {"mechanic_id": None, "accepted_at": None},
-        )
+        nobody: dict[str, Any] = {"mechanic_id": None}
+        moved = _move(s, Action.RELEASE, locked, nobody, {**nobody, "accepted_at": None})
         offer["request_status"] = moved.request_status or R.PENDING
         payload = payloads.RequestReleased(
             **offer,
@@ -467,7 +467,7 @@ def release(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> Sessi
         _emit(
             s,
             Kind.REQUEST_RELEASED,
-            actor=mechanic,
+            actor=by or mechanic,
             audience=Audience(users=(locked.session.customer_user_id, mechanic.id), mechanics=True),
             session_id=sid,
             request_id=request.id,

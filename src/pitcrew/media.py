@@ -315,7 +315,8 @@ def photo_file(
 
 
 def _may_see(actor: Actor, row: Any) -> bool:
-    if access.part_of(actor.id, row) is not None:
+    """Its parties and admins (``access.may_read``), and mechanics previewing the request."""
+    if access.may_read(actor, row):
         return True
     previewing = actor.role == Role.MECHANIC and row.request_status == RequestStatus.PENDING
     return previewing and row.sender_id == row.customer_user_id

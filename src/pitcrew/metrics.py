@@ -46,7 +46,7 @@ REGISTRY = CollectorRegistry()
 
 VIOLATIONS = Gauge(
     "pitcrew_invariant_violations",
-    "Rows breaking each DESIGN.md invariant, at the last check.",
+    "Rows breaking each invariant (docs/ARCHITECTURE.md), at the last check.",
     ["invariant", "name"],
     registry=REGISTRY,
 )

@@ -142,6 +142,18 @@ def _in(column: str, values: Iterable[StrEnum]) -> str:
     return f"{column} IN ({_quoted(values)})"
 
 
+def _enum_checks(**columns: type[StrEnum]) -> list[CheckConstraint]:
+    """One CHECK per enum-typed column, named after the column, listing the enum's values."""
+    return [CheckConstraint(_in(column, enum), name=column) for column, enum in columns.items()]
+
+
+def _mechanic_rule(name: str, statuses: list[Any], *, named: bool) -> CheckConstraint:
+    """A row in one of ``statuses`` must name its mechanic (``named``) or must not."""
+    listed = _quoted(statuses)
+    when = f"status <> {listed}" if len(statuses) == 1 else f"status NOT IN ({listed})"
+    return CheckConstraint(f"{when} OR mechanic_id IS {'NOT ' if named else ''}NULL", name=name)
+
+
 def _held() -> list[SessionStatus]:
     """The held statuses in the order the enum declares them (a stable constraint text)."""
     return [status for status in SessionStatus if status in HELD_STATUSES]
@@ -164,7 +176,7 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         Index("uq_users_email_lower", func.lower(text("email")), unique=True),
-        CheckConstraint(_in("role", Role), name="role"),
+        *_enum_checks(role=Role),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -179,6 +191,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # False only between a sign-up with email on and the click on its link.
     email_verified: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Set by an admin: the account cannot sign in until reactivated (NULL: active).
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Vehicle(Base):
@@ -212,23 +226,24 @@ class Intake(Base):
 class Session(Base):
     __tablename__ = "sessions"
     __table_args__ = (
-        CheckConstraint(_in("status", SessionStatus), name="status"),
-        CheckConstraint(_in("type", SessionType), name="type"),
+        *_enum_checks(status=SessionStatus, type=SessionType),
         CheckConstraint("rating IS NULL OR (rating BETWEEN 1 AND 5)", name="rating"),
-        CheckConstraint(
-            f"status NOT IN ({_quoted(_held())}) OR mechanic_id IS NOT NULL",
-            name="held_has_mechanic",
-        ),
-        CheckConstraint(
-            f"status <> {_quoted([SessionStatus.PENDING])} OR mechanic_id IS NULL",
-            name="pending_unassigned",
-        ),
+        _mechanic_rule("held_has_mechanic", _held(), named=True),
+        _mechanic_rule("pending_unassigned", [SessionStatus.PENDING], named=False),
         # The target of session_requests' (parent_session_id, mechanic_id) foreign key.
         UniqueConstraint("id", "mechanic_id", name="uq_sessions_id_mechanic"),
         Index(
             "ix_sessions_mechanic_status_ended", "mechanic_id", "status", column("ended_at").desc()
         ),
         Index("ix_sessions_customer_created", "customer_user_id", column("created_at").desc()),
+        # Completed's and History's search on PostgreSQL: words anywhere in the text, found
+        # by their trigrams, so a rare word costs the rows it is in, not the whole history.
+        Index(
+            "ix_sessions_search_text",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -246,6 +261,16 @@ class Session(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     rating_comment: Mapped[str | None] = mapped_column(Text)
+    # What a mechanic's search reads (:func:`search_text`): written with the intake, the
+    # summary added at completion.
+    search_text: Mapped[str] = mapped_column(Text, server_default=text("''"))
+
+
+def search_text(customer_name: str, vehicle: dict[str, Any], issue: str) -> str:
+    """The words a session is found by: who asked, the car (year, make, model, VIN) and the
+    issue; completing it adds the summary."""
+    car = (str(vehicle[key]) for key in ("year", "make", "model", "vin") if vehicle.get(key))
+    return " ".join((customer_name, *car, issue))
 
 
 class SessionReport(Base):
@@ -270,16 +295,9 @@ class SessionReport(Base):
 class SessionRequest(Base):
     __tablename__ = "session_requests"
     __table_args__ = (
-        CheckConstraint(_in("status", RequestStatus), name="status"),
-        CheckConstraint(_in("session_type", SessionType), name="session_type"),
-        CheckConstraint(
-            f"status <> {_quoted([RequestStatus.PENDING])} OR mechanic_id IS NULL",
-            name="pending_unassigned",
-        ),
-        CheckConstraint(
-            f"status <> {_quoted([RequestStatus.ACCEPTED])} OR mechanic_id IS NOT NULL",
-            name="accepted_has_mechanic",
-        ),
+        *_enum_checks(status=RequestStatus, session_type=SessionType),
+        _mechanic_rule("pending_unassigned", [RequestStatus.PENDING], named=False),
+        _mechanic_rule("accepted_has_mechanic", [RequestStatus.ACCEPTED], named=True),
         # A request that names a mechanic must point at a session naming the same one,
         # checked at commit so accept can update both rows in one transaction.
         ForeignKeyConstraint(
@@ -325,6 +343,24 @@ class SessionRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def offering(cls, session: Session, customer_name: str) -> SessionRequest:
+        """The request that offers a new session to every on-duty mechanic.
+
+        It copies what mechanics choose by (type, plan, who asks, since when), so Incoming is
+        read from this table alone.
+        """
+        return cls(
+            id=uuid.uuid4(),
+            parent_session_id=session.id,
+            customer_id=session.customer_user_id,
+            customer_name=customer_name,
+            session_type=session.type,
+            plan_code=session.plan_code,
+            status=RequestStatus.PENDING,
+            created_at=session.created_at,
+        )
 
 
 PHOTO_TYPES = ("image/jpeg", "image/png", "image/webp")
@@ -526,7 +562,7 @@ class AccountToken(Base):
 
     __tablename__ = "account_tokens"
     __table_args__ = (
-        CheckConstraint(_in("purpose", TokenPurpose), name="purpose"),
+        *_enum_checks(purpose=TokenPurpose),
         Index("ix_account_tokens_user_id_purpose", "user_id", "purpose"),
         Index("ix_account_tokens_expires_at", "expires_at"),
     )

@@ -38,6 +38,7 @@ from pitcrew.payloads import (
     RequestExpired,
     RequestOffer,
     RequestReleased,
+    SessionReassigned,
     SessionUpdated,
 )
 
@@ -108,7 +109,22 @@ def notices(s: DbSession, event: Event) -> list[Notice]:
         return _released_notices(s, released, _named(s, event, released["customer_name"]))
     if kind == Kind.SESSION_UPDATED:
         return _session_notices(s, event, payloads.read(SessionUpdated, p))
+    if kind == Kind.SESSION_REASSIGNED:
+        return _reassigned_notices(payloads.read(SessionReassigned, p))
     return []
+
+
+def _reassigned_notices(p: SessionReassigned) -> list[Notice]:
+    """Both mechanics and the customer hear who holds the session now."""
+    to, before = p["to_mechanic_name"], p["from_mechanic_name"]
+    return [
+        Notice([uuid.UUID(p["to_mechanic_id"])], Message("A waiting session was given to you")),
+        Notice([uuid.UUID(p["from_mechanic_id"])], Message(f"A waiting session was moved to {to}")),
+        Notice(
+            [uuid.UUID(p["customer_id"])],
+            Message(f"{to} will help you now", f"{before} could not join, so {to} took over."),
+        ),
+    ]
 
 
 def _released_notices(s: DbSession, p: RequestReleased, name: str) -> list[Notice]:

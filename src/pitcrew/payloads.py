@@ -119,6 +119,27 @@ class NotificationCreated(TypedDict):
     about: str  # the kind of the event it tells of
 
 
+class SessionReassigned(TypedDict):
+    """An admin moved a waiting session (and its request) from one mechanic to another."""
+
+    customer_id: str
+    from_mechanic_id: str
+    from_mechanic_name: str
+    to_mechanic_id: str
+    to_mechanic_name: str
+    session_status: SessionStatus
+    actor_name: str
+
+
+class AccountChanged(TypedDict):
+    """An admin changed an account: what they did, to whom, and what it changed."""
+
+    action: str
+    user_id: str
+    user_name: str
+    detail: str
+
+
 class EventsPruned(TypedDict):
     up_to: int  # the highest event id the prune deleted; a replay from below it has a gap
 
@@ -135,6 +156,8 @@ Payload = (
     | CallSignal
     | NotificationCreated
     | EventsPruned
+    | SessionReassigned
+    | AccountChanged
 )
 
 # Each kind's shape; ``doctor.repair`` events carry what the repair found, free-form.
@@ -150,6 +173,8 @@ SHAPES: dict[Kind, type[Any]] = {
     Kind.CALL_SIGNAL: CallSignal,
     Kind.NOTIFICATION_CREATED: NotificationCreated,
     Kind.EVENTS_PRUNED: EventsPruned,
+    Kind.SESSION_REASSIGNED: SessionReassigned,
+    Kind.ACCOUNT_CHANGED: AccountChanged,
 }
 
 T = TypeVar("T")

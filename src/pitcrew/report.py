@@ -122,10 +122,11 @@ class Document:
 
 
 def document(db: Database, actor: Actor, session_id: uuid.UUID) -> Document:
-    """The report of a session for one of its two parties; anyone else: no such report."""
+    """The report of a session for one of its two parties (or an admin looking into it);
+    anyone else: no such report."""
     with db.read() as s:
         session = access.load_session(s, session_id)
-        access.check_party(actor, session)
+        access.check_reader(actor, session)
         row = s.get(SessionReport, session_id)
         if row is None:
             raise NotFound("This session has no report yet.", code="report_not_found")

@@ -32,6 +32,7 @@ from pitcrew.payloads import (
     RequestAccepted,
     RequestOffer,
     RequestReleased,
+    SessionReassigned,
     SessionUpdated,
 )
 from pitcrew.schemas import (
@@ -166,6 +167,12 @@ def tell(kind: str, p: dict[str, Any], actor_name: str | None) -> str:
         return f"{who} sent a photo." if sent else f"{who} wrote in the chat."
     if kind == Kind.REPAIR:
         return "pitcrew doctor repaired this session's records."
+    if kind == Kind.SESSION_REASSIGNED:
+        moved = payloads.read(SessionReassigned, p)
+        return (
+            f"{moved['actor_name'] or who} moved the session from "
+            f"{moved['from_mechanic_name']} to {moved['to_mechanic_name']}."
+        )
     if kind != Kind.SESSION_UPDATED:
         return kind
     return _tell_session(payloads.read(SessionUpdated, p), who)
@@ -208,23 +215,9 @@ def customer_sessions(db: Database, actor: Actor, *, limit: int = 50) -> list[Se
 def _session_out(
     row: Session, customer_name: str, mechanic_name: str | None, unread: int = 0
 ) -> SessionOut:
-    return SessionOut(
-        id=row.id,
-        status=row.status,
-        type=row.type,
-        plan_code=row.plan_code,
-        customer_user_id=row.customer_user_id,
-        customer_name=customer_name,
-        mechanic_id=row.mechanic_id,
-        mechanic_name=mechanic_name,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        summary=row.summary,
-        rating=row.rating,
-        rating_comment=row.rating_comment,
-        unread=unread,
-    )
+    columns = {name: getattr(row, name) for name in SessionOut.model_fields if hasattr(row, name)}
+    known = {"customer_name": customer_name, "mechanic_name": mechanic_name, "unread": unread}
+    return SessionOut.model_validate(columns | known)
 
 
 def customer_intakes(

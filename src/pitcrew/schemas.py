@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -416,6 +416,35 @@ class CheckEmailOut(BaseModel):
     """Sent, or not: the answer is the same whether or not an account has the address."""
 
     message: str
+
+
+class DashboardQuery(BaseModel):
+    """A page of one dashboard tab and, in Completed and History, what to look for."""
+
+    cursor: str | None = Field(None, description="The `next_cursor` of the previous page.")
+    q: (
+        Annotated[str, StringConstraints(max_length=200), AfterValidator(refuse_unstorable)] | None
+    ) = Field(
+        None,
+        description="Words that must all appear in the customer's name, the car (year, make,"
+        " model), its VIN, the issue or the summary; letter case does not matter.",
+    )
+    since: date | None = Field(
+        None, description="The first day (UTC) to list, included: completed on, or accepted on."
+    )
+    until: date | None = Field(None, description="The last day (UTC) to list, included.")
+    rating: int | None = Field(None, ge=1, le=5, description="Only sessions rated this many stars.")
+    status: Literal["accepted", "cancelled", "released"] | None = Field(
+        None, description="History only: accepted, cancelled after accept, or handed back."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_absent(cls, data: Any) -> Any:
+        """A search form sends its empty fields too: an empty one asks for nothing."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value != ""}
+        return data
 
 
 class DutyIn(Strict):

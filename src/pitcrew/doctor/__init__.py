@@ -15,7 +15,7 @@ The parts, in the order a run goes through them: ``shape`` (which database this 
 from pitcrew.doctor.diagnosis import LINK_WINDOW, diagnose
 from pitcrew.doctor.output import as_json, render, summary
 from pitcrew.doctor.problems import Change, Problem, Report
-from pitcrew.doctor.repair import REPAIRS, RepairRaced, apply, check
+from pitcrew.doctor.repair import REPAIRS, RepairRaced, apply, check, plan_digest
 from pitcrew.doctor.rules import Fix, Unsure, agree, breaks
 from pitcrew.doctor.shape import Shape, Unrecognized
 
@@ -36,6 +36,7 @@ __all__ = [
     "breaks",
     "check",
     "diagnose",
+    "plan_digest",
     "render",
     "summary",
 ]

@@ -9,7 +9,11 @@ adoption later moves into ``events``.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -34,7 +38,7 @@ from pitcrew import events
 from pitcrew.db import Database
 from pitcrew.doctor import media
 from pitcrew.doctor.diagnosis import diagnose
-from pitcrew.doctor.problems import Change, Problem, Report
+from pitcrew.doctor.problems import Change, Problem, Report, plain
 from pitcrew.doctor.shape import GUARDS, Shape, table_named
 from pitcrew.events import Audience, Kind
 from pitcrew.models import JSONType, UTCDateTime, utcnow
@@ -70,8 +74,18 @@ def check(db: Database, *, photos: PhotoStore | None = None) -> Report:
         return _diagnose(connection, photos)
 
 
-def apply(db: Database, *, photos: PhotoStore | None = None) -> Report:
+def apply(
+    db: Database,
+    *,
+    photos: PhotoStore | None = None,
+    by: uuid.UUID | None = None,
+    planned: str | None = None,
+) -> Report:
     """Repair everything certain, in one transaction, with an audit row per repair.
+
+    ``by`` is the admin who asked (from the console; the command line names nobody), the
+    actor of each audit row. ``planned`` is the :func:`plan_digest` of the repairs they were
+    shown: if the repairs to make now differ, nothing is written (``RepairRaced``).
 
     Writers are held off for the length of the repair (on PostgreSQL by an EXCLUSIVE table
     lock, on SQLite by the write lock every transaction takes), so the diagnosis the repair
@@ -83,7 +97,10 @@ def apply(db: Database, *, photos: PhotoStore | None = None) -> Report:
         connection = session.connection()
         if db.is_postgres:
             connection.execute(text("LOCK TABLE session_requests, sessions IN EXCLUSIVE MODE"))
-        return write(session, _diagnose(connection, photos))
+        report = _diagnose(connection, photos)
+        if planned is not None and plan_digest(report) != planned:
+            raise RepairRaced("the repairs to make changed since they were shown; look again")
+        return write(session, report, by=by)
 
     report = db.run(work)
     if photos is not None:
@@ -99,7 +116,34 @@ def _diagnose(connection: Connection, photos: PhotoStore | None) -> Report:
     return report
 
 
-def write(session: DbSession, report: Report) -> Report:
+def plan_digest(report: Report) -> str:
+    """A fingerprint of exactly what a repair would change and remove.
+
+    A moment a repair writes (a cancelled session's end) is the moment it runs, so it
+    counts as "now" here: the same plan shown a minute ago is still the same plan.
+    """
+    plan = [
+        {
+            "changes": [
+                {
+                    "table": c.table,
+                    "id": str(c.id),
+                    "before": {k: plain(v) for k, v in c.before.items()},
+                    "after": {
+                        k: "now" if isinstance(v, datetime) else plain(v)
+                        for k, v in c.after.items()
+                    },
+                }
+                for c in p.changes
+            ],
+            "files": sorted(p.files),
+        }
+        for p in report.repairable
+    ]
+    return hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest()
+
+
+def write(session: DbSession, report: Report, *, by: uuid.UUID | None = None) -> Report:
     """Write a report's repairs and their audit rows inside the caller's transaction.
 
     Raises ``RepairRaced`` when a row no longer says what the repair was planned from; the
@@ -107,7 +151,7 @@ def write(session: DbSession, report: Report) -> Report:
     """
     connection = session.connection()
     _write_all(connection, [c for p in report.repairable for c in p.changes])
-    _record_all(session, connection, report.shape, report.repairable)
+    _record_all(session, connection, report.shape, report.repairable, by)
     report.applied = True
     return report
 
@@ -173,7 +217,11 @@ def _payload(problem: Problem) -> dict[str, Any]:
 
 
 def _record_all(
-    session: DbSession, connection: Connection, shape: Shape, problems: list[Problem]
+    session: DbSession,
+    connection: Connection,
+    shape: Shape,
+    problems: list[Problem],
+    by: uuid.UUID | None = None,
 ) -> None:
     """One audit row per repair: in events on pitcrew, else in pitcrew_repairs."""
     if not problems:
@@ -183,7 +231,7 @@ def _record_all(
             events.record(
                 session,
                 Kind.REPAIR,
-                actor_id=None,
+                actor_id=by,
                 audience=Audience(users=problem.people),
                 session_id=problem.session_id,
                 request_id=problem.request_id,
@@ -193,7 +241,7 @@ def _record_all(
     rows = [
         {
             "at": utcnow(),
-            "actor_id": None,
+            "actor_id": by,
             "kind": Kind.REPAIR.value,
             "session_id": problem.session_id,
             "request_id": problem.request_id,

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.types import DecoratedCallable
 
@@ -25,6 +25,7 @@ from pitcrew.schemas import (
     CheckEmailOut,
     CompleteIn,
     Conversation,
+    DashboardQuery,
     DutyIn,
     EmailIn,
     EmailNotificationsIn,
@@ -92,15 +93,29 @@ RESET_SENT = (
 )
 
 
-@router.post(
-    "/auth/register",
+# Signing up, in and out. The routes that email a link answer the same for every address.
+on_auth = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+def _sends_a_link(path: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """A 202 "check your email" whatever the address, so the answer tells nobody who has an
+    account."""
+    return on_auth.post(
+        path,
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=CheckEmailOut,
+        responses=_responses(413, 422),
+    )
+
+
+@on_auth.post(
+    "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=LoginOut,
     responses={
         202: {"model": CheckEmailOut, "description": "Email on: check your email"},
         **_responses(413, 422, 429),
     },
-    tags=["auth"],
 )
 def register(
     body: RegisterIn, request: Request, response: Response, db: DB, settings: SettingsDep
@@ -120,11 +135,10 @@ def register(
     return _signed_in(response, settings, signed)
 
 
-@router.post(
-    "/auth/login",
+@on_auth.post(
+    "/login",
     response_model=LoginOut,
     responses=_responses(401, 403, 413, 422, 429),
-    tags=["auth"],
 )
 def login(
     body: LoginIn, request: Request, response: Response, db: DB, settings: SettingsDep
@@ -146,24 +160,17 @@ def login(
     return _signed_in(response, settings, signed)
 
 
-@router.post(
-    "/auth/verify-email",
+@on_auth.post(
+    "/verify-email",
     response_model=LoginOut,
     responses=_responses(404, 413, 422),
-    tags=["auth"],
 )
 def verify_email(body: LinkIn, response: Response, db: DB, settings: SettingsDep) -> LoginOut:
     """The link of a sign-up's email: confirms the address and signs in (once)."""
     return _signed_in(response, settings, accounts.confirm_email(db, body.token, settings))
 
 
-@router.post(
-    "/auth/verify-email/resend",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=CheckEmailOut,
-    responses=_responses(413, 422),
-    tags=["auth"],
-)
+@_sends_a_link("/verify-email/resend")
 def resend_verification(
     body: EmailIn, request: Request, db: DB, settings: SettingsDep
 ) -> CheckEmailOut:
@@ -172,24 +179,17 @@ def resend_verification(
     return CheckEmailOut(message=CHECK_EMAIL)
 
 
-@router.post(
-    "/auth/password-reset",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=CheckEmailOut,
-    responses=_responses(413, 422),
-    tags=["auth"],
-)
+@_sends_a_link("/password-reset")
 def password_reset(body: EmailIn, request: Request, db: DB, settings: SettingsDep) -> CheckEmailOut:
     """Email a link to set a new password; the same answer for any address."""
     accounts.ask_for_reset(db, _asked(request, body.email, settings))
     return CheckEmailOut(message=RESET_SENT)
 
 
-@router.post(
-    "/auth/password-reset/confirm",
+@on_auth.post(
+    "/password-reset/confirm",
     response_model=LoginOut,
     responses=_responses(404, 413, 422),
-    tags=["auth"],
 )
 def password_reset_confirm(
     body: PasswordResetIn, response: Response, db: DB, settings: SettingsDep
@@ -199,11 +199,10 @@ def password_reset_confirm(
     return _signed_in(response, settings, signed)
 
 
-@router.post(
-    "/auth/logout",
+@on_auth.post(
+    "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=_responses(401, 403),
-    tags=["auth"],
 )
 def logout(response: Response, db: DB, actor: CurrentActor, token: cookies.Token) -> Response:
     if token:
@@ -213,7 +212,7 @@ def logout(response: Response, db: DB, actor: CurrentActor, token: cookies.Token
     return response
 
 
-@router.get("/auth/me", response_model=UserOut, responses=_responses(401), tags=["auth"])
+@on_auth.get("/me", response_model=UserOut, responses=_responses(401))
 def me(db: DB, actor: CurrentActor) -> UserOut:
     return _user_out(auth.load_user(db, actor.id))
 
@@ -329,25 +328,26 @@ def mechanic_dashboard(db: DB, mechanic: Mechanic) -> dict[str, Any]:
     "/mechanic/dashboard/{tab}", responses=_responses(401, 403, 404, 422), tags=["mechanic"]
 )
 def dashboard_tab(
-    tab: str, db: DB, mechanic: Mechanic, cursor: str | None = None
+    tab: str, db: DB, mechanic: Mechanic, query: Annotated[DashboardQuery, Query()]
 ) -> dict[str, Any]:
-    """One tab, one page at a time (keyset cursor from the previous page)."""
+    """One tab, one page at a time (keyset cursor from the previous page).
+
+    Completed and History also take a search and filters; the cursor of a searched page
+    continues the same search, so send the same parameters with it.
+    """
     with db.read() as s:
-        if tab == "incoming":
-            page = dashboard.incoming(s, cursor=cursor)
-        elif tab in ("active", "completed", "history"):
-            page = getattr(dashboard, tab)(s, mechanic.id, cursor=cursor)
-        else:
-            raise NotFound(f"No tab named {tab!r}.")
+        page = dashboard.tab_page(s, mechanic.id, tab, query.cursor, dashboard.search_for(query))
     return {"rows": page.rows, "next_cursor": page.next_cursor}
 
 
 # --- a session --------------------------------------------------------------------------
 
 
-@router.get(
-    "/sessions/{session_id}", response_model=SessionDetail, responses=ON_SESSION, tags=["session"]
-)
+# Every route on one session: the party check answers 403/404 the same way for all of them.
+on_session = APIRouter(prefix="/api/sessions/{session_id}", tags=["session"], responses=ON_SESSION)
+
+
+@on_session.get("", response_model=SessionDetail)
 def get_session(session_id: uuid.UUID, db: DB, actor: CurrentActor) -> SessionDetail:
     return room.detail(db, actor, session_id)
 
@@ -359,12 +359,7 @@ def _state(db: Any, actor: Any, session_id: uuid.UUID) -> SessionDetail:
 def _session_step(step: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
     """A step of the status flow: a POST on the session that answers with the session as it
     now stands, so the client needs no second read."""
-    return router.post(
-        f"/sessions/{{session_id}}/{step}",
-        response_model=SessionDetail,
-        responses=ON_SESSION,
-        tags=["session"],
-    )
+    return on_session.post(f"/{step}", response_model=SessionDetail)
 
 
 @_session_step("join")
@@ -387,11 +382,9 @@ def cancel(
     return _state(db, actor, session_id)
 
 
-@router.post(
-    "/sessions/{session_id}/release",
+@on_session.post(
+    "/release",
     response_model=ReleasedOut,
-    responses=ON_SESSION,
-    tags=["session"],
 )
 def release(session_id: uuid.UUID, db: DB, mechanic: Mechanic) -> ReleasedOut:
     """Hand the session back before joining: it is offered to every mechanic again.
@@ -408,44 +401,33 @@ def rate(session_id: uuid.UUID, body: RatingIn, db: DB, customer: Customer) -> S
     return _state(db, customer, session_id)
 
 
-@router.post(
-    "/sessions/{session_id}/request-again",
+@on_session.post(
+    "/request-again",
     status_code=status.HTTP_201_CREATED,
     response_model=IntakeOut,
-    responses=ON_SESSION,
-    tags=["session"],
 )
 def request_again(session_id: uuid.UUID, db: DB, customer: Customer) -> IntakeOut:
     return flow.request_again(db, customer, session_id)
 
 
-@router.get(
-    "/sessions/{session_id}/messages",
+@on_session.get(
+    "/messages",
     response_model=list[MessageOut],
-    responses=ON_SESSION,
-    tags=["session"],
 )
 def list_messages(session_id: uuid.UUID, db: DB, actor: CurrentActor) -> list[MessageOut]:
     return room.messages(db, actor, session_id)
 
 
-@router.post(
-    "/sessions/{session_id}/messages",
+@on_session.post(
+    "/messages",
     status_code=status.HTTP_201_CREATED,
     response_model=MessageOut,
-    responses=ON_SESSION,
-    tags=["session"],
 )
 def post_message(session_id: uuid.UUID, body: MessageIn, db: DB, actor: CurrentActor) -> MessageOut:
     return chat.post_message(db, actor, session_id, body.body)
 
 
-@router.post(
-    "/sessions/{session_id}/read",
-    response_model=ReadOut,
-    responses=ON_SESSION,
-    tags=["session"],
-)
+@on_session.post("/read", response_model=ReadOut)
 def read_up_to(session_id: uuid.UUID, body: ReadIn, db: DB, actor: CurrentActor) -> ReadOut:
     """I have read the chat up to this message. The marker only moves forward: an older
     message changes nothing, and the same one again answers the same."""
@@ -453,12 +435,7 @@ def read_up_to(session_id: uuid.UUID, body: ReadIn, db: DB, actor: CurrentActor)
     return ReadOut(session_id=state.session_id, message_id=state.message_id, unread=state.unread)
 
 
-@router.get(
-    "/sessions/{session_id}/timeline",
-    response_model=list[TimelineEntry],
-    responses=ON_SESSION,
-    tags=["session"],
-)
+@on_session.get("/timeline", response_model=list[TimelineEntry])
 def timeline(session_id: uuid.UUID, db: DB, actor: CurrentActor) -> list[TimelineEntry]:
     return room.timeline(db, actor, session_id)
 
@@ -499,3 +476,7 @@ def mark_read(notification_id: uuid.UUID, db: DB, actor: CurrentActor) -> Respon
     if not db.run(lambda s: notify.mark_read(s, actor.id, notification_id)):
         raise NotFound("No such notification.")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# Each router carries its whole path, so a route's template (in logs and metrics) is the URL.
+ROUTERS = (router, on_auth, on_session)

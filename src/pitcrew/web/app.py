@@ -14,7 +14,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pitcrew import __version__, mailer, metrics, retention, sweeper
 from pitcrew.config import Settings, get_settings
 from pitcrew.db import Database
-from pitcrew.web import api, docs, errors, media_routes, pages, reports, stream
+from pitcrew.web import (
+    admin,
+    api,
+    console_pages,
+    docs,
+    errors,
+    media_routes,
+    pages,
+    reports,
+    stream,
+)
 from pitcrew.web.request_log import RequestLog
 from pitcrew.web.security import SecurityHeaders
 
@@ -113,10 +123,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.services = []
     errors.install(app)
     metrics.install(app)  # /metrics, request latency, invariant gauges, flow counters
-    app.include_router(api.router)
+    for router in api.ROUTERS:
+        app.include_router(router)
     app.include_router(stream.router)
+    app.include_router(admin.router)
     app.include_router(pages.router)
-    app.include_router(media_routes.router)
+    app.include_router(console_pages.router)
+    for router in media_routes.ROUTERS:
+        app.include_router(router)
     app.include_router(reports.router)
     app.include_router(reports.page_router)
     docs.install(app)

@@ -90,6 +90,12 @@ async def customer_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Act
     return actor
 
 
+async def admin_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+    if actor.role != Role.ADMIN:
+        raise Forbidden("Only admins can do this.")
+    return actor
+
+
 DB = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 Photos = Annotated[PhotoStore, Depends(get_photo_store)]
@@ -97,3 +103,4 @@ CurrentActor = Annotated[Actor, Depends(current_actor)]
 MaybeActor = Annotated[Actor | None, Depends(optional_actor)]
 Mechanic = Annotated[Actor, Depends(mechanic_actor)]
 Customer = Annotated[Actor, Depends(customer_actor)]
+Admin = Annotated[Actor, Depends(admin_actor)]

@@ -86,14 +86,19 @@ def _send_photo(
 
 
 def _photo_responses(*types: str) -> dict[int | str, dict[str, Any]]:
-    return {200: {"content": {t: {} for t in types}}, **_responses(401, 404, 422)}
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"content": {t: binary for t in types}}, **_responses(401, 404, 422)}
 
 
-@router.get(
-    "/sessions/{session_id}/photos/{message_id}",
-    response_class=Response,
-    responses=_photo_responses(*media.EXTENSION_TYPES.values()),
+# A photo and its thumbnail are bytes, for the session's customer and mechanic only.
+on_photo = APIRouter(
+    prefix="/api/sessions/{session_id}/photos/{message_id}",
+    tags=["session"],
+    default_response_class=Response,
 )
+
+
+@on_photo.get("", responses=_photo_responses(*media.EXTENSION_TYPES.values()))
 def get_photo(
     session_id: uuid.UUID, message_id: uuid.UUID, db: DB, actor: CurrentActor, photos: Photos
 ) -> Response:
@@ -101,11 +106,7 @@ def get_photo(
     return _send_photo(db, actor, photos, session_id, message_id, thumbnail=False)
 
 
-@router.get(
-    "/sessions/{session_id}/photos/{message_id}/thumb",
-    response_class=Response,
-    responses=_photo_responses("image/jpeg"),
-)
+@on_photo.get("/thumb", responses=_photo_responses("image/jpeg"))
 def get_thumbnail(
     session_id: uuid.UUID, message_id: uuid.UUID, db: DB, actor: CurrentActor, photos: Photos
 ) -> Response:
@@ -139,3 +140,7 @@ def send_signal(session_id: uuid.UUID, body: SignalIn, db: DB, actor: CurrentAct
     """
     call.signal(db, actor, session_id, body.kind, body.call_id, body.data)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# Each router carries its whole path, so a route's template (in logs and metrics) is the URL.
+ROUTERS = (router, on_photo)

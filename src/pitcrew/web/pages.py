@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -33,6 +33,7 @@ from starlette.types import Scope
 from pitcrew import (
     __version__,
     auth,
+    console,
     dashboard,
     events,
     flow,
@@ -44,12 +45,13 @@ from pitcrew import (
     vehicles,
     words,
 )
+from pitcrew.admin_schemas import OnDuty
 from pitcrew.auth import Actor
 from pitcrew.errors import DomainError, Forbidden, Invalid, NotFound
 from pitcrew.events import Kind
 from pitcrew.flow import Action
 from pitcrew.models import RequestStatus, Role, SessionStatus
-from pitcrew.schemas import HistoryEntry, SessionDetail, SessionOut
+from pitcrew.schemas import DashboardQuery, HistoryEntry, SessionDetail, SessionOut
 from pitcrew.web.deps import DB, MaybeActor, optional_actor
 
 HERE = Path(__file__).parent
@@ -132,16 +134,29 @@ def iso(value: datetime | str | None) -> str:
     return moment.astimezone(UTC).isoformat() if moment else ""
 
 
+def _span(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
 def waited(value: datetime | str | None) -> str:
     moment = _as_datetime(value)
     if moment is None:
         return ""
-    seconds = max(0, int((datetime.now(UTC) - moment).total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return _span((datetime.now(UTC) - moment).total_seconds())
+
+
+def left(value: datetime | str | None) -> str:
+    """The time left until a moment (pages count it down), or "due now" once it has passed."""
+    moment = _as_datetime(value)
+    if moment is None:
+        return ""
+    seconds = (moment - datetime.now(UTC)).total_seconds()
+    return _span(seconds) if seconds > 0 else "due now"
 
 
 def plan_name(code: str | None) -> str:
@@ -193,6 +208,8 @@ def _environment() -> Environment:
         "when": when,
         "iso": iso,
         "waited": waited,
+        "left": left,
+        "seconds": lambda value: "—" if value is None else _span(value),
         "plan_name": plan_name,
         "short_id": short_id,
         "status_label": status_label,
@@ -384,6 +401,7 @@ class SessionView:
     messages: list[Any] = field(default_factory=list)
     timeline: list[TimelineLine] = field(default_factory=list)
     history: list[HistoryEntry] | None = None  # the car's earlier reports, for its mechanic
+    on_duty: list[OnDuty] = field(default_factory=list)  # an admin's choices to reassign to
     seen_id: uuid.UUID | None = None  # my newest message the other party has read
 
     @property
@@ -429,7 +447,19 @@ class SessionView:
         s = self.detail.session
         if self.viewer_role == Role.CUSTOMER:
             return s.mechanic_name or "your mechanic"
+        if self.viewer_role == Role.ADMIN:
+            return f"{s.customer_name} and {s.mechanic_name or 'no mechanic'}"
         return s.customer_name
+
+    @property
+    def reassignable(self) -> bool:
+        """An admin may move it to another mechanic: it waits for the one who accepted it."""
+        return self.viewer_role == Role.ADMIN and self.session.status == SessionStatus.WAITING
+
+    @property
+    def cancellable_by_admin(self) -> bool:
+        status = SessionStatus(self.session.status)
+        return self.viewer_role == Role.ADMIN and Action.CANCEL in flow.allowed_actions(status)
 
 
 def _headline(detail: SessionDetail, role: Role) -> tuple[str, str, str]:
@@ -438,6 +468,8 @@ def _headline(detail: SessionDetail, role: Role) -> tuple[str, str, str]:
     status = SessionStatus(s.status)
     mechanic = s.mechanic_name or "A mechanic"
     mine = role == Role.MECHANIC
+    if role == Role.ADMIN:
+        return _headline_for_admin(detail)
     if status == SessionStatus.PENDING:
         return (
             words.label(status),
@@ -463,6 +495,32 @@ def _headline(detail: SessionDetail, role: Role) -> tuple[str, str, str]:
             "Nobody accepted the request before it expired.",
             status,
         )
+    return words.label(status), "This session was cancelled.", status
+
+
+def _headline_for_admin(detail: SessionDetail) -> tuple[str, str, str]:
+    """The same session told from outside: who is in it, never "you"."""
+    s = detail.session
+    status = SessionStatus(s.status)
+    between = f"{s.customer_name} and {s.mechanic_name}" if s.mechanic_name else ""
+    if status == SessionStatus.PENDING:
+        return (
+            words.label(status),
+            f"{s.customer_name}'s request is offered to every mechanic on duty.",
+            status,
+        )
+    if status == SessionStatus.WAITING:
+        return (
+            f"{s.mechanic_name} accepted — not joined yet",
+            f"{s.customer_name} is waiting for {s.mechanic_name} to join.",
+            status,
+        )
+    if status == SessionStatus.LIVE:
+        return words.label(status), f"Live session between {between}.", status
+    if status == SessionStatus.COMPLETED:
+        return words.label(status), f"The session between {between} is over.", status
+    if detail.request.status == RequestStatus.EXPIRED:
+        return words.label(status), "Nobody accepted the request before it expired.", status
     return words.label(status), "This session was cancelled.", status
 
 
@@ -502,8 +560,17 @@ def _session_view(db: DB, actor: Actor, session_id: str) -> SessionView:
         messages=messages,
         timeline=lines,
         history=_history(db, actor, detail),
+        on_duty=_reassign_choices(db, actor, detail),
         seen_id=_seen(db, actor, detail, messages),
     )
+
+
+def _reassign_choices(db: DB, actor: Actor, detail: SessionDetail) -> list[OnDuty]:
+    """For an admin looking at a waiting session: the other mechanics on duty."""
+    if actor.role != Role.ADMIN or detail.session.status != SessionStatus.WAITING:
+        return []
+    with db.read() as s:
+        return [m for m in console.mechanics_on_duty(s) if m.id != detail.session.mechanic_id]
 
 
 def _seen(db: DB, actor: Actor, detail: SessionDetail, messages: list[Any]) -> uuid.UUID | None:
@@ -554,9 +621,23 @@ def _with_actions(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _dashboard_context(db: DB, actor: Actor) -> dict[str, Any]:
+# The tabs a mechanic can search, and the words of History's status filter.
+SEARCHABLE = ("completed", "history")
+HISTORY_FILTER = (("accepted", "Accepted"), ("cancelled", "Cancelled"), ("released", "Handed back"))
+
+
+def _dashboard_context(
+    db: DB, actor: Actor, request: Request, query: DashboardQuery | None = None
+) -> dict[str, Any]:
+    """The four tabs' first pages; the one named by ``?tab=`` is cut to ``query``'s search."""
+    searched = request.query_params.get("tab")
+    search = dashboard.NO_SEARCH
+    if query and searched in SEARCHABLE:
+        search = dashboard.search_for(query)
     with db.read() as s:
         pages = dashboard.whole(s, actor.id)
+        if search:
+            pages[str(searched)] = dashboard.tab_page(s, actor.id, str(searched), search=search)
     tabs = []
     for key, title in TAB_TITLES:
         page = pages[key]
@@ -568,9 +649,23 @@ def _dashboard_context(db: DB, actor: Actor) -> dict[str, Any]:
                 "rows": _with_actions(page.rows),
                 "count": f"{len(page.rows)}+" if page.next_cursor else str(len(page.rows)),
                 "more": page.next_cursor,
+                "search": _finder(key, query if key == searched else None),
             }
         )
-    return {"tabs": tabs}
+    live = "/mechanic/dashboard/parts" + (f"?{request.url.query}" if search else "")
+    return {"tabs": tabs, "live_url": live, "active_key": searched if search else None}
+
+
+def _finder(tab: str, query: DashboardQuery | None) -> dict[str, Any] | None:
+    """What the tab's search form shows: the search it holds, and the choices it offers."""
+    if tab not in SEARCHABLE:
+        return None
+    values = query.model_dump(exclude_none=True) if query else {}
+    return {
+        "values": values,
+        "active": bool(set(values) - {"cursor"}),
+        "statuses": HISTORY_FILTER if tab == "history" else (),
+    }
 
 
 def _sessions_context(db: DB, actor: Actor) -> dict[str, Any]:
@@ -741,7 +836,9 @@ def session_parts(request: Request, session_id: str, db: DB, actor: AnyonePart) 
 
 
 @router.get("/mechanic/dashboard", response_class=HTMLResponse)
-def mechanic_dashboard(request: Request, db: DB, viewer: MechanicPage) -> Response:
+def mechanic_dashboard(
+    request: Request, db: DB, viewer: MechanicPage, query: Annotated[DashboardQuery, Query()]
+) -> Response:
     user = auth.load_user(db, viewer.actor.id)
     context = {
         "viewer": viewer,
@@ -749,16 +846,14 @@ def mechanic_dashboard(request: Request, db: DB, viewer: MechanicPage) -> Respon
         "email_alerts": user.notify_by_email,
         "sound": user.sound_alerts,
         "email_available": bool(request.app.state.settings.smtp_url),
-        **_dashboard_context(db, viewer.actor),
+        **_dashboard_context(db, viewer.actor, request, query),
     }
     return _render(request, "dashboard.html", context)
 
 
 @router.get("/mechanic/dashboard/parts", response_class=HTMLResponse)
-def mechanic_dashboard_parts(request: Request, db: DB, actor: MechanicPart) -> Response:
-    return _fragment(request, "dashboard_parts.html", _dashboard_context(db, actor))
-
-
-@router.get("/admin", response_class=HTMLResponse)
-def admin_home(request: Request, viewer: AdminPage) -> Response:
-    return _render(request, "admin.html", {"viewer": viewer})
+def mechanic_dashboard_parts(
+    request: Request, db: DB, actor: MechanicPart, query: Annotated[DashboardQuery, Query()]
+) -> Response:
+    context = _dashboard_context(db, actor, request, query)
+    return _fragment(request, "dashboard_parts.html", context)

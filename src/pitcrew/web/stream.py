@@ -143,7 +143,7 @@ class EventStream(Response):
             messages = [
                 events.to_sse(events.PublicEvent.from_row(row))
                 for row in rows
-                if events.visible_to(row.payload, self.user_id, self.role)
+                if events.visible_to(row.payload, self.user_id, self.role, row.kind)
             ]
         reached = rows[-1].id if rows else after
         return reached, messages, len(rows) == events.EventBus.PAGE

@@ -1,4 +1,4 @@
-"""The initial schema: every table of DESIGN.md, its constraints, indexes and the view.
+"""The initial schema: every table of the first design, its constraints, indexes and the view.
 
 Revision ID: 0001
 Revises: (none)

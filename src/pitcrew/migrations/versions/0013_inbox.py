@@ -5,7 +5,7 @@ expired, cancelled), found through the new index on ``request_id``; ``session_re
 how far each party of a session has read its chat.
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0014
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

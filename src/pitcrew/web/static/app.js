@@ -210,6 +210,12 @@
       var d = new Date(t.getAttribute("datetime"));
       if (!isNaN(d)) t.textContent = waited(now - d.getTime());
     });
+    /* A countdown (a request's expiry): the time left, then "due now". */
+    document.querySelectorAll("time[data-until]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (isNaN(d)) return;
+      t.textContent = d.getTime() > now ? waited(d.getTime() - now) : "due now";
+    });
   }
 
   /* ---------- the live stream ---------- */
