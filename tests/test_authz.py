@@ -192,6 +192,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("POST", "/api/admin/people/{user_id}/role"): Row(
         U, C, C, C, C, 200, needs="account", body={"role": "customer"}
     ),
+    ("POST", "/api/sessions/{session_id}/typing"): Row(U, 204, M, 204, M, M, needs="live"),
 }
 
 

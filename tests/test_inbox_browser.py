@@ -19,18 +19,10 @@ from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
+from tests.support.browser import DESKTOP, LIVE, PHONE, Person, World, shot
 from tests.support.factories import Stage, start_session
 from tests.support.live import chromium, free_port, serve_in_thread
-from tests.test_pages_browser import (
-    DESKTOP,
-    LIVE,
-    PHONE,
-    Person,
-    World,
-    count,
-    incoming_row,
-    shot,
-)
+from tests.test_pages_browser import count, incoming_row
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
 

@@ -165,3 +165,38 @@ def test_no_refusal_speaks_in_the_library_words(
 )  # fmt: skip
 def test_each_kind_of_error_has_its_sentence(error: dict[str, Any], field: str, words: str) -> None:
     assert problem_words(error) == (field, words)
+
+
+def test_the_api_answers_in_words_and_keeps_the_field(
+    anonymous: TestClient, customer: Person
+) -> None:
+    """What a sign-up and an intake with every field wrong answer, on either database."""
+    answer = anonymous.post(
+        "/api/auth/register", json={"email": "dana@example", "password": "short", "name": " "}
+    )
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    problems = {d["field"]: d["problem"] for d in error["details"]}
+    assert problems == {
+        "email": "Enter an email address like name@example.com",
+        "password": "Choose a password of at least 8 characters",
+        "name": "Enter your name",
+    }
+    assert error["message"] in problems.values()
+
+    answer = customer.client.post(
+        "/api/intake/start",
+        json={"vehicle": {"make": "Honda", "model": ""}, "issue_description": "",
+              "session_type": "chat"},
+    )  # fmt: skip
+    problems = {d["field"]: d["problem"] for d in answer.json()["error"]["details"]}
+    assert problems == {
+        "vehicle.year": "Enter the car's model year, like 2016",
+        "vehicle.model": "Enter the model of the car, like Civic",
+        "issue_description": "Describe the problem in a few words",
+    }
+    rating = customer.client.post(f"/api/sessions/{uuid.uuid4()}/rating", json={"rating": 9})
+    assert rating.json()["error"]["message"] == "Choose a rating from 1 to 5"
+    assert customer.client.get("/api/sessions/not-an-id").json()["error"]["message"] == (
+        "That is not a valid session id"
+    )

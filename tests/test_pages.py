@@ -114,7 +114,10 @@ def test_customer_pages_render(db: Database, app: Any, customer: Person) -> None
         assert home.status_code == 200
         assert f'href="/sessions/{sid}"' in home.text
         assert "2016 Honda Civic" in _text(home.text)
-        intake = browser.get("/intake")
+        asking = browser.get("/intake")  # a request is open: asked first
+        assert "You already have a request open" in _text(asking.text)
+        assert f'href="/sessions/{sid}"' in asking.text
+        intake = browser.get("/intake?another=1")
         assert intake.status_code == 200
         for label in ("Year", "Make", "Model", "Describe the issue", "Basic", "Premium"):
             assert label in _text(intake.text), label
@@ -248,7 +251,8 @@ def test_pages_give_their_scripts_the_status_words_and_event_kinds(
     for html in pages:
         tags = _tags(html)
         body = next(attrs for tag, attrs in tags if tag == "body")
-        assert json.loads(body["data-live-kinds"]) == [kind.value for kind in BROWSER_KINDS]
+        kinds = [kind.value for kind in BROWSER_KINDS]
+        assert json.loads(body["data-live-kinds"]) == [*kinds, "typing"]
         status_words = json.loads(body["data-status-words"])
         assert status_words == words.as_data()
         assert status_words["pending"]["label"] == "Waiting for a mechanic"

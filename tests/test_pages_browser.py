@@ -15,90 +15,30 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, ViewportSize, expect
+from playwright.sync_api import Browser, Page, Route, expect
 from pypdf import PdfReader
 
 from pitcrew import chat, flow
-from pitcrew.auth import Actor
-from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.schemas import CompleteIn
-from pitcrew.web.app import create_app
-from tests.support.factories import PASSWORD, Stage, create_account, start_session
-from tests.support.live import chromium, serve_in_thread
+from tests.support.browser import (
+    DESKTOP,
+    LIVE,
+    PHONE,
+    World,
+    shot,
+    watch,
+    world_at,
+)
+from tests.support.factories import PASSWORD, Stage, start_session
+from tests.support.live import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
-
-PHONE: ViewportSize = {"width": 390, "height": 844}
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-LIVE = 2_000  # ms: how soon a change must show on another person's page
-SOON = 5_000  # ms: a page answering its own click
-
-
-@dataclass
-class Person:
-    """Someone at their own browser: one context, one page, and what went wrong in it."""
-
-    actor: Actor
-    email: str
-    page: Page
-    problems: list[str] = field(default_factory=list)
-
-    def assert_no_script_problems(self) -> None:
-        assert self.problems == [], self.problems
-
-
-@dataclass
-class World:
-    db: Database
-    browser: Browser
-    url: str
-    people: list[Person] = field(default_factory=list)
-
-    def account(self, role: Role, name: str) -> tuple[Actor, str]:
-        made = create_account(self.db, role, name)
-        return made.actor, made.email
-
-    def sign_in(
-        self, role: Role, name: str, *, viewport: ViewportSize = DESKTOP, init: str = ""
-    ) -> Person:
-        """A new person signs in through the sign-in page, in a browser context of their own."""
-        actor, email = self.account(role, name)
-        context = self.browser.new_context(viewport=viewport, base_url=self.url)
-        if init:
-            context.add_init_script(init)
-        page = context.new_page()
-        page.set_default_timeout(SOON)
-        person = Person(actor=actor, email=email, page=page)
-        _watch(page, person.problems)
-        page.goto("/login")
-        page.get_by_label("Email").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(re.compile(r"/(sessions|mechanic/dashboard)(#\w+)?$"))
-        self.people.append(person)
-        return person
-
-    def start_intake(self, customer: Actor, **changes: Any) -> tuple[str, str]:
-        return start_session(self.db, customer, **changes).ids
-
-
-def _watch(page: Page, problems: list[str]) -> None:
-    """Uncaught script errors and policy violations; refused requests are the app's business."""
-
-    def on_console(message: Any) -> None:
-        if message.type == "error" and not message.text.startswith("Failed to load resource"):
-            problems.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: problems.append(str(error)))
 
 
 @pytest.fixture(scope="module")
@@ -109,25 +49,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def world(pg_db: Database, pg_url: str, browser: Browser) -> Iterator[World]:
-    app = create_app(Settings(database_url=pg_url), pg_db)
-    with serve_in_thread(app) as url:
-        here = World(db=pg_db, browser=browser, url=url)
-        try:
-            yield here
-        finally:
-            for person in here.people:
-                person.page.context.close()
-
-
-def shot(page: Page, name: str) -> None:
-    """Save what the page looks like now; at phone width, the page must not scroll sideways."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    width = page.viewport_size["width"] if page.viewport_size else 0
-    size = "phone" if width < 600 else "desktop"
-    page.evaluate("window.scrollTo({top: 0, behavior: 'instant'})")
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{size}.png"), full_page=True)
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"{name} at {size} width is {overflow}px too wide"
+    with world_at(pg_db, pg_url, browser) as here:
+        yield here
 
 
 def headline(page: Page) -> Any:
@@ -217,8 +140,9 @@ def test_customer_and_mechanic_meet_chat_and_finish(world: World) -> None:
     shot(c, "session-live")
     shot(m, "session-live-mechanic")
 
-    m.get_by_label("Summary for Casey Driver").fill("Replace the front pads and check rotors.")
     m.get_by_role("button", name="Complete session").click()
+    m.get_by_label("Summary for Casey Driver").fill("Replace the front pads and check rotors.")
+    m.get_by_role("button", name="Complete and send report").click()
     expect(headline(m)).to_have_text("Completed")
     expect(headline(c)).to_have_text("Completed", timeout=LIVE)
     expect(c.locator("#summary")).to_contain_text("Replace the front pads and check rotors.")
@@ -420,7 +344,7 @@ def test_every_page_at_phone_and_desktop_width(world: World) -> None:
         context = world.browser.new_context(viewport=viewport, base_url=world.url)
         page = context.new_page()
         problems: list[str] = []
-        _watch(page, problems)
+        watch(page, problems)
         try:
             page.goto("/login")
             shot(page, "login")
@@ -439,6 +363,8 @@ def test_every_page_at_phone_and_desktop_width(world: World) -> None:
             expect(page).to_have_url(re.compile("/sessions$"))
             shot(page, "customer-home")
             page.goto("/intake")
+            shot(page, "intake-asks-first")
+            page.get_by_role("link", name="Start another request").click()
             shot(page, "intake")
             page.get_by_text("A different car").click()
             page.get_by_label("Year").fill("2016")
@@ -529,6 +455,7 @@ def test_a_saved_car_brings_its_history_and_the_report_comes_as_a_pdf(world: Wor
     # The mechanic joins and completes with a whole report.
     m.get_by_role("button", name="Join session").click()
     expect(headline(m)).to_have_text("Live")
+    m.get_by_role("button", name="Complete session").click()
     m.get_by_label("Summary for Casey Driver").fill("Pads again, and a misfire.")
     m.get_by_label("Findings").fill("Cylinder 1 misfires at idle.")
     m.get_by_label("Step 1").fill("Replace the front pads")
@@ -536,12 +463,12 @@ def test_a_saved_car_brings_its_history_and_the_report_comes_as_a_pdf(world: Wor
     m.get_by_role("button", name="Add a step").click()
     m.get_by_label("Step 2").fill("Swap the ignition coil")
     m.get_by_label("Trouble codes").fill("P0301, p0300 X9")
-    m.get_by_role("button", name="Complete session").click()
+    m.get_by_role("button", name="Complete and send report").click()
     expect(m.locator('[data-error-for="trouble_codes"]')).to_contain_text(
         "X9 is not a trouble code"
     )
     m.get_by_label("Trouble codes").fill("P0301, p0300")
-    m.get_by_role("button", name="Complete session").click()
+    m.get_by_role("button", name="Complete and send report").click()
     expect(headline(m)).to_have_text("Completed")
 
     # The customer reads the report on the page and downloads its PDF.

@@ -83,4 +83,5 @@ def parse_id(value: uuid.UUID | str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise Invalid(f"{what} must be a UUID.", code="invalid_id") from None
+        noun = what.replace("_id", "").replace("_", " ")
+        raise Invalid(f"That is not a valid {noun} id", code="invalid_id") from None

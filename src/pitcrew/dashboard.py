@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
     Select,
     SmallInteger,
     String,
@@ -38,7 +39,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.orm import Session as DbSession
 
 from pitcrew import reads
@@ -236,9 +237,17 @@ def incoming(s: DbSession, *, cursor: str | None = None, limit: int = PAGE_SIZE)
 
 def _mine(mechanic_id: uuid.UUID) -> AnySelect:
     cols = [overview.c[name] for name in ROW_COLUMNS]
-    return select(*cols, overview.c.vehicle_info.label("vehicle")).where(
-        overview.c.mechanic_id == mechanic_id
+    # How long a completed session took: kept on the session, beside the view's columns.
+    kept = aliased(Session)
+    took = (
+        select(kept.duration_seconds)
+        .where(kept.id == overview.c.session_id)
+        .correlate_except(kept)
+        .scalar_subquery()
+        .label("duration_seconds")
     )
+    vehicle = overview.c.vehicle_info.label("vehicle")
+    return select(*cols, vehicle, took).where(overview.c.mechanic_id == mechanic_id)
 
 
 def active(
@@ -385,6 +394,7 @@ def _released(mechanic_id: uuid.UUID, cursor: str | None, search: Search) -> Any
             cast(null(), UTCDateTime).label("ended_at"),
             cast(null(), SmallInteger).label("rating"),
             cast(null(), Uuid).label("intake_id"),
+            cast(null(), Integer).label("duration_seconds"),
             e.at.label("at"),
             e.at.label("released_at"),
             e.payload["accepted_at"].as_string().label("accepted_before"),

@@ -26,6 +26,8 @@ from pitcrew.db import EVENTS_WRITTEN, Database
 from pitcrew.models import Event, Role, utcnow
 
 NOTIFY_CHANNEL = "pitcrew_events"
+# Signals that are never stored (someone typing), passed between hosts as they happen.
+EPHEMERAL_CHANNEL = "pitcrew_ephemeral"
 # In Session.info: the transaction that already holds the events lock and has notified.
 _ORDERED = "pitcrew.events_ordered"
 
@@ -54,6 +56,10 @@ class Kind(StrEnum):
 BROWSER_KINDS: tuple[Kind, ...] = tuple(
     kind for kind in Kind if kind not in (Kind.REPAIR, Kind.EVENTS_PRUNED)
 )
+# Someone typing (``presence``): on the live stream, never in the table.
+TYPING = "typing"
+# What a page's script listens for on the live stream.
+LIVE_NAMES: tuple[str, ...] = (*(kind.value for kind in BROWSER_KINDS), TYPING)
 
 
 @dataclass(frozen=True)
@@ -213,6 +219,7 @@ class Live:
     payload: dict[str, Any]
     message: bytes
     kind: str = ""
+    ephemeral: bool = False  # a typing signal: not in the table, never replayed
 
     @classmethod
     def from_row(cls, row: Event) -> Live:
@@ -388,6 +395,31 @@ class EventBus:
             self.last_id = item.id
         return len(rows) == self.PAGE
 
+    def pass_on(self, to: str, kind: str, data: dict[str, Any]) -> None:
+        """Deliver an ephemeral signal to one user's open streams on this server: an SSE
+        message without an id, so it is never replayed. Safe from any thread."""
+        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        message = f"event: {kind}\ndata: {body}\n\n".encode()
+        item = Live(0, {"audience": {"users": [to]}}, message, kind, ephemeral=True)
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+
+        def offer() -> None:
+            for subscription in list(self._subscribers):
+                subscription.offer(item)
+
+        with contextlib.suppress(RuntimeError):  # the loop closed in between
+            loop.call_soon_threadsafe(offer)
+
+    def _ephemeral_noted(self, payload: str) -> None:
+        """A signal another host (or this one) sent through ``EPHEMERAL_CHANNEL``."""
+        try:
+            signal = json.loads(payload)
+            self.pass_on(str(signal["to"]), str(signal["kind"]), dict(signal["data"]))
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignored a malformed ephemeral signal")
+
     def _page(self, after_id: int) -> list[Live]:
         with self.db.read() as s:
             return [Live.from_row(row) for row in events_after(s, after_id, limit=self.PAGE)]
@@ -416,11 +448,15 @@ class EventBus:
                     keepalives_count=3,
                 ) as conn:
                     await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    await conn.execute(f"LISTEN {EPHEMERAL_CHANNEL}")
                     self.listening = True
                     delay = 0.5
                     self.wake()  # whatever committed while we were not listening
-                    async for _ in conn.notifies():
-                        self.wake()
+                    async for note in conn.notifies():
+                        if note.channel == EPHEMERAL_CHANNEL:
+                            self._ephemeral_noted(note.payload)
+                        else:
+                            self.wake()
             except Exception as error:
                 log.warning("events LISTEN connection lost (%s); retrying in %.1fs", error, delay)
             finally:

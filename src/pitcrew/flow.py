@@ -22,7 +22,7 @@ from sqlalchemy import Exists, Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import access, events, notify, pair, payloads, report, vehicles, words
+from pitcrew import access, events, notify, pair, payloads, plans, report, vehicles, words
 from pitcrew.access import PARTIES, parse_id
 from pitcrew.auth import Actor
 from pitcrew.db import Database
@@ -383,7 +383,7 @@ def join(db: Database, mechanic: Actor, session_id: uuid.UUID | str) -> SessionS
 def complete(
     db: Database, mechanic: Actor, session_id: uuid.UUID | str, findings: CompleteIn | str
 ) -> SessionStatus:
-    """The mechanic closes the session with their report: live → completed.
+    """The mechanic closes the session with their report: live → completed, and how long it took.
 
     A bare string is a report holding only its summary. The report is written in the same
     transaction, before the event, so the email that follows can carry it.
@@ -394,10 +394,16 @@ def complete(
     def work(s: DbSession) -> SessionStatus:
         locked = pair.lock(s, sid)
         check_party(mechanic, locked, MECHANIC_ONLY)
-        summary = written.summary
+        summary, now = written.summary, utcnow()
+        took = plans.duration_seconds(locked.session.started_at, now)
         found_by = Session.search_text + " " + summary
-        ended = {"ended_at": utcnow(), "summary": summary, "search_text": found_by}
-        moved = _move(s, Action.COMPLETE, locked, ended)
+        values = {
+            "ended_at": now,
+            "summary": summary,
+            "duration_seconds": took,
+            "search_text": found_by,
+        }
+        moved = _move(s, Action.COMPLETE, locked, values)
         report.write(s, sid, written)
         _emit_session(s, mechanic, locked, moved, payloads.SessionDetails(summary=summary))
         return moved.status
@@ -484,7 +490,7 @@ def rate(
     """The customer rates a completed session, once."""
     sid = parse_id(session_id, "session_id")
     if not 1 <= rating <= 5:
-        raise Invalid("rating must be between 1 and 5.", code="invalid_rating")
+        raise Invalid("Choose a rating from 1 to 5", code="invalid_rating")
 
     def work(s: DbSession) -> None:
         locked = pair.lock(s, sid)

@@ -261,6 +261,8 @@ class Session(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     rating_comment: Mapped[str | None] = mapped_column(Text)
+    # From going live to completion, in whole seconds; written by ``complete``.
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
     # What a mechanic's search reads (:func:`search_text`): written with the intake, the
     # summary added at completion.
     search_text: Mapped[str] = mapped_column(Text, server_default=text("''"))

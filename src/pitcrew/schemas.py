@@ -577,6 +577,7 @@ class SessionOut(BaseModel):
     unread: int = Field(
         default=0, description="Messages from the other party after my read marker."
     )
+    duration_seconds: int | None = None  # from going live to completion
 
 
 class RequestOut(BaseModel):

@@ -167,7 +167,8 @@ class EventReader:
             if line == "":
                 if "data" in fields:
                     data = json.loads(fields["data"])
-                    return Message(int(fields["id"]), fields["event"], data)
+                    # A message without an id (someone typing) is never replayed: id 0.
+                    return Message(int(fields.get("id", 0)), fields["event"], data)
                 continue
             if line.startswith(":"):
                 self.comments.append(line)

@@ -71,42 +71,83 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 #
 # A client gets each problem as {"field", "problem"} in ``details`` and the first one as the
 # ``message``; pages show either to a person, so none of it is the validation library's text.
-# The sentence comes from, in order: the field and the error together, the field alone (what
-# to ask for whenever the value is missing or not what the field takes), the error alone.
-# ``{min_length}`` and the like are the schema's own limits, from the error's context.
+# WORDS is the one table of those sentences, keyed by (field, constraint): a field with the
+# constraint it broke, a field alone (ANY: what to ask for whenever the value is missing or
+# not what the field takes), a constraint alone (ANY field, named by ``{noun}``). The most
+# precise key that exists wins. ``{min_length}`` and the like are the schema's own limits,
+# from the error's context or the JSON schema (``{year_min}``).
 
-BY_FIELD_AND_TYPE: dict[tuple[str, str], str] = {
+ANY = "*"
+
+WORDS: dict[tuple[str, str], str] = {
+    # a field and the constraint it broke
     ("password", "string_too_short"): "Choose a password of at least {min_length} characters",
     ("password", "missing"): "Enter a password",
     ("issue_description", "string_too_short"): "Describe the problem in a few words",
-}
-
-ASK: dict[str, str] = {
-    "issue_description": "Describe the problem",
-    "name": "Enter your name",
-    "email": "Enter an email address like name@example.com",
-    "summary": "Write a summary of what you found",
-    "body": "Write a message first",
-    "vehicle": "Enter the car's year, make and model",
-    "year": "Enter a year between {year_min} and {year_max}",
-    "make": "Enter the make of the car, like Honda",
-    "model": "Enter the model of the car, like Civic",
-    "vin": "A VIN has 17 letters and digits (never I, O or Q)",
-    "vehicle_id": "Choose one of your cars, or describe a new one",
-    "mileage": "Enter the mileage as a whole number from {mileage_min} to {mileage_max:,}",
-    "rating": "Choose a rating from {rating_min} to {rating_max}",
-    "session_type": "Choose chat or video",
-    "plan_code": "Choose a plan",
-    "photo": "Choose a photo to send",
-    "findings": "Write what you found as text",
-    "text": "Describe the step",
-    "urgency": "Choose how soon: now, soon or can wait",
-    "cost_min": "Enter the cost as a whole number from 0 to 1,000,000",
-    "cost_max": "Enter the cost as a whole number from 0 to 1,000,000",
-    "trouble_codes": "Enter trouble codes like P0301, separated by spaces or commas",
-    "photo_ids": "Choose photos from this session's chat",
-    "on_duty": "Use true or false",
-    "enabled": "Use true or false",
+    ("year", "missing"): "Enter the car's model year, like 2016",
+    # a field, whatever is wrong with it
+    ("issue_description", ANY): "Describe the problem",
+    ("name", ANY): "Enter your name",
+    ("email", ANY): "Enter an email address like name@example.com",
+    ("summary", ANY): "Write a summary of what you found",
+    ("body", ANY): "Write a message first",
+    ("vehicle", ANY): "Enter the car's year, make and model",
+    ("year", ANY): "Enter a year between {year_min} and {year_max}",
+    ("make", ANY): "Enter the make of the car, like Honda",
+    ("model", ANY): "Enter the model of the car, like Civic",
+    ("vin", ANY): "A VIN has 17 letters and digits (never I, O or Q)",
+    ("vehicle_id", ANY): "Choose one of your cars, or describe a new one",
+    ("mileage", ANY): "Enter the mileage as a whole number from {mileage_min} to {mileage_max:,}",
+    ("rating", ANY): "Choose a rating from {rating_min} to {rating_max}",
+    ("session_type", ANY): "Choose chat or video",
+    ("plan_code", ANY): "Choose a plan",
+    ("photo", ANY): "Choose a photo to send",
+    ("findings", ANY): "Write what you found as text",
+    ("text", ANY): "Describe the step",
+    ("urgency", ANY): "Choose how soon: now, soon or can wait",
+    ("cost_min", ANY): "Enter the cost as a whole number from 0 to 1,000,000",
+    ("cost_max", ANY): "Enter the cost as a whole number from 0 to 1,000,000",
+    ("trouble_codes", ANY): "Enter trouble codes like P0301, separated by spaces or commas",
+    ("photo_ids", ANY): "Choose photos from this session's chat",
+    ("on_duty", ANY): "Use true or false",
+    ("enabled", ANY): "Use true or false",
+    ("token", ANY): "This link is incomplete: open it again from the email",
+    # a constraint, on any field
+    (ANY, "missing"): "Enter the {noun}",
+    (ANY, "string_type"): "Enter the {noun} as text",
+    (ANY, "string_too_short"): "Enter at least {min_length} characters for the {noun}",
+    (ANY, "string_too_long"): "Keep the {noun} to {max_length:,} characters or fewer",
+    (ANY, "string_pattern_mismatch"): "Check the {noun}: it is not in the expected form",
+    (ANY, "too_short"): "Give at least {min_length} items for the {noun}",
+    (ANY, "too_long"): "Give at most {max_length} items for the {noun}",
+    (ANY, "bool_type"): "Use true or false",
+    (ANY, "bool_parsing"): "Use true or false",
+    (ANY, "int_type"): "Enter the {noun} as a whole number",
+    (ANY, "int_parsing"): "Enter the {noun} as a whole number",
+    (ANY, "int_from_float"): "Enter the {noun} as a whole number",
+    (ANY, "float_type"): "Enter the {noun} as a number",
+    (ANY, "float_parsing"): "Enter the {noun} as a number",
+    (ANY, "greater_than"): "Enter a {noun} greater than {gt}",
+    (ANY, "greater_than_equal"): "Enter a {noun} of at least {ge}",
+    (ANY, "less_than"): "Enter a {noun} less than {lt}",
+    (ANY, "less_than_equal"): "Enter a {noun} of at most {le}",
+    (ANY, "uuid_type"): "That is not a valid {noun}",
+    (ANY, "uuid_parsing"): "That is not a valid {noun}",
+    (ANY, "enum"): "Choose {expected}",
+    (ANY, "literal_error"): "Choose {expected}",
+    (ANY, "date_type"): "Enter a date like 2026-12-01",
+    (ANY, "date_parsing"): "Enter a date like 2026-12-01",
+    (ANY, "date_from_datetime_parsing"): "Enter a date like 2026-12-01",
+    (ANY, "datetime_type"): "Enter a date and time like 2026-12-01T09:30:00Z",
+    (ANY, "datetime_parsing"): "Enter a date and time like 2026-12-01T09:30:00Z",
+    (ANY, "datetime_from_date_parsing"): "Enter a date and time like 2026-12-01T09:30:00Z",
+    (ANY, "timezone_aware"): "Give the time with its time zone, like 2026-12-01T09:30:00Z",
+    (ANY, "dict_type"): "Send the {noun} as an object",
+    (ANY, "model_type"): "Send the {noun} as an object",
+    (ANY, "model_attributes_type"): "Send the {noun} as an object",
+    (ANY, "list_type"): "Send the {noun} as a list",
+    (ANY, "url_parsing"): "Enter a web address like https://example.com",
+    (ANY, "url_type"): "Enter a web address like https://example.com",
 }
 
 # How the general sentences name a field, where its name is not already the word.
@@ -123,44 +164,6 @@ NOUNS: dict[str, str] = {
     "photo_ids": "chosen photos",
 }
 
-BY_TYPE: dict[str, str] = {
-    "missing": "Enter the {noun}",
-    "string_type": "Enter the {noun} as text",
-    "string_too_short": "Enter at least {min_length} characters for the {noun}",
-    "string_too_long": "Keep the {noun} to {max_length:,} characters or fewer",
-    "string_pattern_mismatch": "Check the {noun}: it is not in the expected form",
-    "too_short": "Give at least {min_length} items for the {noun}",
-    "too_long": "Give at most {max_length} items for the {noun}",
-    "bool_type": "Use true or false",
-    "bool_parsing": "Use true or false",
-    "int_type": "Enter the {noun} as a whole number",
-    "int_parsing": "Enter the {noun} as a whole number",
-    "int_from_float": "Enter the {noun} as a whole number",
-    "float_type": "Enter the {noun} as a number",
-    "float_parsing": "Enter the {noun} as a number",
-    "greater_than": "Enter a {noun} greater than {gt}",
-    "greater_than_equal": "Enter a {noun} of at least {ge}",
-    "less_than": "Enter a {noun} less than {lt}",
-    "less_than_equal": "Enter a {noun} of at most {le}",
-    "uuid_type": "That is not a valid {noun}",
-    "uuid_parsing": "That is not a valid {noun}",
-    "enum": "Choose {expected}",
-    "literal_error": "Choose {expected}",
-    "date_type": "Enter a date like 2026-12-01",
-    "date_parsing": "Enter a date like 2026-12-01",
-    "date_from_datetime_parsing": "Enter a date like 2026-12-01",
-    "datetime_type": "Enter a date and time like 2026-12-01T09:30:00Z",
-    "datetime_parsing": "Enter a date and time like 2026-12-01T09:30:00Z",
-    "datetime_from_date_parsing": "Enter a date and time like 2026-12-01T09:30:00Z",
-    "timezone_aware": "Give the time with its time zone, like 2026-12-01T09:30:00Z",
-    "dict_type": "Send the {noun} as an object",
-    "model_type": "Send the {noun} as an object",
-    "model_attributes_type": "Send the {noun} as an object",
-    "list_type": "Send the {noun} as a list",
-    "url_parsing": "Enter a web address like https://example.com",
-    "url_type": "Enter a web address like https://example.com",
-}
-
 # Errors about the value's size say so even where the field has its own question.
 _SIZE = {"string_too_long", "too_long"}
 _OBJECT_TYPES = ("dict_type", "model_type", "model_attributes_type")
@@ -169,7 +172,7 @@ NOT_AN_OBJECT = "Send the request body as a JSON object"
 
 
 def _limits() -> dict[str, int]:
-    """The ranges ASK names, read from the JSON schema clients see, so a changed limit
+    """The ranges WORDS names, read from the JSON schema clients see, so a changed limit
     changes the words."""
     found: dict[str, int] = {}
     for model, field in ((Vehicle, "year"), (Vehicle, "mileage"), (RatingIn, "rating")):
@@ -220,9 +223,9 @@ def problem_words(error: dict[str, Any]) -> tuple[str, str]:
         return field, str(context["error"]).rstrip(".")  # our validators speak for themselves
     values = {**_LIMITS, **context, "noun": _noun(source, path)}
     for template in (
-        BY_FIELD_AND_TYPE.get((name, kind)),
-        None if kind in _SIZE else ASK.get(name),
-        BY_TYPE.get(kind),
+        WORDS.get((name, kind)),
+        None if kind in _SIZE else WORDS.get((name, ANY)),
+        WORDS.get((ANY, kind)),
     ):
         if template is not None:
             return field, _fill(template, values)

@@ -10,9 +10,9 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 
-from pitcrew import call, media
+from pitcrew import call, media, presence
 from pitcrew.config import Settings
 from pitcrew.schemas import CallOut, MessageOut, PhotoCaption, SignalIn
 from pitcrew.web.deps import DB, CurrentActor, Photos, SettingsDep
@@ -139,6 +139,21 @@ def send_signal(session_id: uuid.UUID, body: SignalIn, db: DB, actor: CurrentAct
     It reaches them as a ``call.signal`` event on their stream (GET /api/events).
     """
     call.signal(db, actor, session_id, body.kind, body.call_id, body.data)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/sessions/{session_id}/typing",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_responses(401, 403, 404, 409, 422, 429),
+)
+def typing(session_id: uuid.UUID, request: Request, db: DB, actor: CurrentActor) -> Response:
+    """Tell the other party of a live session that you are typing (at most 3 times in 3 s).
+
+    It reaches their open pages as a ``typing`` message on GET /api/events, and is never
+    stored or replayed.
+    """
+    presence.typing(db, getattr(request.app.state, "events_bus", None), actor, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

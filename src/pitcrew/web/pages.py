@@ -15,7 +15,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,10 +39,12 @@ from pitcrew import (
     flow,
     notify,
     payloads,
+    plans,
     reads,
     report,
     room,
     vehicles,
+    waiting,
     words,
 )
 from pitcrew.admin_schemas import OnDuty
@@ -63,19 +65,7 @@ STATIC_DIR = HERE / "static"
 PAGE_HEADERS = {"Cache-Control": "no-store"}
 
 
-@dataclass(frozen=True)
-class Plan:
-    code: str
-    name: str
-    blurb: str
-
-
-PLANS = (
-    Plan("basic", "Basic", "Up to 15 minutes. Good for one clear question."),
-    Plan("standard", "Standard", "Up to 30 minutes. A diagnosis with follow-up questions."),
-    Plan("premium", "Premium", "Up to 60 minutes. In-depth diagnosis and a written repair plan."),
-)
-PLAN_NAMES = {p.code: p.name for p in PLANS}
+PLAN_NAMES = {p.code: p.name for p in plans.PLANS}
 
 SESSION_TYPES = (
     ("chat", "Chat", "Type back and forth with your mechanic."),
@@ -178,6 +168,14 @@ def status_label(status: str | None) -> str:
         return status.title()
 
 
+def status_sentence(status: str | None) -> str:
+    """What follows "is": "waiting for a mechanic", "live"."""
+    try:
+        return words.sentence(SessionStatus(status or ""))
+    except ValueError:
+        return str(status or "")
+
+
 def vehicle_line(vehicle: dict[str, Any] | None) -> str:
     return words.vehicle(vehicle)
 
@@ -213,19 +211,22 @@ def _environment() -> Environment:
         "plan_name": plan_name,
         "short_id": short_id,
         "status_label": status_label,
+        "status_sentence": status_sentence,
         "vehicle_line": vehicle_line,
         "session_name": session_name,
         "mileage": words.mileage,
         "first_lines": words.first_lines,
         "urgency": urgency,
         "cost_range": cost_range,
+        "duration": plans.duration_words,
     }
     env.filters.update(filters)
     env.globals["static_url"] = static_url
     env.globals["product"] = "pitcrew"
+    env.globals["plan_minutes"] = plans.minutes
     # For the scripts, as data on the page: the status words and the kinds to listen for.
     env.globals["status_words"] = words.as_data()
-    env.globals["live_kinds"] = [str(kind) for kind in events.BROWSER_KINDS]
+    env.globals["live_kinds"] = list(events.LIVE_NAMES)
     return env
 
 
@@ -403,6 +404,7 @@ class SessionView:
     history: list[HistoryEntry] | None = None  # the car's earlier reports, for its mechanic
     on_duty: list[OnDuty] = field(default_factory=list)  # an admin's choices to reassign to
     seen_id: uuid.UUID | None = None  # my newest message the other party has read
+    wait: waiting.Waiting | None = None  # for the customer while nobody has accepted
 
     @property
     def session(self) -> SessionOut:
@@ -528,7 +530,7 @@ def _headline_for_admin(detail: SessionDetail) -> tuple[str, str, str]:
 TIMELINE_SKIPS = {Kind.MESSAGE_CREATED, Kind.REQUEST_CANCELLED}
 
 
-def _session_view(db: DB, actor: Actor, session_id: str) -> SessionView:
+def _session_view(db: DB, actor: Actor, session_id: str, ttl: timedelta) -> SessionView:
     detail = room.detail(db, actor, session_id)
     status = SessionStatus(detail.session.status)
     allowed = set(flow.allowed_actions(status)) & ROLE_ACTIONS[actor.role]
@@ -562,6 +564,11 @@ def _session_view(db: DB, actor: Actor, session_id: str) -> SessionView:
         history=_history(db, actor, detail),
         on_duty=_reassign_choices(db, actor, detail),
         seen_id=_seen(db, actor, detail, messages),
+        wait=(
+            waiting.facts(db, detail.session.id, ttl)
+            if actor.role == Role.CUSTOMER and status == SessionStatus.PENDING
+            else None
+        ),
     )
 
 
@@ -802,15 +809,26 @@ def customer_home_parts(request: Request, db: DB, actor: CustomerPart) -> Respon
 
 
 @router.get("/intake", response_class=HTMLResponse)
-def intake_page(request: Request, db: DB, viewer: CustomerPage) -> Response:
+def intake_page(request: Request, db: DB, viewer: CustomerPage, another: bool = False) -> Response:
+    """The intake form; with a request still open, first the question whether to start another
+    (``?another=1`` answers yes)."""
+    still_open = (SessionStatus.PENDING, SessionStatus.WAITING, SessionStatus.LIVE)
+    open_now = [s for s in room.customer_sessions(db, viewer.actor) if s.status in still_open]
     context = {
+        "open_session": None if another or not open_now else open_now[0],
         "viewer": viewer,
-        "plans": PLANS,
+        "plans": plans.PLANS,
         "session_types": SESSION_TYPES,
         "this_year": _year(),
         "cars": vehicles.mine(db, viewer.actor),
     }
     return _render(request, "intake.html", context)
+
+
+def _ttl(request: Request) -> timedelta:
+    """How long a request is offered before it expires (REQUEST_TTL)."""
+    ttl: timedelta = request.app.state.settings.request_ttl
+    return ttl
 
 
 def _year() -> int:
@@ -820,7 +838,7 @@ def _year() -> int:
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)
 def session_page(request: Request, session_id: str, db: DB, viewer: AnyonePage) -> Response:
     try:
-        view = _session_view(db, viewer.actor, session_id)
+        view = _session_view(db, viewer.actor, session_id, _ttl(request))
     except DomainError as error:
         return _domain_error_page(request, viewer, error)
     return _render(request, "session.html", {"viewer": viewer, "view": view})
@@ -829,7 +847,7 @@ def session_page(request: Request, session_id: str, db: DB, viewer: AnyonePage) 
 @router.get("/sessions/{session_id}/parts", response_class=HTMLResponse)
 def session_parts(request: Request, session_id: str, db: DB, actor: AnyonePart) -> Response:
     try:
-        view = _session_view(db, actor, session_id)
+        view = _session_view(db, actor, session_id, _ttl(request))
     except DomainError as error:
         return _fragment_error(error)
     return _fragment(request, "session_parts.html", {"view": view})

@@ -108,7 +108,9 @@ class EventStream(Response):
                     continue
                 if item is None:
                     break
-                if item.id > cursor:
+                if item.ephemeral:  # someone typing: passed on as it comes, never replayed
+                    await self._write(send, item.message)
+                elif item.id > cursor:
                     cursor = item.id
                     await self._write(send, item.message)
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -3,7 +3,7 @@
 A plain ADD COLUMN on both databases: rebuilding ``users`` would lose its expression index.
 
 Revision ID: 0013a
-Revises: 0013
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013a"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

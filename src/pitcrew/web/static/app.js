@@ -126,16 +126,16 @@
   }
 
   /* The API's per-field problems, beside their fields: each [data-error-for="<field>"] box
-   * shows its field's problem (in `words`' wording where it has one) and its input is marked
+   * shows its field's problem (already in words for people) and its input is marked
    * invalid. Returns how many were shown; any shown earlier are cleared first. */
-  function fieldErrors(form, details, words) {
+  function fieldErrors(form, details) {
     form.querySelectorAll("[data-error-for]").forEach(function (box) { showError(box, ""); });
     form.querySelectorAll("[aria-invalid]").forEach(function (f) { f.removeAttribute("aria-invalid"); });
     var shown = 0;
     (details || []).forEach(function (d) {
       var box = form.querySelector('[data-error-for="' + d.field + '"]');
       if (!box) return;
-      showError(box, (words && words[d.field]) || d.problem);
+      showError(box, d.problem);
       var input = box.parentElement.querySelector("input, textarea");
       if (input) input.setAttribute("aria-invalid", "true");
       shown++;
@@ -145,11 +145,10 @@
 
   /* A form the API refused: each field's problem beside it, and above the form either a
    * pointer to them or, when no field is to blame, the answer's message. No error clears
-   * both. `words` rewords a field's problem (see fieldErrors). Returns what to bring into
-   * view: the first marked field, or the message. */
-  function formError(form, err, words) {
+   * both. Returns what to bring into view: the first marked field, or the message. */
+  function formError(form, err) {
     var box = form.querySelector("[data-form-error]");
-    var marked = fieldErrors(form, err ? err.details : [], words);
+    var marked = fieldErrors(form, err ? err.details : []);
     showError(box, !err ? "" : marked ? "Please check the fields marked below." : err.message);
     return form.querySelector("[aria-invalid]") || box;
   }

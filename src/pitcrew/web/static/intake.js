@@ -5,9 +5,6 @@
   var form = document.querySelector("form[data-intake]");
   if (!form) return;
   var key = null;
-  var FRIENDLY = {
-    "vehicle.year": "Enter the model year, for example 2016."
-  };
 
   function newKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -74,9 +71,13 @@
     P.busyWhile(button, "Sending…", function () {
       return P.api("POST", "/api/intake/start", body(), { "Idempotency-Key": key });
     }).then(function (answer) {
-      window.location.assign("/sessions/" + answer.session_id);
+      // Sent: this form's place in the history becomes the waiting page (marked #sent, so the
+      // browser keeps both entries), and Back finds the request rather than a half-filled form.
+      var waitingPage = "/sessions/" + answer.session_id;
+      history.replaceState(null, "", waitingPage + "#sent");
+      window.location.assign(waitingPage);
     }).catch(function (err) {
-      P.formError(form, err, FRIENDLY).scrollIntoView({ block: "center", behavior: "smooth" });
+      P.formError(form, err).scrollIntoView({ block: "center", behavior: "smooth" });
     });
   });
 })();

@@ -7,6 +7,43 @@
   var id = room.dataset.session;
   var base = "/api/sessions/" + encodeURIComponent(id);
 
+  /* Drafts: what is typed into a [data-draft] field (the chat message, the report) is kept in
+   * this browser per person, session and field, so a reload or a lost connection loses
+   * nothing; a draft is forgotten once what it drafted is sent. */
+  var draftPrefix = "pitcrew:draft:" + (document.body.dataset.user || "") + ":" + id + ":";
+  function draftStore() {
+    try { return window.localStorage; } catch (e) { return null; }  // storage turned off
+  }
+  function saveDraft(field) {
+    var store = draftStore();
+    if (!store || !field.name) return;
+    try {
+      if (field.value) store.setItem(draftPrefix + field.name, field.value);
+      else store.removeItem(draftPrefix + field.name);
+    } catch (e) { /* storage full: the draft lives only on the page */ }
+  }
+  function forgetDrafts(form) {
+    var store = draftStore();
+    if (!store) return;
+    form.querySelectorAll("[data-draft]").forEach(function (f) { store.removeItem(draftPrefix + f.name); });
+  }
+  function restoreDrafts(root) {
+    var store = draftStore();
+    if (!store) return;
+    root.querySelectorAll("[data-draft]").forEach(function (f) {
+      var kept = store.getItem(draftPrefix + f.name);
+      if (kept && !f.value) {
+        f.value = kept;
+        grow(f);
+      }
+    });
+  }
+  function grow(box) {
+    if (!box.matches(".composer textarea")) return;
+    box.style.height = "auto";
+    box.style.height = Math.min(box.scrollHeight, 160) + "px";
+  }
+
   function errorBox(node) {
     var part = node.closest("[data-part]");
     return (part && part.querySelector("[data-form-error]")) || document.querySelector("[data-form-error]");
@@ -69,6 +106,7 @@
     P.busyWhile(button, "Completing…", function () {
       return P.api("POST", base + "/complete", reportBody(form));
     }).then(function () {
+      forgetDrafts(form);
       return P.refresh(room);
     }).catch(function (err) {
       P.formError(form, grouped(err)).scrollIntoView({ block: "center", behavior: "smooth" });
@@ -107,7 +145,43 @@
   document.addEventListener("visibilitychange", markRead);
   markRead();
 
+  /* "Complete session" opens the report's panel; its close button (or Escape) shuts it. */
+  function openPanel(id) {
+    var panel = document.getElementById(id);
+    if (!panel || panel.open) return;
+    panel.showModal();
+    var first = panel.querySelector("textarea, input, select");
+    if (first) first.focus();
+  }
+
+  /* On a phone the car, the issue and the timeline cover the chat while shown. */
+  function showDetails(open) {
+    room.classList.toggle("details-open", open);
+    document.querySelectorAll("[data-details-toggle]").forEach(function (b) {
+      if (b.closest(".page-head")) b.setAttribute("aria-expanded", String(open));
+    });
+    var target = open ? room.querySelector("#room-details [data-details-toggle]")
+                      : document.querySelector(".page-head [data-details-toggle]");
+    if (target) target.focus();
+  }
+  document.addEventListener("click", function (ev) {
+    if (ev.target.closest("[data-details-toggle]")) showDetails(!room.classList.contains("details-open"));
+  });
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape" && room.classList.contains("details-open")) showDetails(false);
+  });
+
   room.addEventListener("click", function (ev) {
+    var opening = ev.target.closest("[data-open-panel]");
+    if (opening) {
+      openPanel(opening.dataset.openPanel);
+      return;
+    }
+    var closing = ev.target.closest("[data-close-panel]");
+    if (closing) {
+      closing.closest("dialog").close();
+      return;
+    }
     var adding = ev.target.closest("[data-add-step]");
     if (adding) {
       addStep(adding.form);
@@ -141,7 +215,10 @@
       run(button, "Sending…", function () { return P.api("POST", base + "/messages", { body: text }); },
         function () {
           P.busy(button, false);
+          forgetDrafts(form);
+          toldAt = 0;  // the next words typed are news again
           field.value = "";
+          grow(field);
           field.focus();
           return P.refresh(room);
         });
@@ -172,9 +249,9 @@
   });
   room.addEventListener("input", function (ev) {
     var box = ev.target;
-    if (!box.matches || !box.matches(".composer textarea")) return;
-    box.style.height = "auto";
-    box.style.height = Math.min(box.scrollHeight, 160) + "px";
+    if (!box.matches) return;
+    if (box.matches("[data-draft]")) saveDraft(box);
+    grow(box);
   });
 
   function scrollChat() {
@@ -183,11 +260,89 @@
   }
 
   room.addEventListener("pitcrew:refreshed", function (ev) {
+    restoreDrafts(room);
     if (ev.detail.changed.indexOf("chat") >= 0) scrollChat();
   });
   room.addEventListener("pitcrew:gone", function () {
     P.toast("This session is no longer yours", "Taking you back.");
     setTimeout(function () { window.location.assign("/"); }, 1500);
   });
+  /* Typing: while the message box changes, the other party is told at most every 2 s; their
+   * "Dana is typing…" shows until 4 s pass without a word from us, or our message arrives. */
+  var me = document.body.dataset.user || "";
+  var toldAt = 0;
+  var retry = null;
+  function tellTyping() {
+    var box = room.querySelector(".composer textarea");
+    if (!box || !box.value) return;
+    var now = Date.now();
+    if (now - toldAt < 2000) return;
+    toldAt = now;
+    P.api("POST", base + "/typing").catch(function (err) {
+      if (err.status !== 429) return;  // only a courtesy; too soon after the last: once more
+      clearTimeout(retry);
+      retry = setTimeout(function () { toldAt = 0; tellTyping(); }, 1000);
+    });
+  }
+  room.addEventListener("input", function (ev) {
+    if (ev.target.matches && ev.target.matches(".composer textarea")) tellTyping();
+  });
+  var typingTimer = null;
+  var typingName = "";
+  function showTyping(name) {
+    typingName = name;
+    var note = room.querySelector("[data-typing]");
+    if (note) note.textContent = name ? name + " is typing…" : "";
+    clearTimeout(typingTimer);
+    if (name) typingTimer = setTimeout(function () { showTyping(""); }, 4000);
+  }
+  room.addEventListener("pitcrew:refreshed", function () {
+    var note = room.querySelector("[data-typing]");
+    if (note) note.textContent = typingName ? typingName + " is typing…" : "";
+  });
+  document.addEventListener("pitcrew:event", function (ev) {
+    var data = ev.detail.data || {};
+    if (data.session_id !== id) return;
+    if (ev.detail.kind === "typing" && data.user_id !== me) showTyping(data.name);
+    else if (ev.detail.kind === "message.created" && (data.message || {}).sender_id !== me) showTyping("");
+  });
+
+  /* The timer: time since the session went live, against the plan's minutes. When they are
+   * reached both parties read a gentle notice, once; nothing stops the session. */
+  function clock(seconds) {
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    var mm = h ? ("0" + m).slice(-2) : String(m);
+    return (h ? h + ":" : "") + mm + ":" + ("0" + s).slice(-2);
+  }
+  function tickTimer() {
+    var timer = room.querySelector("[data-timer]");
+    if (!timer) return;
+    var started = new Date(timer.dataset.started).getTime();
+    var seconds = Math.max(0, Math.floor((Date.now() - started) / 1000));
+    timer.querySelector("[data-timer-clock]").textContent = clock(seconds);
+    var minutes = Number(timer.dataset.planMinutes);
+    var over = minutes > 0 && seconds >= minutes * 60;
+    timer.classList.toggle("over", over);
+    var notice = room.querySelector("[data-plan-notice]");
+    if (over && notice && notice.hidden) {
+      notice.textContent = "The " + timer.dataset.planName + " plan's " + minutes +
+        " minutes are up. There is no hard stop: take the time you need to finish.";
+      notice.hidden = false;
+    }
+  }
+  /* While waiting: the time left before the request expires, counted down. */
+  function tickWaiting() {
+    var until = room.querySelector("time[data-until]");
+    if (!until) return;
+    var left = Math.max(0, Math.floor((new Date(until.getAttribute("datetime")).getTime() - Date.now()) / 1000));
+    until.textContent = left > 0 ? clock(left) : "any moment now";
+  }
+  setInterval(function () { tickTimer(); tickWaiting(); }, 1000);
+  room.addEventListener("pitcrew:refreshed", tickWaiting);
+  room.addEventListener("pitcrew:refreshed", tickTimer);
+
+  restoreDrafts(room);
+  tickTimer();
+  tickWaiting();
   scrollChat();
 })();
