@@ -315,7 +315,7 @@ def photo_file(
 
 
 def _may_see(actor: Actor, row: Any) -> bool:
-    """A party or an admin; before an accept, also any mechanic, for what the customer added."""
+    """Its parties and admins (``access.may_read``), and mechanics previewing the request."""
     if access.may_read(actor, row):
         return True
     previewing = actor.role == Role.MECHANIC and row.request_status == RequestStatus.PENDING
