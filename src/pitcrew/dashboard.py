@@ -341,21 +341,23 @@ def history(
         .order_by(both.c.at.desc(), both.c.request_id.desc())
         .limit(limit + 1)
     )
-    rows = []
-    for found in s.execute(stmt):
-        row = dict(found._mapping)
-        before = row.pop("accepted_before")
-        if row["request_status"] == RELEASED:
-            row["unread"] = 0  # handed back: no longer theirs to read
-            if before:
-                row["accepted_at"] = datetime.fromisoformat(before)
-        rows.append(row)
+    rows = [_history_row(dict(found._mapping)) for found in s.execute(stmt)]
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1]["at"], rows[-1]["request_id"]) if more else None
     for row in rows:
         del row["at"]
     return Page(rows=rows, next_cursor=next_cursor)
+
+
+def _history_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A hand-back shows when it had been accepted, and no unread: it is not theirs now."""
+    before = row.pop("accepted_before")
+    if row["request_status"] == RELEASED:
+        row["unread"] = 0
+        if before:
+            row["accepted_at"] = datetime.fromisoformat(before)
+    return row
 
 
 def _held_in_history(mechanic_id: uuid.UUID, status: RequestStatus, search: Search) -> AnySelect:

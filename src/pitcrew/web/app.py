@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -93,6 +93,20 @@ async def _nothing() -> Message:
     return {"type": "http.disconnect"}
 
 
+def _routers() -> list[APIRouter]:
+    """Every router, in the order their routes are matched."""
+    return [
+        *api.ROUTERS,
+        stream.router,
+        admin.router,
+        pages.router,
+        console_pages.router,
+        *media_routes.ROUTERS,
+        reports.router,
+        reports.page_router,
+    ]
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     database = db or Database(settings.database_url)
@@ -123,16 +137,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.services = []
     errors.install(app)
     metrics.install(app)  # /metrics, request latency, invariant gauges, flow counters
-    for router in api.ROUTERS:
+    for router in _routers():
         app.include_router(router)
-    app.include_router(stream.router)
-    app.include_router(admin.router)
-    app.include_router(pages.router)
-    app.include_router(console_pages.router)
-    for router in media_routes.ROUTERS:
-        app.include_router(router)
-    app.include_router(reports.router)
-    app.include_router(reports.page_router)
     docs.install(app)
     pages.mount_static(app)
     app.state.services.append(stream.live_events)
