@@ -47,7 +47,7 @@ from pitcrew.models import (
     overview,
     utcnow,
 )
-from tests.support.databases import PG_SERVER, Dialect, empty_database
+from tests.support.databases import PG_SERVER, USERS_BEFORE, Dialect, empty_database
 
 
 @contextmanager
@@ -143,17 +143,6 @@ CARS: list[dict[str, object]] = [
     {"year": 2016, "make": "Honda", "model": "Civic", "vin": "1HGCM82633A004352"},
     {"year": 2009, "make": "Ford", "model": "Focus"},
 ]
-
-
-# The users table as the schema before reports has it (the model's later columns left out).
-USERS_BEFORE = table(
-    "users",
-    column("id", Uuid()),
-    column("email", String()),
-    column("name", String()),
-    column("role", String()),
-    column("created_at", UTCDateTime()),
-)
 
 
 def _completed_sessions(engine: Engine) -> tuple[list[uuid.UUID], list[uuid.UUID]]:

@@ -12,8 +12,8 @@ from sqlalchemy import create_engine, insert, select, update
 
 from pitcrew import migrate, plans
 from pitcrew.db import Database
-from pitcrew.models import Role, Session, User, utcnow
-from tests.support.databases import Dialect, empty_database
+from pitcrew.models import Role, Session, utcnow
+from tests.support.databases import USERS_BEFORE, Dialect, empty_database
 from tests.support.factories import Person, Stage, start_session
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
@@ -81,7 +81,8 @@ def test_sessions_completed_before_the_duration_was_kept_get_theirs(
             with engine.begin() as c:
                 for who, role in ((driver, Role.CUSTOMER), (mechanic, Role.MECHANIC)):
                     email = f"{who}@example.com"
-                    c.execute(insert(User).values(id=who, email=email, name=role, role=role))
+                    row = {"id": who, "email": email, "name": role, "role": role}
+                    c.execute(insert(USERS_BEFORE).values(**row, created_at=went_live))
                 for sid, status in ((done, "completed"), (cancelled, "cancelled")):
                     c.execute(
                         insert(Session).values(

@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, String, Uuid, column, create_engine, table, text
 
 from pitcrew import invariants
 from pitcrew import migrate as schema
 from pitcrew.db import Database
-from pitcrew.models import Base
+from pitcrew.models import Base, UTCDateTime
 
 PG_SERVER = os.environ.get("PITCREW_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 
@@ -91,3 +91,15 @@ def assert_invariants(db: Database) -> None:
     with db.engine.connect() as c:
         found = {k: v for k, v in invariants.violations(c).items() if v}
     assert found == {}, f"invariants broken: {found}"
+
+
+# The users table as the first schema made it: a test that writes rows at an old revision
+# writes these columns, not the model's later ones.
+USERS_BEFORE = table(
+    "users",
+    column("id", Uuid()),
+    column("email", String()),
+    column("name", String()),
+    column("role", String()),
+    column("created_at", UTCDateTime()),
+)
