@@ -19,30 +19,18 @@ from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
-from tests.support.browser import DESKTOP, LIVE, PHONE, Person, World, shot
+from tests.support.browser import DESKTOP, LIVE, PHONE, Person, World, shot, world_at
 from tests.support.factories import Stage, start_session
-from tests.support.live import chromium, free_port, serve_in_thread
+from tests.support.live import free_port, serve_in_thread
 from tests.test_pages_browser import count, incoming_row
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
 @pytest.fixture
 def world(pg_db: Database, pg_url: str, browser: Browser) -> Iterator[World]:
-    app = create_app(Settings(database_url=pg_url), pg_db)
-    with serve_in_thread(app) as url:
-        here = World(db=pg_db, browser=browser, url=url)
-        try:
-            yield here
-        finally:
-            for person in here.people:
-                person.page.context.close()
+    with world_at(pg_db, pg_url, browser) as here:
+        yield here
 
 
 VIEWPORTS = pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
