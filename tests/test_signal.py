@@ -86,6 +86,34 @@ def test_signal_reaches_the_other_party_and_nobody_else(
             assert not [m for m in seen if is_signal(m) or m.data.get("session_id") == sid]
 
 
+def test_a_claim_reaches_the_senders_own_pages_and_tabs_are_passed_on(
+    db: Database, live: str, customer: Person, mechanic: Person
+) -> None:
+    """One call per party: the page that takes the call tells the party's other pages."""
+    sid = start_session(db, customer, Stage.LIVE, mechanic=mechanic, session_type="video").sid
+
+    def is_signal(m: Message) -> bool:
+        return m.kind == "call.signal"
+
+    def is_note(m: Message) -> bool:
+        return m.kind == "message.created"
+
+    claim = {"kind": "claim", "call_id": "call-0002", "tab": "tab-customer-2"}
+    ready = {**claim, "kind": "ready", "to": "tab-mechanic-1"}
+    with listen(live, customer) as at_customer, listen(live, mechanic) as at_mechanic:
+        assert _send(customer, sid, claim).status_code == 204
+        assert _send(customer, sid, ready).status_code == 204
+        customer.client.post(f"/api/sessions/{sid}/messages", json={"body": "Over to you"})
+        mine = [m.data for m in at_customer.until(is_note) if is_signal(m)]
+        theirs = [m.data for m in at_mechanic.until(is_note) if is_signal(m)]
+    assert [(m["signal"], m["tab"], m["to"]) for m in mine] == [("claim", "tab-customer-2", None)]
+    assert [(m["signal"], m["tab"], m["to"]) for m in theirs] == [
+        ("ready", "tab-customer-2", "tab-mechanic-1")
+    ]
+    bad_tab = _send(customer, sid, {**claim, "tab": "a tab"})
+    assert bad_tab.status_code == 422, bad_tab.text
+
+
 def test_outsiders_cannot_signal(
     db: Database, customer: Person, mechanic: Person, make_user: Callable[..., Person]
 ) -> None:

@@ -3,6 +3,11 @@
 The call itself is browser to browser (WebRTC); pitcrew only carries its signalling
 (:func:`signal`) over the events stream, to the other party alone. ICE servers may hold
 TURN credentials, so only the session's customer and its mechanic are given them.
+
+A party has one call, whichever of their pages it is in. Each page sends its own random
+``tab`` id with its signals (and ``to``, the other party's page, once it knows it), and a
+page that joins the call first sends a ``claim``: that one goes to the sender's own other
+pages, which let the call go. Nothing of this is stored beyond the signal's event.
 """
 
 from __future__ import annotations
@@ -56,11 +61,15 @@ def signal(
     kind: SignalKind,
     call_id: str,
     data: dict[str, Any] | None = None,
+    *,
+    tab: str | None = None,
+    to: str | None = None,
 ) -> int:
     """Pass one WebRTC signalling message to the other party of a live video session.
 
     It is recorded like every change, so a page that lost its stream replays what it missed,
-    but only the other party ever sees it. Returns the event id.
+    but only the other party ever sees it; a claim only the sender's own pages. Returns the
+    event id.
     """
     sid = parse_id(session_id, "session_id")
     data = dict(data or {})
@@ -87,13 +96,16 @@ def signal(
             )
         other = session.mechanic_id if role == Role.CUSTOMER else session.customer_user_id
         assert other is not None  # a live session has its mechanic
+        reader = actor.id if kind == SignalKind.CLAIM else other
         event = events.record(
             s,
             Kind.CALL_SIGNAL,
             actor_id=actor.id,
-            audience=Audience(users=(other,)),
+            audience=Audience(users=(reader,)),
             session_id=sid,
-            payload=CallSignal(signal=kind, call_id=call_id, from_role=role, data=data),
+            payload=CallSignal(
+                signal=kind, call_id=call_id, from_role=role, data=data, tab=tab, to=to
+            ),
         )
         return event.id
 

@@ -111,6 +111,8 @@ class CallSignal(TypedDict):
     call_id: str
     from_role: Role
     data: dict[str, Any]
+    tab: str | None  # the sending page
+    to: str | None  # the page of the other party it is meant for, when the sender knows it
 
 
 class NotificationCreated(TypedDict):

@@ -513,6 +513,7 @@ class SignalKind(StrEnum):
     ANSWER = "answer"
     ICE = "ice"
     HANGUP = "hangup"
+    CLAIM = "claim"  # this tab takes the call: the party's other tabs let it go
 
 
 def _needs(kinds: list[str], field: str, kind: str) -> dict[str, Any]:
@@ -531,6 +532,9 @@ def _needs(kinds: list[str], field: str, kind: str) -> dict[str, Any]:
     }
 
 
+TabId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
+
+
 class SignalIn(Strict):
     # What each kind needs in ``data`` (checked in ``call.signal``), told to clients too.
     model_config = ConfigDict(
@@ -546,6 +550,10 @@ class SignalIn(Strict):
     kind: SignalKind
     call_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
     data: dict[str, Any] = Field(default_factory=dict)
+    tab: TabId | None = Field(default=None, description="The sending page's own random id.")
+    to: TabId | None = Field(
+        default=None, description="The other party's page it is meant for, once known."
+    )
 
 
 class CallOut(BaseModel):

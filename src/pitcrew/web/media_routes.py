@@ -136,9 +136,10 @@ def call_setup(
 def send_signal(session_id: uuid.UUID, body: SignalIn, db: DB, actor: CurrentActor) -> Response:
     """Pass an offer, answer, ICE candidates or hang-up to the other party (live sessions only).
 
-    It reaches them as a ``call.signal`` event on their stream (GET /api/events).
+    It reaches them as a ``call.signal`` event on their stream (GET /api/events); a claim
+    (this page takes the call) reaches the sender's own other pages instead.
     """
-    call.signal(db, actor, session_id, body.kind, body.call_id, body.data)
+    call.signal(db, actor, session_id, body.kind, body.call_id, body.data, tab=body.tab, to=body.to)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
