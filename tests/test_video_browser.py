@@ -34,6 +34,10 @@ REMOTE_PLAYS = """() => {
   const v = document.querySelector('[data-remote-video]');
   return !!v && v.videoWidth > 0 && v.readyState >= 2 && v.currentTime > 0;
 }"""
+LOCAL_PLAYS = """() => {
+  const v = document.querySelector('[data-local-video]');
+  return !!v.srcObject && v.videoWidth > 0 && v.readyState >= 2;
+}"""
 REMOTE_ADVANCES = """(start) => {
   const v = document.querySelector('[data-remote-video]');
   return v.currentTime > start + 0.3;
@@ -165,7 +169,8 @@ def _camera_off(page: Page) -> bool:
 
 
 def _start_video(*pages: Page) -> None:
-    """Press "Start video", or "Join call" when the other side rings first.
+    """Check camera and microphone (or "Join call" when the other side rings first), then
+    press "Start video".
 
     The other side's "ready" can turn one button into the other at any moment, so the
     visible one is found and pressed in one step inside the page.
@@ -176,12 +181,20 @@ def _start_video(*pages: Page) -> None:
         pressed = page.evaluate(
             """() => {
               const b = document.querySelector(
-                '[data-call-action=start]:not([hidden]), [data-call-action=call]:not([hidden])');
+                '[data-call-action=preview]:not([hidden]), [data-call-action=call]:not([hidden])');
               if (b) b.click();
               return !!b;
             }"""
         )
         assert pressed
+        _start_after_check(page)
+
+
+def _start_after_check(page: Page) -> None:
+    """On the check before the call, with this side's own camera showing, press "Start video"."""
+    _wait_state(page, "preview")
+    _until(page, LOCAL_PLAYS, what="the camera to show in the check")
+    page.get_by_role("button", name="Start video").click()
 
 
 def _assert_call_ended(page: Page, state: str) -> None:
@@ -233,10 +246,12 @@ def test_video_call_from_join_to_completion(
     for page in (at_customer, at_mechanic):
         _wait_state(page, "ready")
         assert _camera_off(page)
-    at_mechanic.click("[data-call-action=start]")
+    at_mechanic.click("[data-call-action=preview]")
+    _start_after_check(at_mechanic)
     _wait_state(at_customer, "ringing")
     assert _camera_off(at_customer)
     at_customer.click("[data-call-action=call]")
+    _start_after_check(at_customer)
     for page in (at_customer, at_mechanic):
         _assert_playing(page)
         assert page.is_visible("[data-call-action=hangup]")

@@ -1,8 +1,13 @@
 /* The call of one video session, with all its state in one place.
  *
- * Nothing starts by itself: the camera and microphone turn on when the person presses
- * "Start video" (or "Join call" when the other party is already calling). The mechanic's
- * side makes every offer; the customer's asks for one by sending "ready".
+ * Nothing starts by itself: the camera and microphone turn on when the person checks them
+ * ("Check camera and microphone", or "Join call" when the other party is already calling):
+ * they see themselves, pick a camera and a microphone and see it hear them. Nothing reaches
+ * the other party until they press "Start video". The mechanic's side makes every offer;
+ * the customer's asks for one by sending "ready".
+ * One call per party: the page that starts the call claims it, and the party's other pages
+ * in the same session let go of it (camera and microphone off, "Call moved to another
+ * tab") until the person takes it back there with "Use this tab".
  * A call that has no media flowing within NO_MEDIA_MS, or stops having it, mends itself:
  * the mechanic's side first restarts the network path on the same connection (an ICE
  * restart), then makes a fresh offer on a new one, and only then says the call is lost.
@@ -15,6 +20,7 @@
  * or cancelled.
  */
 
+import { MicLevel } from "./level.js";
 import { LocalMedia } from "./media.js";
 import { Peer } from "./peer.js";
 import { Signals, newCallId } from "./signals.js";
@@ -46,6 +52,9 @@ export class Call {
     this.setup = null; // GET /call: role, ICE servers
     this.loaded = null; // the first read of it
     this.media = new LocalMedia();
+    this.level = new MicLevel((value) => this.view.showLevel(value));
+    this.checked = false; // the person has checked camera and microphone on this page
+    this.ringing = false; // the other party is calling and this side has not joined
     this.signals = new Signals(this.base, P.api, () => this.refreshStatus());
     this.peer = null;
     this.wanted = false; // this person wants to be in a call now
@@ -129,8 +138,53 @@ export class Call {
     return true;
   }
 
+  /* The check before a call: nothing is sent to the other party yet. */
+  async preview() {
+    if (this.over || this.status !== "live" || this.wanted) return;
+    this.show("preview");
+    await (this.loaded || Promise.resolve());
+    const stream = await this.media.open();
+    if (this.view.state !== "preview") { // the person moved on meanwhile
+      if (!this.wanted) this.media.stop();
+      return;
+    }
+    this.view.setLocal(stream);
+    if (this.media.problem) this.view.setNote(`${this.media.problem}; you can still see and hear ${this.other}.`);
+    else if (this.ringing) this.view.setNote(`${this.other} is waiting for you in the call.`);
+    this.level.listen(stream);
+    this.view.showDevices(await this.media.choices());
+  }
+
+  notNow() {
+    this.level.stop();
+    this.media.stop();
+    this.view.setLocal(null);
+    this.show(this.ringing ? "ringing" : "ready");
+  }
+
+  /* "Join call" and "Use this tab": straight in once camera and microphone were checked. */
+  join() {
+    return this.checked ? this.start() : this.preview();
+  }
+
+  async chooseDevice(kind, deviceId) {
+    try {
+      const swap = await this.media.choose(kind, deviceId);
+      if (!swap) return;
+      if (this.peer && swap[0]) await this.peer.replaceTrack(swap[0], swap[1]);
+      this.view.setLocal(this.media.stream);
+      if (kind === "audio") this.level.listen(this.media.stream);
+    } catch (err) {
+      this.P.toast("Could not use that device", err && err.message ? err.message : "");
+    }
+  }
+
   async start() {
     if (this.over || this.status !== "live") return;
+    this.checked = true;
+    this.ringing = false;
+    this.level.stop();
+    this.signals.send("claim", newCallId(), {}); // before anything else this page sends
     this.wanted = true;
     this.recovery = 0;
     this.asks = 0;
@@ -142,6 +196,7 @@ export class Call {
       this.view.setNote(`${this.media.problem}; you can still see and hear ${this.other}.`);
     }
     if (this.role === "mechanic") {
+      this.signals.to = null; // whichever page of the customer's answers
       await this.offer(false);
     } else if (!this.peer) { // else an offer came meanwhile and is being answered
       this.show("awaiting");
@@ -151,6 +206,7 @@ export class Call {
 
   stop() {
     this.wanted = false;
+    this.level.stop();
     this.closePeer();
     this.media.stop();
     this.view.setLocal(null);
@@ -162,6 +218,14 @@ export class Call {
     if (this.peer) this.signals.send("hangup", this.peer.callId, { reason: "hangup" });
     this.stop();
     this.show("ended", "You hung up.");
+  }
+
+  /* Another page of this party took the call: this one lets go of it and of the devices. */
+  moveAway() {
+    const had = this.wanted || this.view.state === "preview";
+    this.stop();
+    this.ringing = false;
+    this.show("moved", had ? "Your camera and microphone are off in this tab." : "");
   }
 
   lose() {
@@ -265,6 +329,7 @@ export class Call {
   /* The customer's "ready": the first, again when no offer comes, or asking for a restart. */
   askForOffer(restartOf) {
     this.note(restartOf ? `asks for an ICE restart of ${restartOf.slice(0, 6)}` : "sends ready");
+    if (!restartOf) this.signals.to = null; // whichever page of the mechanic's answers
     this.signals.send("ready", newCallId(), restartOf ? { restart: "ice", call: restartOf } : {});
     this.flowedAt = Date.now();
   }
@@ -277,16 +342,25 @@ export class Call {
     const id = String(msg.call_id || "").slice(0, 6);
     this.note(`got ${msg.signal} ${id}${data.n ? `#${data.n}` : ""}`);
     const mine = this.peer && this.peer.callId === msg.call_id;
+    if (msg.signal === "claim") {
+      if (msg.tab !== this.signals.tab && this.view.state !== "waiting") this.moveAway();
+      return null;
+    }
+    if (this.view.state === "moved") return null;
+    if (msg.to && msg.to !== this.signals.tab) return null; // for another page of this party
+    if (msg.tab && (msg.signal === "ready" || msg.signal === "offer" || (msg.signal === "answer" && mine))) {
+      this.signals.to = msg.tab;
+    }
     switch (msg.signal) {
       case "ready":
         if (this.role !== "mechanic") return null;
-        if (!this.wanted) { this.show("ringing"); return null; }
+        if (!this.wanted) { this.rang(); return null; }
         this.flowedAt = Date.now();
         if (data.restart === "ice" && this.peer && this.peer.callId === data.call) return this.offer(true);
         return this.offer(false);
       case "offer":
         if (this.role !== "customer") return null;
-        if (!this.wanted) { this.closePeer(); this.show("ringing"); return null; }
+        if (!this.wanted) { this.closePeer(); this.rang(); return null; }
         return this.answer(msg, data);
       case "answer":
         if (this.role !== "mechanic" || !mine) return null; // about an earlier attempt
@@ -295,9 +369,11 @@ export class Call {
         return mine ? this.peer.candidates(data.candidates || []) : null;
       case "hangup":
         if (!mine) {
-          if (this.view.state === "ringing") this.show("ready"); // they stopped calling
+          if (!this.wanted) this.ringing = false; // they stopped calling
+          if (this.view.state === "ringing") this.show("ready");
           return null;
         }
+        this.signals.to = null;
         if (data.reason === "left") {
           this.closePeer();
           this.flowedAt = Date.now();
@@ -310,6 +386,13 @@ export class Call {
       default:
         return null;
     }
+  }
+
+  /* The other party calls: shown as ringing, or as a note over the check before the call. */
+  rang() {
+    this.ringing = true;
+    if (this.view.state === "preview") this.view.setNote(`${this.other} is waiting for you in the call.`);
+    else this.show("ringing");
   }
 
   /* Messages are handled one after another, in the order they were recorded; one whose
@@ -404,16 +487,7 @@ export class Call {
   /* Leaving the page tells the other side at once, rather than after the network times out. */
   leave() {
     if (!this.peer || this.over) return;
-    const csrf = (document.cookie.match(/(?:^|; )pitcrew_csrf=([^;]*)/) || [])[1] || "";
-    try {
-      fetch(`${this.base}/signal`, {
-        method: "POST",
-        keepalive: true,
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": decodeURIComponent(csrf) },
-        body: JSON.stringify({ kind: "hangup", call_id: this.peer.callId, data: { reason: "left" } })
-      });
-    } catch (e) { /* the page is going anyway */ }
+    this.signals.sendNow("hangup", this.peer.callId, { reason: "left" });
     this.stop();
   }
 }

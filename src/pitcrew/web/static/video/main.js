@@ -3,7 +3,7 @@
  * This module finds the call's panel and connects it to the page: the live stream's
  * "call.signal" and "session.updated" events, the buttons, and leaving the page. What the
  * call does lives in call.js; how it is negotiated in peer.js; its messages in signals.js;
- * the camera in media.js; what the person sees in view.js.
+ * the camera in media.js; the microphone's level in level.js; what the person sees in view.js.
  */
 
 import { Call } from "./call.js";
@@ -43,17 +43,27 @@ function wire(call) {
     const action = button.dataset.callAction;
     const view = call.view;
     if (action === "hangup") call.hangUp();
-    else if (action === "call" || action === "reconnect" || action === "start") call.start();
+    else if (action === "preview") call.preview();
+    else if (action === "start" || action === "reconnect") call.start();
+    else if (action === "call" || action === "take") call.join();
+    else if (action === "not-now") call.notNow();
     else if (action === "camera" || action === "mute") call.toggleDevice(action);
     else if (action === "flip") call.switchCamera();
     else if (action === "snapshot") snapshot(view.remoteVideo, button);
     else if (action === "play") { view.play(view.remoteVideo); view.play(view.localVideo); }
   });
 
+  panel.addEventListener("change", (ev) => {
+    const select = ev.target.closest("[data-device]");
+    if (select) call.chooseDevice(select.dataset.device, select.value);
+  });
+
   P.call = {
     state: () => panel.dataset.state,
     connection: () => (call.peer ? call.peer.state : "closed"),
-    journal: () => call.journal.slice()
+    journal: () => call.journal.slice(),
+    devicesOpen: () => !!call.media.stream,
+    tab: () => call.signals.tab
   };
 }
 

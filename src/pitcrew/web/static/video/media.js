@@ -1,17 +1,31 @@
 /* This side's camera and microphone.
  *
- * Asked for only when the person starts a call, and let go when the call ends, so the
- * camera light is on exactly while they are in a call. Without a camera or a microphone
- * (or with them blocked) the call still runs: they see and hear the other party.
+ * Asked for only when the person checks them before a call (or starts one), and let go when
+ * the call ends, so the camera light is on exactly while they look at themselves or are in
+ * a call. The camera and microphone they chose are used for the rest of the page's life.
+ * Without a camera or a microphone (or with them blocked) the call still runs: they see and
+ * hear the other party.
  */
 
-const TRIES = [{ video: { facingMode: "user" }, audio: true }, { video: true }, { audio: true }];
+const FALLBACKS = [{ video: { facingMode: "user" }, audio: true }, { video: true }, { audio: true }];
+
+function wanted(kind, deviceId) {
+  if (deviceId) return { deviceId: { exact: deviceId } };
+  return kind === "video" ? { facingMode: "user" } : true;
+}
 
 export class LocalMedia {
   constructor() {
     this.stream = null;
     this.opening = null;
     this.problem = "";
+    this.chosen = { video: "", audio: "" }; // device ids the person picked; "" for the default
+  }
+
+  tries() {
+    if (!this.chosen.video && !this.chosen.audio) return FALLBACKS;
+    const both = { video: wanted("video", this.chosen.video), audio: wanted("audio", this.chosen.audio) };
+    return [both, ...FALLBACKS];
   }
 
   has(kind) {
@@ -37,12 +51,13 @@ export class LocalMedia {
       this.problem = "This browser cannot share a camera";
       return Promise.resolve(null);
     }
+    const tries = this.tries();
     const attempt = (i, lastError) => {
-      if (i >= TRIES.length) {
+      if (i >= tries.length) {
         this.problem = `Your camera and microphone are not available (${(lastError && lastError.name) || "blocked"})`;
         return null;
       }
-      return devices.getUserMedia(TRIES[i]).catch((err) => attempt(i + 1, err));
+      return devices.getUserMedia(tries[i]).catch((err) => attempt(i + 1, err));
     };
     this.opening = Promise.resolve(attempt(0)).then((stream) => {
       this.opening = null;
@@ -66,6 +81,35 @@ export class LocalMedia {
     const off = tracks.length > 0 && tracks[0].enabled;
     tracks.forEach((t) => { t.enabled = !off; });
     return off;
+  }
+
+  /* The cameras and microphones there are, each {id, label}, and the one in use of each. */
+  async choices() {
+    const devices = navigator.mediaDevices;
+    const all = devices && devices.enumerateDevices ? await devices.enumerateDevices().catch(() => []) : [];
+    const list = (kind, word) => all.filter((d) => d.kind === kind)
+      .map((d, i) => ({ id: d.deviceId, label: d.label || `${word} ${i + 1}` }));
+    const using = (kind) => {
+      const track = this.stream && this.stream.getTracks().find((t) => t.kind === kind);
+      return (track && track.getSettings && track.getSettings().deviceId) || "";
+    };
+    return {
+      video: list("videoinput", "Camera"), audio: list("audioinput", "Microphone"),
+      using: { video: using("video"), audio: using("audio") }
+    };
+  }
+
+  /* Use another camera ("video") or microphone ("audio") from now on; resolves to
+   * [old track or null, new track] so the caller can swap what it sends. */
+  async choose(kind, deviceId) {
+    this.chosen[kind] = deviceId;
+    if (!this.stream) return null;
+    const stream = await navigator.mediaDevices.getUserMedia({ [kind]: wanted(kind, deviceId) });
+    const fresh = stream.getTracks().find((t) => t.kind === kind);
+    const track = this.stream.getTracks().find((t) => t.kind === kind) || null;
+    if (track) fresh.enabled = track.enabled;
+    this.replace(track, fresh);
+    return [track, fresh];
   }
 
   cameras() {
@@ -100,8 +144,10 @@ export class LocalMedia {
   }
 
   replace(track, fresh) {
-    this.stream.removeTrack(track);
-    track.stop();
+    if (track) {
+      this.stream.removeTrack(track);
+      track.stop();
+    }
     this.stream.addTrack(fresh);
   }
 }

@@ -17,11 +17,16 @@ export class CallView {
     this.note = panel.querySelector("[data-call-note]");
     this.remoteCamera = panel.querySelector("[data-remote-camera-off]");
     this.remoteMute = panel.querySelector("[data-remote-muted]");
+    this.check = panel.querySelector("[data-call-check]");
+    this.devices = {};
+    panel.querySelectorAll("[data-device]").forEach((s) => { this.devices[s.dataset.device] = s; });
+    this.level = panel.querySelector("[data-mic-level]");
     this.buttons = {};
     panel.querySelectorAll("[data-call-action]").forEach((b) => { this.buttons[b.dataset.callAction] = b; });
     this.words = {
       waiting: "The call starts when the session is live.",
-      ready: "Start video when you are ready to talk.",
+      ready: "Check your camera and microphone, then start the video.",
+      preview: "Check your camera and microphone, then start the video.",
       starting: "Starting your camera…",
       connecting: "Connecting…",
       awaiting: `Waiting for ${this.other} to join the call…`,
@@ -31,7 +36,8 @@ export class CallView {
       lost: "Connection lost.",
       ended: "Call ended.",
       ringing: `${this.other} wants to talk on video.`,
-      over: "The session has ended, and so has the call."
+      over: "The session has ended, and so has the call.",
+      moved: "Call moved to another tab."
     };
   }
 
@@ -50,7 +56,12 @@ export class CallView {
     this.toggle("mute", inCall && has.audio);
     this.toggle("hangup", inCall);
     this.toggle("snapshot", state === "connected" && this.role === "mechanic");
-    this.toggle("start", state === "ready");
+    this.toggle("preview", state === "ready");
+    this.toggle("start", state === "preview");
+    this.toggle("not-now", state === "preview");
+    this.toggle("take", state === "moved");
+    if (this.check) this.check.hidden = state !== "preview";
+    this.panel.classList.toggle("call-preview", state === "preview");
     this.toggle("call", state === "ended" || state === "ringing");
     if (this.buttons.call) this.buttons.call.textContent = state === "ringing" ? "Join call" : "Call again";
     this.toggle("reconnect", state === "lost");
@@ -85,7 +96,21 @@ export class CallView {
   }
 
   showFlip(cameras) {
-    this.toggle("flip", cameras >= 2 && this.state !== "over");
+    this.toggle("flip", cameras >= 2 && IN_CALL.includes(this.state));
+  }
+
+  /* The cameras and microphones to choose from, the ones in use selected. */
+  showDevices(choices) {
+    ["video", "audio"].forEach((kind) => {
+      const select = this.devices[kind];
+      if (!select) return;
+      select.replaceChildren(...choices[kind].map((d) => new Option(d.label, d.id, false, d.id === choices.using[kind])));
+      select.disabled = choices[kind].length < 2;
+    });
+  }
+
+  showLevel(value) {
+    if (this.level) this.level.value = value;
   }
 
   setRemote(stream) {
