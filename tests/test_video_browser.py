@@ -17,12 +17,21 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, FilePayload, Page, Request, Route
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    FilePayload,
+    Page,
+    Request,
+    Route,
+    ViewportSize,
+)
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from pitcrew.config import Settings
 from pitcrew.db import Database
+from tests.support.browser import DESKTOP, PHONE, shot
 from tests.support.factories import PASSWORD, Person, intake_through_api
 from tests.support.live import FAKE_MEDIA_ARGS, chromium
 
@@ -76,9 +85,16 @@ SLOW_SETUP = """(() => {
 
 
 def _signed_in(
-    browser: Browser, base: str, person: Person, *, slow_setup: bool = False
+    browser: Browser,
+    base: str,
+    person: Person,
+    *,
+    slow_setup: bool = False,
+    viewport: ViewportSize = DESKTOP,
 ) -> BrowserContext:
-    context = browser.new_context(base_url=base, permissions=["camera", "microphone"])
+    context = browser.new_context(
+        base_url=base, permissions=["camera", "microphone"], viewport=viewport
+    )
     if slow_setup:
         context.add_init_script(SLOW_SETUP)
     context.set_default_timeout(WAIT_MS)
@@ -430,3 +446,156 @@ def test_call_mends_itself_after_a_lost_signal(
     took = time.monotonic() - began
     assert lost == [kind]
     assert took < RECOVERY_S, f"the call took {took:.0f} s to mend itself"
+
+
+# Every time the page asks for the camera or microphone, counted.
+COUNT_DEVICE_REQUESTS = """(() => {
+  window.deviceRequests = 0;
+  const devices = navigator.mediaDevices;
+  const original = devices.getUserMedia.bind(devices);
+  devices.getUserMedia = (constraints) => {
+    window.deviceRequests += 1;
+    return original(constraints);
+  };
+})();"""
+
+
+def _signals_sent(context: BrowserContext) -> list[str]:
+    """The kinds of call signal this side sends, as it sends them."""
+    sent: list[str] = []
+
+    def on_request(request: Request) -> None:
+        if request.url.endswith("/signal") and request.method == "POST":
+            sent.append(str((request.post_data_json or {}).get("kind")))
+
+    context.on("request", on_request)
+    return sent
+
+
+def _devices_let_go(page: Page) -> bool:
+    return bool(
+        page.evaluate(
+            """() => !document.querySelector('[data-local-video]').srcObject
+                     && !window.pitcrew.call.devicesOpen()
+                     && (window.heldTracks || []).every((t) => t.readyState === 'ended')"""
+        )
+    )
+
+
+def _hold_tracks(page: Page) -> None:
+    """Keep this side's tracks at hand, to see later whether they were stopped."""
+    page.evaluate(
+        "() => { window.heldTracks ="
+        " document.querySelector('[data-local-video]').srcObject.getTracks(); }"
+    )
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_camera_and_microphone_start_after_a_check_and_only_go_out_on_start_video(
+    db: Database,
+    live: str,
+    browser: Browser,
+    customer: Person,
+    mechanic: Person,
+    viewport: ViewportSize,
+) -> None:
+    sid = _video_session(customer, mechanic)
+    mechanic.client.post(f"/api/sessions/{sid}/join")
+    customer_context = _signed_in(browser, live, customer, viewport=viewport)
+    customer_context.add_init_script(COUNT_DEVICE_REQUESTS)
+    sent = _signals_sent(customer_context)
+    at_customer = _room(customer_context, sid)
+    at_mechanic = _room(_signed_in(browser, live, mechanic), sid)
+
+    # A live session asks nothing of the camera until the person says so.
+    _wait_state(at_customer, "ready")
+    assert at_customer.evaluate("() => window.deviceRequests") == 0
+    assert _camera_off(at_customer)
+    assert not at_customer.is_visible("[data-call-action=start]")
+    at_customer.get_by_role("button", name="Check camera and microphone").click()
+
+    # The check: their own camera, a choice of camera and microphone, a level that moves.
+    _wait_state(at_customer, "preview")
+    _until(at_customer, LOCAL_PLAYS, what="the camera to show in the check")
+    for label in ("Camera", "Microphone"):
+        choice = at_customer.get_by_label(label, exact=True)
+        expect_options = choice.locator("option").all_inner_texts()
+        assert expect_options and all(text.strip() for text in expect_options), expect_options
+        assert choice.input_value() != ""
+    _until(
+        at_customer,
+        "() => document.querySelector('[data-mic-level]').value > 0.02",
+        what="the microphone level to move",
+    )
+    assert at_customer.evaluate("() => window.deviceRequests") >= 1
+    shot(at_customer, "video-check")
+    # Nothing has gone to the mechanic: no call, no ringing.
+    assert sent == [] and _state(at_mechanic) == "ready"
+
+    # "Not now" lets go of camera and microphone.
+    _hold_tracks(at_customer)
+    at_customer.get_by_role("button", name="Not now").click()
+    _wait_state(at_customer, "ready")
+    assert _devices_let_go(at_customer) and sent == []
+
+    # Checked again, a microphone picked, and "Start video" calls the mechanic.
+    at_customer.get_by_role("button", name="Check camera and microphone").click()
+    _wait_state(at_customer, "preview")
+    microphone = at_customer.get_by_label("Microphone", exact=True)
+    options = microphone.locator("option")
+    picked = options.nth(options.count() - 1).get_attribute("value")
+    assert picked
+    microphone.select_option(picked)
+    _until(
+        at_customer,
+        """(id) => {
+          const t = document.querySelector('[data-local-video]').srcObject.getAudioTracks()[0];
+          return !!t && t.getSettings().deviceId === id;
+        }""",
+        picked,
+        "the picked microphone to be used",
+    )
+    _start_after_check(at_customer)
+    _wait_state(at_mechanic, "ringing")
+    _start_video(at_mechanic)
+    for page in (at_customer, at_mechanic):
+        _assert_playing(page)
+    assert sent[:2] == ["claim", "ready"]
+
+
+def test_one_call_per_party_the_tab_that_starts_it_takes_it(
+    db: Database, live: str, browser: Browser, customer: Person, mechanic: Person
+) -> None:
+    sid = _video_session(customer, mechanic)
+    mechanic.client.post(f"/api/sessions/{sid}/join")
+    customer_context = _signed_in(browser, live, customer)
+    first = _room(customer_context, sid)
+    at_mechanic = _room(_signed_in(browser, live, mechanic), sid)
+    _start_video(first, at_mechanic)
+    for page in (first, at_mechanic):
+        _assert_playing(page)
+
+    # The same customer opens the session in a second tab and starts the video there.
+    second = _room(customer_context, sid)
+    _hold_tracks(first)
+    _start_video(second)
+    _wait_state(first, "moved")
+    assert first.get_by_role("status").filter(has_text="Call moved to another tab").is_visible()
+    assert _devices_let_go(first) and _camera_off(first)
+    for page in (second, at_mechanic):
+        _assert_playing(page)
+
+    # One click takes it back.
+    _hold_tracks(second)
+    first.get_by_role("button", name="Use this tab").click()
+    _wait_state(second, "moved")
+    assert _devices_let_go(second) and _camera_off(second)
+    for page in (first, at_mechanic):
+        _assert_playing(page)
+
+    # The tab with the call closes; the other one takes the call back with one click.
+    first.close(run_before_unload=True)
+    _wait_state(at_mechanic, "awaiting")
+    second.get_by_role("button", name="Use this tab").click()
+    for page in (second, at_mechanic):
+        _assert_playing(page)
