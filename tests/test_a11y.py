@@ -347,10 +347,15 @@ def test_a_video_call_has_no_serious_accessibility_problem(
         for who, page in sides.items():
             _call_state(page, "ready")
             findings.check(page, f"a live video session before the call, for the {who}")
+        at_mechanic.get_by_role("button", name="Check camera and microphone").click()
+        _call_state(at_mechanic, "preview")
+        findings.check(at_mechanic, "the check of camera and microphone, for the mechanic")
         at_mechanic.get_by_role("button", name="Start video").click()
         _call_state(at_customer, "ringing")
         findings.check(at_customer, "a video call ringing, for the customer")
         at_customer.locator("[data-call-action=call]").click()
+        _call_state(at_customer, "preview")
+        at_customer.get_by_role("button", name="Start video").click()
         for who, page in sides.items():
             _call_state(page, "connected")
             expect(page.get_by_role("button", name="Hang up")).to_be_visible()
@@ -363,5 +368,5 @@ def test_a_video_call_has_no_serious_accessibility_problem(
     finally:
         for page in sides.values():
             page.context.close()
-    assert findings.views == 7
+    assert findings.views == 8
     assert findings.serious == [], "\n\n".join(findings.serious)

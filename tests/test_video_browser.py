@@ -228,6 +228,22 @@ def _video_session(customer: Person, mechanic: Person) -> str:
     return sid
 
 
+def _call_playing(
+    browser: Browser, live: str, customer: Person, mechanic: Person
+) -> tuple[str, BrowserContext, Page, Page]:
+    """A live video session whose call is playing on both sides: its id, the customer's
+    browser context, the customer's page and the mechanic's."""
+    sid = _video_session(customer, mechanic)
+    mechanic.client.post(f"/api/sessions/{sid}/join")
+    customer_context = _signed_in(browser, live, customer)
+    at_customer = _room(customer_context, sid)
+    at_mechanic = _room(_signed_in(browser, live, mechanic), sid)
+    _start_video(at_customer, at_mechanic)
+    for page in (at_customer, at_mechanic):
+        _assert_playing(page)
+    return sid, customer_context, at_customer, at_mechanic
+
+
 def _photos_on(page: Page, count: int) -> None:
     """The chat shows ``count`` photos, each thumbnail loaded."""
     _until(
@@ -343,14 +359,9 @@ def test_video_call_from_join_to_completion(
 def test_dropped_connection_offers_reconnect(
     db: Database, live: str, browser: Browser, customer: Person, mechanic: Person
 ) -> None:
-    sid = _video_session(customer, mechanic)
-    mechanic.client.post(f"/api/sessions/{sid}/join")
-    customer_context = _signed_in(browser, live, customer)
-    at_customer = _room(customer_context, sid)
-    at_mechanic = _room(_signed_in(browser, live, mechanic), sid)
-    _start_video(at_customer, at_mechanic)
-    for page in (at_customer, at_mechanic):
-        _assert_playing(page)
+    sid, customer_context, at_customer, at_mechanic = _call_playing(
+        browser, live, customer, mechanic
+    )
 
     # The customer's side vanishes without a word (its tab crashed, its network went away).
     with contextlib.suppress(PlaywrightError):
@@ -566,14 +577,7 @@ def test_camera_and_microphone_start_after_a_check_and_only_go_out_on_start_vide
 def test_one_call_per_party_the_tab_that_starts_it_takes_it(
     db: Database, live: str, browser: Browser, customer: Person, mechanic: Person
 ) -> None:
-    sid = _video_session(customer, mechanic)
-    mechanic.client.post(f"/api/sessions/{sid}/join")
-    customer_context = _signed_in(browser, live, customer)
-    first = _room(customer_context, sid)
-    at_mechanic = _room(_signed_in(browser, live, mechanic), sid)
-    _start_video(first, at_mechanic)
-    for page in (first, at_mechanic):
-        _assert_playing(page)
+    sid, customer_context, first, at_mechanic = _call_playing(browser, live, customer, mechanic)
 
     # The same customer opens the session in a second tab and starts the video there.
     second = _room(customer_context, sid)
