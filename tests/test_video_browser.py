@@ -555,6 +555,7 @@ def test_camera_and_microphone_start_after_a_check_and_only_go_out_on_start_vide
     # Checked again, a microphone picked, and "Start video" calls the mechanic.
     at_customer.get_by_role("button", name="Check camera and microphone").click()
     _wait_state(at_customer, "preview")
+    _until(at_customer, LOCAL_PLAYS, what="the camera to show in the check")
     microphone = at_customer.get_by_label("Microphone", exact=True)
     options = microphone.locator("option")
     picked = options.nth(options.count() - 1).get_attribute("value")

@@ -174,6 +174,7 @@ export class Call {
       if (this.peer && swap[0]) await this.peer.replaceTrack(swap[0], swap[1]);
       this.view.setLocal(this.media.stream);
       if (kind === "audio") this.level.listen(this.media.stream);
+      this.view.showDevices(await this.media.choices());
     } catch (err) {
       this.P.toast("Could not use that device", err && err.message ? err.message : "");
     }

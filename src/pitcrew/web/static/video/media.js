@@ -103,6 +103,7 @@ export class LocalMedia {
    * [old track or null, new track] so the caller can swap what it sends. */
   async choose(kind, deviceId) {
     this.chosen[kind] = deviceId;
+    if (this.opening) await this.opening; // opened with the earlier choice: change it below
     if (!this.stream) return null;
     const stream = await navigator.mediaDevices.getUserMedia({ [kind]: wanted(kind, deviceId) });
     const fresh = stream.getTracks().find((t) => t.kind === kind);
