@@ -229,17 +229,14 @@ def sign_up(db: Database, *, email: str, name: str, password: str, base_url: str
     def work(s: DbSession) -> None:
         user = auth.user_by_email(s, email)
         if user is None:
-            user = User(
-                id=uuid.uuid4(),
+            user = auth.add_user(
+                s,
                 email=email,
                 name=name.strip(),
                 role=Role.CUSTOMER,
                 password_hash=password_hash,
                 email_verified=False,
-                created_at=utcnow(),
             )
-            s.add(user)
-            s.flush()
         elif user.email_verified:
             context = {"name": user.name, "sign_in": f"{base_url.rstrip('/')}/login"}
             notify.queue_email(s, user.email, "signup_taken", "Someone tried to sign up", context)

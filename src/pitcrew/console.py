@@ -14,6 +14,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.orm import Session as DbSession
 
 from pitcrew import room
+from pitcrew.access import require_admin
 from pitcrew.admin_schemas import (
     Floor,
     HeldSession,
@@ -26,7 +27,6 @@ from pitcrew.admin_schemas import (
 )
 from pitcrew.auth import Actor
 from pitcrew.db import Database
-from pitcrew.errors import Forbidden
 from pitcrew.events import Kind
 from pitcrew.models import (
     Event,
@@ -39,6 +39,7 @@ from pitcrew.models import (
     User,
     utcnow,
 )
+from pitcrew.schemas import offered
 
 FLOOR_LIMIT = 200
 PAGE_SIZE = 50
@@ -70,14 +71,7 @@ def _pending(s: DbSession, ttl: timedelta) -> list[WaitingRequest]:
         since = max(r.created_at, released.get(r.parent_session_id, r.created_at))
         out.append(
             WaitingRequest(
-                session_id=r.parent_session_id,
-                request_id=r.id,
-                customer_name=r.customer_name,
-                session_type=r.session_type,
-                plan_code=r.plan_code,
-                created_at=r.created_at,
-                offered_since=since,
-                expires_at=since + ttl,
+                **offered(r), created_at=r.created_at, offered_since=since, expires_at=since + ttl
             )
         )
     return out
@@ -216,8 +210,7 @@ def _session_row(
 
 def open_session(db: Database, admin: Actor, session_id: uuid.UUID | str) -> SessionFile:
     """A session as an admin opens it: read through ``room``, which lets an admin read any."""
-    if admin.role != Role.ADMIN:
-        raise Forbidden("Only admins can do this.")
+    require_admin(admin)
     return SessionFile(
         detail=room.detail(db, admin, session_id),
         timeline=room.timeline(db, admin, session_id),
