@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from pitcrew import events
+from pitcrew import events, waiting
 from pitcrew.db import Database
 from pitcrew.models import Event, Role
 from tests.support.factories import Person, Stage, start_session
@@ -66,6 +66,10 @@ def test_a_handed_back_request_expires_a_whole_ttl_after_the_hand_back(
     assert row["session_id"] == released.sid
     assert _at(row["offered_since"]) >= _at(row["created_at"])
     assert _at(row["expires_at"]) == _at(row["offered_since"]) + timedelta(minutes=15)
+    # The customer waiting on the same request is told the same end, and who could take it.
+    told = waiting.facts(db, uuid.UUID(released.sid), timedelta(minutes=15))
+    assert told.expires_at == _at(row["expires_at"])
+    assert told.on_duty == 1
 
 
 def test_only_an_admin_reads_the_floor(

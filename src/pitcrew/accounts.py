@@ -39,6 +39,8 @@ from pitcrew.models import (
 
 VERIFY_TTL = timedelta(days=2)
 DEVICE_TTL = timedelta(days=365)
+# A new mechanic's link to set a password lasts longer than a reset: they may not look today.
+WELCOME_LINK_TTL = timedelta(days=3)
 DEVICES_KEPT = 20  # browsers remembered per account, newest first
 DEVICE_KEY = "device:"  # a known browser's failures are counted under this key + its hash
 
@@ -308,12 +310,13 @@ def send_password_link(
     settings: Settings,
     base_url: str,
     *,
-    ttl: timedelta | None = None,
-    subject: str = "Set a new password",
+    welcome: bool = False,
 ) -> bool:
     """Queue the email with a link to set the account's password, in the caller's
-    transaction; whether it was queued (not when email is off)."""
-    ttl = ttl or settings.password_reset_ttl
+    transaction: a new password, or (``welcome``) the first one of an account an admin
+    made, whose link waits longer. Whether it was queued (not when email is off)."""
+    ttl = WELCOME_LINK_TTL if welcome else settings.password_reset_ttl
+    subject = "Set your pitcrew password" if welcome else "Set a new password"
     token = _new(s, user.id, TokenPurpose.RESET_PASSWORD, ttl)
     minutes = max(1, round(ttl.total_seconds() / 60))
     context = {

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, String, case, cast, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import room
+from pitcrew import room, waiting, words
 from pitcrew.access import require_admin
 from pitcrew.admin_schemas import (
     Floor,
@@ -27,12 +27,9 @@ from pitcrew.admin_schemas import (
 )
 from pitcrew.auth import Actor
 from pitcrew.db import Database
-from pitcrew.events import Kind
 from pitcrew.models import (
-    Event,
     Intake,
     RequestStatus,
-    Role,
     Session,
     SessionRequest,
     SessionStatus,
@@ -65,29 +62,16 @@ def _pending(s: DbSession, ttl: timedelta) -> list[WaitingRequest]:
             .limit(FLOOR_LIMIT)
         )
     )
-    released = _last_hand_backs(s, [r.parent_session_id for r in rows])
+    released = waiting.last_hand_backs(s, [r.parent_session_id for r in rows])
     out = []
     for r in rows:
-        since = max(r.created_at, released.get(r.parent_session_id, r.created_at))
+        since = waiting.offered_since(r.created_at, released.get(r.parent_session_id))
         out.append(
             WaitingRequest(
                 **offered(r), created_at=r.created_at, offered_since=since, expires_at=since + ttl
             )
         )
     return out
-
-
-def _last_hand_backs(s: DbSession, session_ids: list[uuid.UUID]) -> dict[uuid.UUID, datetime]:
-    """When each session's request was last handed back: the sweeper's expiry counts anew
-    from there (``flow.due_for_expiry``)."""
-    if not session_ids:
-        return {}
-    rows = s.execute(
-        select(Event.session_id, func.max(Event.at))
-        .where(Event.kind == Kind.REQUEST_RELEASED, Event.session_id.in_(session_ids))
-        .group_by(Event.session_id)
-    )
-    return {sid: at for sid, at in rows if sid is not None}
 
 
 def _on_duty(s: DbSession) -> list[OnDuty]:
@@ -99,7 +83,7 @@ def _on_duty(s: DbSession) -> list[OnDuty]:
     rows = s.execute(
         select(User.id, User.name, waiting, live)
         .outerjoin(Session, held)
-        .where(User.role == Role.MECHANIC, User.on_duty.is_(True))
+        .where(User.on_duty_mechanic())
         .group_by(User.id, User.name)
         .order_by(User.name, User.id)
     )
@@ -191,7 +175,6 @@ def _session_row(
     car: dict[str, object] | None,
 ) -> SessionRow:
     car = car or {}
-    vehicle = " ".join(str(car[k]) for k in ("year", "make", "model") if car.get(k))
     vin = car.get("vin")
     return SessionRow(
         session_id=session.id,
@@ -202,7 +185,7 @@ def _session_row(
         customer_name=customer.name,
         mechanic_id=session.mechanic_id,
         mechanic_name=mechanic_name,
-        vehicle=vehicle,
+        vehicle=words.vehicle(car),
         vin=str(vin) if vin else None,
         created_at=session.created_at,
     )

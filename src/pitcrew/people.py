@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -37,8 +36,6 @@ from pitcrew.models import AccountToken, AuthToken, Role, Session, SessionStatus
 from pitcrew.payloads import AccountChanged
 
 PAGE_SIZE = 50
-# A new mechanic's link to set a password lasts longer than a reset: they may not look today.
-WELCOME_LINK_TTL = timedelta(days=3)
 
 
 def row(user: User) -> AccountRow:
@@ -100,7 +97,7 @@ def create_mechanic(
             s, email=email, name=new.name, role=Role.MECHANIC, password_hash=password_hash
         )
         sent = password is None and accounts.send_password_link(
-            s, user, settings, base_url, ttl=WELCOME_LINK_TTL, subject="Set your pitcrew password"
+            s, user, settings, base_url, welcome=True
         )
         how = "a link to set a password was emailed" if sent else "a one-time password was shown"
         _record(s, admin, "created", user, f"Mechanic account created; {how}.")
