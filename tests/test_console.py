@@ -19,11 +19,6 @@ from tests.support.factories import Person, Stage, start_session
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
 
-@pytest.fixture
-def admin(make_user: Callable[..., Person]) -> Person:
-    return make_user(Role.ADMIN, name="Avery Admin")
-
-
 def _at(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
@@ -167,9 +162,8 @@ def test_reassign_moves_a_waiting_session_and_its_request_together(
     admin: Person,
     customer: Person,
     mechanic: Person,
-    make_user: Callable[..., Person],
+    cole: Person,
 ) -> None:
-    cole = make_user(Role.MECHANIC, name="Cole Mechanic")
     waiting = start_session(db, customer, Stage.WAITING, mechanic=mechanic)
 
     answer = admin.client.post(
@@ -213,8 +207,8 @@ def test_reassign_refuses_what_it_must_and_changes_nothing(
     customer: Person,
     mechanic: Person,
     make_user: Callable[..., Person],
+    cole: Person,
 ) -> None:
-    cole = make_user(Role.MECHANIC, name="Cole Mechanic")
     dozing = make_user(Role.MECHANIC, name="Dee Offduty", on_duty=False)
     waiting = start_session(db, customer, Stage.WAITING, mechanic=mechanic)
     live = start_session(db, customer, Stage.LIVE, mechanic=mechanic)
