@@ -79,7 +79,7 @@ async def current_actor(actor: Annotated[Actor | None, Depends(optional_actor)])
     return actor
 
 
-def signed_in_as(role: Role) -> Callable[[Actor], Awaitable[Actor]]:
+def role_actor(role: Role) -> Callable[[Actor], Awaitable[Actor]]:
     """The dependency of a route that only accounts of ``role`` may call (403 for others)."""
 
     async def only(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
@@ -89,9 +89,9 @@ def signed_in_as(role: Role) -> Callable[[Actor], Awaitable[Actor]]:
     return only
 
 
-mechanic_actor = signed_in_as(Role.MECHANIC)
-customer_actor = signed_in_as(Role.CUSTOMER)
-admin_actor = signed_in_as(Role.ADMIN)
+mechanic_actor = role_actor(Role.MECHANIC)
+customer_actor = role_actor(Role.CUSTOMER)
+admin_actor = role_actor(Role.ADMIN)
 
 DB = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
