@@ -132,7 +132,7 @@ def find_sessions(s: DbSession, query: SessionQuery) -> SessionPage:
     customer, mechanic = aliased(User), aliased(User)
     car = Intake.vehicle_info
     stmt = (
-        select(Session, SessionRequest.status, customer, mechanic.name, car)
+        select(Session, SessionRequest.status, customer.name, mechanic.name, car)
         .join(SessionRequest, SessionRequest.parent_session_id == Session.id)
         .join(customer, customer.id == Session.customer_user_id)
         .outerjoin(mechanic, mechanic.id == Session.mechanic_id)
@@ -170,7 +170,7 @@ def find_sessions(s: DbSession, query: SessionQuery) -> SessionPage:
 def _session_row(
     session: Session,
     request_status: RequestStatus,
-    customer: User,
+    customer_name: str,
     mechanic_name: str | None,
     car: dict[str, object] | None,
 ) -> SessionRow:
@@ -181,8 +181,8 @@ def _session_row(
         status=session.status,
         request_status=request_status,
         session_type=session.type,
-        customer_id=customer.id,
-        customer_name=customer.name,
+        customer_id=session.customer_user_id,
+        customer_name=customer_name,
         mechanic_id=session.mechanic_id,
         mechanic_name=mechanic_name,
         vehicle=words.vehicle(car),
