@@ -31,6 +31,7 @@ from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
+from tests.support.browser import World, world_at
 from tests.support.databases import (
     assert_invariants,
     empty_database,
@@ -224,8 +225,26 @@ def mechanic(make_user: Callable[..., Person]) -> Person:
     return make_user(Role.MECHANIC, name="Bea Mechanic")
 
 
+@pytest.fixture
+def cole(make_user: Callable[..., Person]) -> Person:
+    """A second mechanic on duty, for what moves between two."""
+    return make_user(Role.MECHANIC, name="Cole Mechanic")
+
+
+@pytest.fixture
+def admin(make_user: Callable[..., Person]) -> Person:
+    return make_user(Role.ADMIN, name="Avery Admin")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, one per test module (Playwright drives one per thread)."""
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture
+def world(pg_db: Database, pg_url: str, browser: Browser) -> Iterator[World]:
+    """The app served on PostgreSQL for people at their own browsers."""
+    with world_at(pg_db, pg_url, browser) as here:
+        yield here

@@ -18,7 +18,7 @@ from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
 from tests.support.factories import PASSWORD, create_account
-from tests.support.live import chromium, serve_in_thread, wait_for
+from tests.support.live import serve_in_thread, wait_for
 from tests.support.smtp import SmtpServer
 
 pytestmark = [
@@ -29,12 +29,6 @@ pytestmark = [
 
 LINK = re.compile(r"http://\S+#token=\S+")
 NEW_PASSWORD = "a brand new secret"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Notification, Role
 from pitcrew.schemas import IntakeIn
+from tests.support.broken import stored_id, unguarded
 from tests.support.factories import INTAKE, PASSWORD, Person, create_account, start_session
-from tests.test_doctor import _hex, unguarded
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
@@ -231,7 +231,7 @@ class World:
             with unguarded(self.db) as c:
                 c.execute(
                     text("UPDATE sessions SET status = 'cancelled' WHERE id = :s"),
-                    {"s": _hex(started.session_id, self.db)},
+                    {"s": stored_id(started.session_id, self.db)},
                 )
             return ids
         if needs.endswith("account") or needs.startswith("account"):

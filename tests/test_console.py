@@ -11,17 +11,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from pitcrew import events
+from pitcrew import events, waiting
 from pitcrew.db import Database
 from pitcrew.models import Event, Role
 from tests.support.factories import Person, Stage, start_session
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
-
-
-@pytest.fixture
-def admin(make_user: Callable[..., Person]) -> Person:
-    return make_user(Role.ADMIN, name="Avery Admin")
 
 
 def _at(value: str) -> datetime:
@@ -66,6 +61,10 @@ def test_a_handed_back_request_expires_a_whole_ttl_after_the_hand_back(
     assert row["session_id"] == released.sid
     assert _at(row["offered_since"]) >= _at(row["created_at"])
     assert _at(row["expires_at"]) == _at(row["offered_since"]) + timedelta(minutes=15)
+    # The customer waiting on the same request is told the same end, and who could take it.
+    told = waiting.facts(db, uuid.UUID(released.sid), timedelta(minutes=15))
+    assert told.expires_at == _at(row["expires_at"])
+    assert told.on_duty == 1
 
 
 def test_only_an_admin_reads_the_floor(
@@ -163,9 +162,8 @@ def test_reassign_moves_a_waiting_session_and_its_request_together(
     admin: Person,
     customer: Person,
     mechanic: Person,
-    make_user: Callable[..., Person],
+    cole: Person,
 ) -> None:
-    cole = make_user(Role.MECHANIC, name="Cole Mechanic")
     waiting = start_session(db, customer, Stage.WAITING, mechanic=mechanic)
 
     answer = admin.client.post(
@@ -209,8 +207,8 @@ def test_reassign_refuses_what_it_must_and_changes_nothing(
     customer: Person,
     mechanic: Person,
     make_user: Callable[..., Person],
+    cole: Person,
 ) -> None:
-    cole = make_user(Role.MECHANIC, name="Cole Mechanic")
     dozing = make_user(Role.MECHANIC, name="Dee Offduty", on_duty=False)
     waiting = start_session(db, customer, Stage.WAITING, mechanic=mechanic)
     live = start_session(db, customer, Stage.LIVE, mechanic=mechanic)

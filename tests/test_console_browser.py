@@ -9,21 +9,15 @@ PostgreSQL only, to keep CI time down; the pages are the same on SQLite.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, expect
+from playwright.sync_api import Browser, ViewportSize, expect
 
-from pitcrew.auth import Actor
-from pitcrew.config import Settings
-from pitcrew.db import Database
 from pitcrew.models import Role
-from pitcrew.web.app import create_app
 from tests.support import screens
-from tests.support.factories import PASSWORD, Stage, create_account, start_session
-from tests.support.live import serve_in_thread
+from tests.support.browser import DESKTOP, PHONE, World, log_in
+from tests.support.factories import Stage, start_session
 
 pytestmark = [
     pytest.mark.browser,
@@ -31,70 +25,20 @@ pytestmark = [
     pytest.mark.usefixtures("quick_passwords"),
 ]
 
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-PHONE: ViewportSize = {"width": 390, "height": 844}
 LIVE = 3_000  # ms: how soon a change must show on another person's page
-SOON = 5_000
-
-
-@dataclass
-class Site:
-    db: Database
-    browser: Browser
-    url: str
-    pages: list[Page] = field(default_factory=list)
-
-    def page(self, viewport: ViewportSize = DESKTOP) -> Page:
-        context = self.browser.new_context(viewport=viewport, base_url=self.url)
-        page = context.new_page()
-        page.set_default_timeout(SOON)
-        self.pages.append(page)
-        return page
-
-    def person(self, role: Role, name: str) -> tuple[Actor, str]:
-        made = create_account(self.db, role, name)
-        return made.actor, made.email
-
-    def signed_in(
-        self, role: Role, name: str, viewport: ViewportSize = DESKTOP
-    ) -> tuple[Actor, Page]:
-        actor, email = self.person(role, name)
-        page = self.page(viewport)
-        sign_in(page, email)
-        return actor, page
-
-
-def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/(sessions|mechanic/dashboard|admin)(#\w+)?$"))
-
-
-@pytest.fixture
-def site(pg_db: Database, pg_url: str, browser: Browser) -> Iterator[Site]:
-    app = create_app(Settings(database_url=pg_url), pg_db)
-    with serve_in_thread(app) as url:
-        here = Site(db=pg_db, browser=browser, url=url)
-        try:
-            yield here
-        finally:
-            for page in here.pages:
-                page.context.close()
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_the_floor_shows_a_new_request_the_moment_it_arrives(
-    site: Site, viewport: ViewportSize
+    world: World, viewport: ViewportSize
 ) -> None:
-    customer, _ = site.person(Role.CUSTOMER, "Dana Driver")
-    _, admin = site.signed_in(Role.ADMIN, "Avery Admin", viewport)
+    customer, _ = world.account(Role.CUSTOMER, "Dana Driver")
+    admin = world.sign_in(Role.ADMIN, "Avery Admin", viewport=viewport).page
     expect(admin.get_by_role("heading", name="Console")).to_be_visible()
     expect(admin.locator('[data-count="pending"]')).to_have_text("0")
     expect(admin.get_by_text("No requests waiting")).to_be_visible()
 
-    started = start_session(site.db, customer)
+    started = start_session(world.db, customer)
 
     row = admin.locator(f'[data-floor="pending"] tr[data-session="{started.sid}"]')
     expect(row).to_be_visible(timeout=LIVE)
@@ -105,11 +49,11 @@ def test_the_floor_shows_a_new_request_the_moment_it_arrives(
     assert overflow <= 0, "the floor scrolls sideways"
 
 
-def test_reassign_moves_a_session_from_one_active_tab_to_the_other_live(site: Site) -> None:
-    customer, _ = site.person(Role.CUSTOMER, "Dana Driver")
-    bea, at_bea = site.signed_in(Role.MECHANIC, "Bea Mechanic")
-    _, at_cole = site.signed_in(Role.MECHANIC, "Cole Mechanic")
-    waiting = start_session(site.db, customer, Stage.WAITING, mechanic=bea)
+def test_reassign_moves_a_session_from_one_active_tab_to_the_other_live(world: World) -> None:
+    customer, _ = world.account(Role.CUSTOMER, "Dana Driver")
+    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic")
+    at_bea, at_cole = bea.page, world.sign_in(Role.MECHANIC, "Cole Mechanic").page
+    waiting = start_session(world.db, customer, Stage.WAITING, mechanic=bea.actor)
     for page in (at_bea, at_cole):
         page.get_by_role("tab", name="Active Sessions").click()
     bea_row = at_bea.locator(f'#panel-active tr[data-session="{waiting.sid}"]')
@@ -117,7 +61,7 @@ def test_reassign_moves_a_session_from_one_active_tab_to_the_other_live(site: Si
     expect(bea_row).to_be_visible()
     expect(cole_row).to_have_count(0)
 
-    _, admin = site.signed_in(Role.ADMIN, "Avery Admin")
+    admin = world.sign_in(Role.ADMIN, "Avery Admin").page
     admin.get_by_role("link", name="Sessions").click()
     admin.get_by_label("Customer").fill("dana")
     admin.get_by_role("button", name="Search").click()
@@ -140,11 +84,11 @@ def test_reassign_moves_a_session_from_one_active_tab_to_the_other_live(site: Si
     )
 
 
-def test_an_admin_reads_a_live_session_from_outside(site: Site) -> None:
-    customer, _ = site.person(Role.CUSTOMER, "Dana Driver")
-    bea, _ = site.person(Role.MECHANIC, "Bea Mechanic")
-    live = start_session(site.db, customer, Stage.LIVE, mechanic=bea)
-    _, admin = site.signed_in(Role.ADMIN, "Avery Admin", PHONE)
+def test_an_admin_reads_a_live_session_from_outside(world: World) -> None:
+    customer, _ = world.account(Role.CUSTOMER, "Dana Driver")
+    bea, _ = world.account(Role.MECHANIC, "Bea Mechanic")
+    live = start_session(world.db, customer, Stage.LIVE, mechanic=bea)
+    admin = world.sign_in(Role.ADMIN, "Avery Admin", viewport=PHONE).page
     admin.goto(f"/sessions/{live.sid}")
     expect(admin.get_by_text("Live session between Dana Driver and Bea Mechanic.")).to_be_visible()
     expect(admin.get_by_text("You are in a live session")).to_have_count(0)
@@ -158,8 +102,8 @@ def test_an_admin_reads_a_live_session_from_outside(site: Site) -> None:
     )
 
 
-def test_an_admin_adds_a_mechanic_who_can_then_sign_in(site: Site) -> None:
-    _, admin = site.signed_in(Role.ADMIN, "Avery Admin")
+def test_an_admin_adds_a_mechanic_who_can_then_sign_in(world: World) -> None:
+    admin = world.sign_in(Role.ADMIN, "Avery Admin").page
     admin.get_by_role("link", name="People").click()
     admin.get_by_label("Name", exact=True).fill("Nia Newhire")
     admin.get_by_label("Email", exact=True).fill("nia@example.com")
@@ -169,8 +113,8 @@ def test_an_admin_adds_a_mechanic_who_can_then_sign_in(site: Site) -> None:
     password = admin.locator("[data-password]").inner_text()
     assert len(password) >= 12
 
-    nia = site.page(PHONE)
-    sign_in(nia, "nia@example.com", password)
+    nia = world.visitor(viewport=PHONE)
+    log_in(nia, "nia@example.com", password)
     expect(nia).to_have_url(re.compile("/mechanic/dashboard$"))
     expect(nia.get_by_role("tab", name="Incoming Requests")).to_be_visible()
 
@@ -191,12 +135,12 @@ def test_the_readme_screenshot_can_be_taken_again(tmp_path: Path, browser: Brows
     assert taken.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_every_console_page_fits_a_phone(site: Site) -> None:
-    customer, _ = site.person(Role.CUSTOMER, "Dana Driver")
-    bea, _ = site.person(Role.MECHANIC, "Bea Mechanic")
-    waiting = start_session(site.db, customer, Stage.WAITING, mechanic=bea)
-    start_session(site.db, customer, Stage.COMPLETED, mechanic=bea)
-    _, admin = site.signed_in(Role.ADMIN, "Avery Admin", PHONE)
+def test_every_console_page_fits_a_phone(world: World) -> None:
+    customer, _ = world.account(Role.CUSTOMER, "Dana Driver")
+    bea, _ = world.account(Role.MECHANIC, "Bea Mechanic")
+    waiting = start_session(world.db, customer, Stage.WAITING, mechanic=bea)
+    start_session(world.db, customer, Stage.COMPLETED, mechanic=bea)
+    admin = world.sign_in(Role.ADMIN, "Avery Admin", viewport=PHONE).page
     for path in (
         "/admin",
         "/admin/sessions",

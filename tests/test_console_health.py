@@ -4,7 +4,6 @@ made exactly as shown to the admin (or not at all), and the audit list of admins
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 import pytest
 from fastapi import FastAPI
@@ -14,15 +13,10 @@ from sqlalchemy import select, text
 from pitcrew import doctor
 from pitcrew.db import Database
 from pitcrew.models import Event, Role
+from tests.support.broken import stored_id, unguarded
 from tests.support.factories import Person, Stage, start_session, statuses
-from tests.test_doctor import _hex, unguarded
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
-
-
-@pytest.fixture
-def admin(make_user: Callable[..., Person]) -> Person:
-    return make_user(Role.ADMIN, name="Avery Admin")
 
 
 def _break_invariant_3(db: Database, customer: Person) -> tuple[str, str]:
@@ -31,7 +25,7 @@ def _break_invariant_3(db: Database, customer: Person) -> tuple[str, str]:
     with unguarded(db) as c:
         c.execute(
             text("UPDATE sessions SET status = 'cancelled' WHERE id = :s"),
-            {"s": _hex(started.session_id, db)},
+            {"s": stored_id(started.session_id, db)},
         )
     return started.sid, started.rid
 
@@ -101,9 +95,8 @@ def test_the_audit_list_tells_every_admin_change_newest_first(
     admin: Person,
     customer: Person,
     mechanic: Person,
-    make_user: Callable[..., Person],
+    cole: Person,
 ) -> None:
-    cole = make_user(Role.MECHANIC, name="Cole Mechanic")
     waiting = start_session(db, customer, Stage.WAITING, mechanic=mechanic)
     other = start_session(db, customer, Stage.WAITING, mechanic=cole)
     admin.client.post(

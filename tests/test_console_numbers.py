@@ -3,7 +3,6 @@ chart drawn on the server that needs nothing from the network."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -16,11 +15,6 @@ from pitcrew.models import Role, utcnow
 from tests.support.factories import PASSWORD, Person, Stage, start_session
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
-
-
-@pytest.fixture
-def admin(make_user: Callable[..., Person]) -> Person:
-    return make_user(Role.ADMIN, name="Avery Admin")
 
 
 def _a_day_of_work(db: Database, customer: Person, bea: Person, cole: Person) -> None:
@@ -38,9 +32,8 @@ def test_numbers_per_mechanic_and_for_everyone(
     admin: Person,
     customer: Person,
     mechanic: Person,
-    make_user: Callable[..., Person],
+    cole: Person,
 ) -> None:
-    cole = make_user(Role.MECHANIC, name="Cole Mechanic")
     _a_day_of_work(db, customer, mechanic, cole)
 
     answer = admin.client.get("/api/admin/numbers", params={"days": 7})
@@ -65,18 +58,18 @@ def test_numbers_per_mechanic_and_for_everyone(
 
 
 def test_a_period_that_ended_before_the_work_counts_none_of_it(
-    db: Database, customer: Person, mechanic: Person, make_user: Callable[..., Person]
+    db: Database, customer: Person, mechanic: Person, cole: Person
 ) -> None:
-    _a_day_of_work(db, customer, mechanic, make_user(Role.MECHANIC, name="Cole Mechanic"))
+    _a_day_of_work(db, customer, mechanic, cole)
     with db.read() as s:
         earlier = numbers.period(s, 30, today=utcnow().date() - timedelta(days=1))
     assert earlier.everyone.completed == 0 and earlier.expired == 0 and earlier.mechanics == []
 
 
 def test_the_numbers_page_draws_its_chart_without_the_network(
-    db: Database, app: FastAPI, customer: Person, mechanic: Person, make_user: Callable[..., Person]
+    db: Database, app: FastAPI, customer: Person, mechanic: Person, cole: Person
 ) -> None:
-    _a_day_of_work(db, customer, mechanic, make_user(Role.MECHANIC, name="Cole Mechanic"))
+    _a_day_of_work(db, customer, mechanic, cole)
     auth.create_user(
         db, email="root@example.com", name="Avery Admin", role=Role.ADMIN, password=PASSWORD
     )

@@ -18,11 +18,6 @@ from tests.support.factories import PASSWORD, Person, Stage, start_session, stat
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
 
-@pytest.fixture
-def admin(make_user: Callable[..., Person]) -> Person:
-    return make_user(Role.ADMIN, name="Avery Admin")
-
-
 def _audit(db: Database, action: str) -> list[Event]:
     with db.read() as s:
         rows = s.scalars(select(Event).where(Event.kind == "account.changed").order_by(Event.id))

@@ -14,8 +14,6 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.support.live import chromium
-
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.sqlite_only,
@@ -25,12 +23,6 @@ pytestmark = [
 OPERATIONS = ("/api/intake/start", "/api/mechanic/accept", "/api/sessions/{session_id}/complete")
 # ms: the viewers parse about a megabyte of script and the whole API description
 RENDERED = 60_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 class Offline:

@@ -15,8 +15,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +33,7 @@ from pitcrew.doctor import repair, rules
 from pitcrew.models import Event, Role
 from pitcrew.schemas import IntakeIn
 from pitcrew.web.app import create_app
+from tests.support.broken import stored_id, unguarded
 from tests.support.factories import INTAKE, Person
 
 SESSION = "e8762f53-5137-44ee-b8ef-09c9a01b1c5f"
@@ -311,48 +311,6 @@ def test_uncertain_pairs_are_left_to_a_person(
 # --- pitcrew's own schema ---------------------------------------------------------------
 
 
-@contextmanager
-def unguarded(db: Database, *, drop_check: str | None = None) -> Iterator[Connection]:
-    """A transaction that bypasses what keeps the product's states consistent.
-
-    PostgreSQL: ``session_replication_role = replica`` skips foreign keys and the agreement
-    trigger; a CHECK named by ``drop_check`` is dropped and put back NOT VALID (the test
-    validates it again once the row is repaired). SQLite: foreign keys and CHECKs are off.
-    """
-    if db.is_postgres:
-        with db.engine.begin() as c:
-            c.execute(text("SET LOCAL session_replication_role = replica"))
-            definition = None
-            if drop_check:
-                definition = c.execute(
-                    text("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = :n"),
-                    {"n": drop_check},
-                ).scalar_one()
-                c.execute(text(f"ALTER TABLE sessions DROP CONSTRAINT {drop_check}"))
-            yield c
-            if drop_check:
-                c.execute(
-                    text(f"ALTER TABLE sessions ADD CONSTRAINT {drop_check} {definition} NOT VALID")
-                )
-        return
-    with db.engine.connect() as c:
-        raw = c.connection.dbapi_connection
-        assert raw is not None
-        raw.execute("PRAGMA foreign_keys = OFF")
-        raw.execute("PRAGMA ignore_check_constraints = ON")
-        try:
-            with c.begin():
-                yield c
-        finally:
-            raw.execute("PRAGMA foreign_keys = ON")
-            raw.execute("PRAGMA ignore_check_constraints = OFF")
-
-
-def _hex(value: uuid.UUID, db: Database) -> str:
-    """A uuid as the database stores it (SQLite keeps 32 hex digits)."""
-    return str(value) if db.is_postgres else value.hex
-
-
 Breaker = Callable[[Connection, dict[str, str]], None]
 
 
@@ -445,10 +403,10 @@ def test_each_broken_invariant_is_found_shown_and_repaired(
     if accept_first:
         flow.accept(db, mechanic.actor, started.request_id)
     ids = {
-        "r": _hex(started.request_id, db),
-        "s": _hex(started.session_id, db),
-        "other": _hex(other.id, db),
-        "nowhere": _hex(uuid.uuid4(), db),
+        "r": stored_id(started.request_id, db),
+        "s": stored_id(started.session_id, db),
+        "other": stored_id(other.id, db),
+        "nowhere": stored_id(uuid.uuid4(), db),
     }
     settings = Settings(database_url=db.url, metrics_refresh_seconds=0.05)
     with TestClient(create_app(settings, db)) as operator:
@@ -504,7 +462,9 @@ def _accepted_pair(
     started, _ = flow.start_intake(db, customer.actor, IntakeIn.model_validate(INTAKE))
     flow.accept(db, mechanic.actor, started.request_id)
     with unguarded(db) as c:
-        _sql(*statements)(c, {"r": _hex(started.request_id, db), "s": _hex(started.session_id, db)})
+        _sql(*statements)(
+            c, {"r": stored_id(started.request_id, db), "s": stored_id(started.session_id, db)}
+        )
     return started.request_id, started.session_id
 
 
@@ -579,7 +539,7 @@ def raced(db: Database, quick_passwords: None, customer: Person, mechanic: Perso
     with unguarded(db) as c:
         c.execute(
             text("UPDATE sessions SET status = 'cancelled' WHERE id = :s"),
-            {"s": _hex(session_id, db)},
+            {"s": stored_id(session_id, db)},
         )
     return Race(stale, request_id, session_id, mechanic.id)
 

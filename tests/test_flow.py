@@ -176,7 +176,7 @@ def test_dashboard_pages_by_cursor(db: Database, customer: Person, mechanic: Per
     cursor = None
     with db.read() as s:
         while True:
-            page = dashboard.active(s, mechanic.id, cursor=cursor, limit=2)
+            page = dashboard.active(s, mechanic.id, dashboard.Window(cursor, 2))
             seen += [r["session_id"] for r in page.rows]
             if page.next_cursor is None:
                 break

@@ -169,7 +169,7 @@ def test_history_pages_through_accepts_and_hand_backs_newest_first(
         one_by_one: list[tuple[str, str]] = []
         cursor = None
         while True:
-            part = dashboard.history(s, mechanic.id, cursor=cursor, limit=1)
+            part = dashboard.history(s, mechanic.id, dashboard.Window(cursor, 1))
             one_by_one += [(str(r["request_id"]), r["request_status"]) for r in part.rows]
             if part.next_cursor is None:
                 break

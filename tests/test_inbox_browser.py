@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, ViewportSize, expect
@@ -19,18 +18,12 @@ from pitcrew.config import Settings
 from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.web.app import create_app
-from tests.support.browser import DESKTOP, LIVE, PHONE, Person, World, shot, world_at
+from tests.support.browser import DESKTOP, LIVE, PHONE, Person, World, shot
 from tests.support.factories import Stage, start_session
 from tests.support.live import free_port, serve_in_thread
 from tests.test_pages_browser import count, incoming_row
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
-
-
-@pytest.fixture
-def world(pg_db: Database, pg_url: str, browser: Browser) -> Iterator[World]:
-    with world_at(pg_db, pg_url, browser) as here:
-        yield here
 
 
 VIEWPORTS = pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])

@@ -14,16 +14,14 @@ import io
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Page, Route, expect
 from pypdf import PdfReader
 
 from pitcrew import chat, flow
-from pitcrew.db import Database
 from pitcrew.models import Role
 from pitcrew.schemas import CompleteIn
 from tests.support.browser import (
@@ -33,24 +31,10 @@ from tests.support.browser import (
     World,
     shot,
     watch,
-    world_at,
 )
 from tests.support.factories import PASSWORD, Stage, start_session
-from tests.support.live import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("quick_passwords")]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def world(pg_db: Database, pg_url: str, browser: Browser) -> Iterator[World]:
-    with world_at(pg_db, pg_url, browser) as here:
-        yield here
 
 
 def headline(page: Page) -> Any:

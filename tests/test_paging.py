@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import String, literal, select, type_coerce, union_all
 
 from pitcrew import dashboard, flow
-from pitcrew.dashboard import Page
+from pitcrew.dashboard import Page, Window
 from pitcrew.db import Database
 from pitcrew.events import Kind
 from pitcrew.models import Event, Role, Session, SessionRequest
@@ -160,10 +160,10 @@ def test_every_tab_pages_through_every_row_once_in_its_order(db: Database, desk:
     readers: dict[str, Callable[[str | None], Page]] = {}
     with db.read() as s:
         readers = {
-            "incoming": lambda c: dashboard.incoming(s, cursor=c, limit=SMALL),
-            "active": lambda c: dashboard.active(s, me, cursor=c, limit=SMALL),
-            "completed": lambda c: dashboard.completed(s, me, cursor=c, limit=SMALL),
-            "history": lambda c: dashboard.history(s, me, cursor=c, limit=SMALL),
+            "incoming": lambda c: dashboard.incoming(s, Window(c, SMALL)),
+            "active": lambda c: dashboard.active(s, me, Window(c, SMALL)),
+            "completed": lambda c: dashboard.completed(s, me, Window(c, SMALL)),
+            "history": lambda c: dashboard.history(s, me, Window(c, SMALL)),
         }
         paged = {tab: page_through(read, SMALL) for tab, read in readers.items()}
     expected = expected_tabs(db, me)
@@ -173,7 +173,7 @@ def test_every_tab_pages_through_every_row_once_in_its_order(db: Database, desk:
         assert paged[tab] == expected[tab], f"{tab}: pages differ from the promised order"
     # The rival's tabs hold only the rival's rows, in the same orders.
     with db.read() as s:
-        rival = page_through(lambda c: dashboard.history(s, desk.rival.id, cursor=c, limit=2), 2)
+        rival = page_through(lambda c: dashboard.history(s, desk.rival.id, Window(c, 2)), 2)
     assert rival == expected_tabs(db, desk.rival.id)["history"] and len(rival) == 3
 
 

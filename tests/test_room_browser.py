@@ -7,18 +7,15 @@ own scripts, never by reloading to look. PostgreSQL only, to keep CI time down.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import ViewportSize, expect
 
 from pitcrew import chat
-from pitcrew.db import Database
 from pitcrew.models import Role
-from tests.support.browser import DESKTOP, PHONE, World, world_at
-from tests.support.factories import Stage, create_account, start_session
-from tests.support.live import chromium
+from tests.support.browser import DESKTOP, PHONE, Person, World
+from tests.support.factories import Stage, Started, create_account, start_session
 
 pytestmark = [
     pytest.mark.browser,
@@ -27,16 +24,17 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def world(pg_db: Database, pg_url: str, browser: Browser) -> Iterator[World]:
-    with world_at(pg_db, pg_url, browser) as here:
-        yield here
+def _live_session(
+    world: World,
+    *,
+    mechanic_at: ViewportSize = DESKTOP,
+    customer_at: ViewportSize = DESKTOP,
+    **changes: Any,
+) -> tuple[Person, Person, Started]:
+    """Bea and Dana, each signed in at a browser of their own, in a live session together."""
+    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=mechanic_at)
+    dana = world.sign_in(Role.CUSTOMER, "Dana Driver", viewport=customer_at)
+    return bea, dana, start_session(world.db, dana.actor, Stage.LIVE, mechanic=bea.actor, **changes)
 
 
 # --- words for people -------------------------------------------------------------------
@@ -87,9 +85,7 @@ def _box(locator: Any) -> dict[str, float]:
 
 
 def test_on_a_phone_the_chat_comes_first_and_the_details_are_one_tap_away(world: World) -> None:
-    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=PHONE)
-    dana = world.sign_in(Role.CUSTOMER, "Dana Driver", viewport=PHONE)
-    live = start_session(world.db, dana.actor, Stage.LIVE, mechanic=bea.actor)
+    bea, dana, live = _live_session(world, mechanic_at=PHONE, customer_at=PHONE)
     chat.post_message(world.db, dana.actor, live.session_id, "It grinds when I brake hard")
     for person in (bea, dana):
         page = person.page
@@ -113,9 +109,7 @@ def test_on_a_phone_the_chat_comes_first_and_the_details_are_one_tap_away(world:
 def test_on_a_desktop_the_details_sit_beside_the_chat_and_completing_opens_a_panel(
     world: World,
 ) -> None:
-    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=DESKTOP)
-    dana = world.sign_in(Role.CUSTOMER, "Dana Driver", viewport=DESKTOP)
-    live = start_session(world.db, dana.actor, Stage.LIVE, mechanic=bea.actor)
+    bea, dana, live = _live_session(world)
     m = bea.page
     m.goto(f"/sessions/{live.sid}")
     chat_box, issue = _box(m.locator("[data-part=chat]")), _box(m.locator("#intake"))
@@ -149,9 +143,7 @@ def test_on_a_desktop_the_details_sit_beside_the_chat_and_completing_opens_a_pan
 def test_a_draft_survives_a_reload_and_a_lost_connection_until_it_is_sent(
     world: World, viewport: Any
 ) -> None:
-    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=viewport)
-    dana = world.sign_in(Role.CUSTOMER, "Dana Driver", viewport=viewport)
-    live = start_session(world.db, dana.actor, Stage.LIVE, mechanic=bea.actor)
+    bea, dana, live = _live_session(world, mechanic_at=viewport, customer_at=viewport)
     c, m = dana.page, bea.page
     c.goto(f"/sessions/{live.sid}")
     c.get_by_label("Message").fill("It started after the tyre change")
@@ -193,9 +185,7 @@ def test_a_draft_survives_a_reload_and_a_lost_connection_until_it_is_sent(
 def test_the_timer_runs_tells_both_when_the_plan_is_up_and_the_duration_is_kept(
     world: World,
 ) -> None:
-    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=DESKTOP)
-    dana = world.sign_in(Role.CUSTOMER, "Dana Driver", viewport=PHONE)
-    live = start_session(world.db, dana.actor, Stage.LIVE, mechanic=bea.actor, plan_code="basic")
+    bea, dana, live = _live_session(world, customer_at=PHONE, plan_code="basic")
     for page in (bea.page, dana.page):
         page.clock.install()  # the page's clock, which the test can move on
         page.goto(f"/sessions/{live.sid}")
@@ -241,9 +231,7 @@ def test_the_timer_runs_tells_both_when_the_plan_is_up_and_the_duration_is_kept(
 def test_the_other_party_sees_typing_within_a_second_and_it_clears(
     world: World, viewport: Any
 ) -> None:
-    bea = world.sign_in(Role.MECHANIC, "Bea Mechanic", viewport=viewport)
-    dana = world.sign_in(Role.CUSTOMER, "Dana Driver", viewport=viewport)
-    live = start_session(world.db, dana.actor, Stage.LIVE, mechanic=bea.actor)
+    bea, dana, live = _live_session(world, mechanic_at=viewport, customer_at=viewport)
     c, m = dana.page, bea.page
     for page in (c, m):
         page.goto(f"/sessions/{live.sid}")

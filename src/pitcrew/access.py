@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from pitcrew.auth import Actor
 from pitcrew.errors import Forbidden, Invalid, NotFound
-from pitcrew.models import Role, Session
+from pitcrew.models import RequestStatus, Role, Session
 
 # Both parties: what most actions and every read allow.
 PARTIES: frozenset[Role] = frozenset({Role.CUSTOMER, Role.MECHANIC})
@@ -53,6 +53,17 @@ def check_party(actor: Actor, session: HasParties, allowed: frozenset[Role] = PA
     raise unknown_session()
 
 
+def check_role(actor: Actor, role: Role) -> None:
+    """Work for one kind of account only: the console's for admins, the API's mechanic and
+    customer routes for theirs."""
+    if actor.role != role:
+        raise Forbidden(f"Only {role}s can do this.")
+
+
+def require_admin(actor: Actor) -> None:
+    check_role(actor, Role.ADMIN)
+
+
 def unknown_session() -> NotFound:
     return NotFound("No such session.")
 
@@ -74,6 +85,25 @@ def check_reader(actor: Actor, session: HasParties) -> None:
 def may_read(actor: Actor, session: HasParties) -> bool:
     """:func:`check_reader` as a yes or no."""
     return actor.role == Role.ADMIN or part_of(actor.id, session) is not None
+
+
+class PhotoSeen(HasParties, Protocol):
+    """A photo's message with its session's parties and the status of its request."""
+
+    @property
+    def sender_id(self) -> uuid.UUID: ...
+
+    @property
+    def request_status(self) -> RequestStatus: ...
+
+
+def may_see_photo(actor: Actor, photo: PhotoSeen) -> bool:
+    """A chat photo: its session's parties and admins (:func:`may_read`), and any mechanic
+    previewing the pending request, for the photos its customer added while waiting."""
+    if may_read(actor, photo):
+        return True
+    previewing = actor.role == Role.MECHANIC and photo.request_status == RequestStatus.PENDING
+    return previewing and photo.sender_id == photo.customer_user_id
 
 
 def parse_id(value: uuid.UUID | str, what: str) -> uuid.UUID:

@@ -39,6 +39,8 @@ from pitcrew.models import (
 
 VERIFY_TTL = timedelta(days=2)
 DEVICE_TTL = timedelta(days=365)
+# A new mechanic's link to set a password lasts longer than a reset: they may not look today.
+WELCOME_LINK_TTL = timedelta(days=3)
 DEVICES_KEPT = 20  # browsers remembered per account, newest first
 DEVICE_KEY = "device:"  # a known browser's failures are counted under this key + its hash
 
@@ -229,17 +231,14 @@ def sign_up(db: Database, *, email: str, name: str, password: str, base_url: str
     def work(s: DbSession) -> None:
         user = auth.user_by_email(s, email)
         if user is None:
-            user = User(
-                id=uuid.uuid4(),
+            user = auth.add_user(
+                s,
                 email=email,
                 name=name.strip(),
                 role=Role.CUSTOMER,
                 password_hash=password_hash,
                 email_verified=False,
-                created_at=utcnow(),
             )
-            s.add(user)
-            s.flush()
         elif user.email_verified:
             context = {"name": user.name, "sign_in": f"{base_url.rstrip('/')}/login"}
             notify.queue_email(s, user.email, "signup_taken", "Someone tried to sign up", context)
@@ -311,12 +310,13 @@ def send_password_link(
     settings: Settings,
     base_url: str,
     *,
-    ttl: timedelta | None = None,
-    subject: str = "Set a new password",
+    welcome: bool = False,
 ) -> bool:
     """Queue the email with a link to set the account's password, in the caller's
-    transaction; whether it was queued (not when email is off)."""
-    ttl = ttl or settings.password_reset_ttl
+    transaction: a new password, or (``welcome``) the first one of an account an admin
+    made, whose link waits longer. Whether it was queued (not when email is off)."""
+    ttl = WELCOME_LINK_TTL if welcome else settings.password_reset_ttl
+    subject = "Set your pitcrew password" if welcome else "Set a new password"
     token = _new(s, user.id, TokenPurpose.RESET_PASSWORD, ttl)
     minutes = max(1, round(ttl.total_seconds() / 60))
     context = {

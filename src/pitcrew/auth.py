@@ -82,23 +82,47 @@ def create_user(
     email = normal_email(email)
 
     def work(s: DbSession) -> User:
-        user = User(
-            id=user_id or uuid.uuid4(),
+        return add_user(
+            s,
             email=email,
             name=name.strip(),
             role=role,
             password_hash=password_hash,
             on_duty=on_duty,
-            created_at=utcnow(),
+            user_id=user_id,
         )
-        s.add(user)
-        s.flush()
-        return user
 
     try:
         return db.run(work)
     except IntegrityError:
         raise Conflict("An account with that email already exists.", code="email_taken") from None
+
+
+def add_user(
+    s: DbSession,
+    *,
+    email: str,
+    name: str,
+    role: Role,
+    password_hash: str | None,
+    on_duty: bool = False,
+    email_verified: bool = True,
+    user_id: uuid.UUID | None = None,
+) -> User:
+    """A new account's row, in the caller's transaction (the email already normalized)."""
+    user = User(
+        id=user_id or uuid.uuid4(),
+        email=email,
+        name=name,
+        role=role,
+        password_hash=password_hash,
+        on_duty=on_duty,
+        email_verified=email_verified,
+        created_at=utcnow(),
+    )
+    s.add(user)
+    s.flush()
+    return user
 
 
 def set_password(db: Database, email: str, password: str) -> None:

@@ -24,7 +24,7 @@ from pitcrew.events import Kind
 from pitcrew.flow import SESSION_FLOW, Action, refuse
 from pitcrew.models import Session, SessionMessage, utcnow
 from pitcrew.payloads import MessageCreated
-from pitcrew.schemas import MessageOut, message_photo
+from pitcrew.schemas import MessageOut
 
 
 @dataclass(frozen=True)
@@ -112,15 +112,7 @@ def _add_message(
         )
         s.add(message)
         s.flush()
-        out = MessageOut(
-            id=message.id,
-            session_id=sid,
-            sender_id=actor.id,
-            sender_name=actor.name,
-            body=body,
-            created_at=message.created_at,
-            photo=message_photo(message),
-        )
+        out = MessageOut.of(message, actor.name)
         events.record(
             s,
             Kind.MESSAGE_CREATED,

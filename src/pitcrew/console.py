@@ -13,7 +13,8 @@ from sqlalchemy import ColumnElement, String, case, cast, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.orm import Session as DbSession
 
-from pitcrew import room
+from pitcrew import room, waiting, words
+from pitcrew.access import require_admin
 from pitcrew.admin_schemas import (
     Floor,
     HeldSession,
@@ -26,19 +27,16 @@ from pitcrew.admin_schemas import (
 )
 from pitcrew.auth import Actor
 from pitcrew.db import Database
-from pitcrew.errors import Forbidden
-from pitcrew.events import Kind
 from pitcrew.models import (
-    Event,
     Intake,
     RequestStatus,
-    Role,
     Session,
     SessionRequest,
     SessionStatus,
     User,
     utcnow,
 )
+from pitcrew.schemas import offered
 
 FLOOR_LIMIT = 200
 PAGE_SIZE = 50
@@ -64,36 +62,16 @@ def _pending(s: DbSession, ttl: timedelta) -> list[WaitingRequest]:
             .limit(FLOOR_LIMIT)
         )
     )
-    released = _last_hand_backs(s, [r.parent_session_id for r in rows])
+    released = waiting.last_hand_backs(s, [r.parent_session_id for r in rows])
     out = []
     for r in rows:
-        since = max(r.created_at, released.get(r.parent_session_id, r.created_at))
+        since = waiting.offered_since(r.created_at, released.get(r.parent_session_id))
         out.append(
             WaitingRequest(
-                session_id=r.parent_session_id,
-                request_id=r.id,
-                customer_name=r.customer_name,
-                session_type=r.session_type,
-                plan_code=r.plan_code,
-                created_at=r.created_at,
-                offered_since=since,
-                expires_at=since + ttl,
+                **offered(r), created_at=r.created_at, offered_since=since, expires_at=since + ttl
             )
         )
     return out
-
-
-def _last_hand_backs(s: DbSession, session_ids: list[uuid.UUID]) -> dict[uuid.UUID, datetime]:
-    """When each session's request was last handed back: the sweeper's expiry counts anew
-    from there (``flow.due_for_expiry``)."""
-    if not session_ids:
-        return {}
-    rows = s.execute(
-        select(Event.session_id, func.max(Event.at))
-        .where(Event.kind == Kind.REQUEST_RELEASED, Event.session_id.in_(session_ids))
-        .group_by(Event.session_id)
-    )
-    return {sid: at for sid, at in rows if sid is not None}
 
 
 def _on_duty(s: DbSession) -> list[OnDuty]:
@@ -105,7 +83,7 @@ def _on_duty(s: DbSession) -> list[OnDuty]:
     rows = s.execute(
         select(User.id, User.name, waiting, live)
         .outerjoin(Session, held)
-        .where(User.role == Role.MECHANIC, User.on_duty.is_(True))
+        .where(User.on_duty_mechanic())
         .group_by(User.id, User.name)
         .order_by(User.name, User.id)
     )
@@ -154,7 +132,7 @@ def find_sessions(s: DbSession, query: SessionQuery) -> SessionPage:
     customer, mechanic = aliased(User), aliased(User)
     car = Intake.vehicle_info
     stmt = (
-        select(Session, SessionRequest.status, customer, mechanic.name, car)
+        select(Session, SessionRequest.status, customer.name, mechanic.name, car)
         .join(SessionRequest, SessionRequest.parent_session_id == Session.id)
         .join(customer, customer.id == Session.customer_user_id)
         .outerjoin(mechanic, mechanic.id == Session.mechanic_id)
@@ -192,23 +170,22 @@ def find_sessions(s: DbSession, query: SessionQuery) -> SessionPage:
 def _session_row(
     session: Session,
     request_status: RequestStatus,
-    customer: User,
+    customer_name: str,
     mechanic_name: str | None,
     car: dict[str, object] | None,
 ) -> SessionRow:
     car = car or {}
-    vehicle = " ".join(str(car[k]) for k in ("year", "make", "model") if car.get(k))
     vin = car.get("vin")
     return SessionRow(
         session_id=session.id,
         status=session.status,
         request_status=request_status,
         session_type=session.type,
-        customer_id=customer.id,
-        customer_name=customer.name,
+        customer_id=session.customer_user_id,
+        customer_name=customer_name,
         mechanic_id=session.mechanic_id,
         mechanic_name=mechanic_name,
-        vehicle=vehicle,
+        vehicle=words.vehicle(car),
         vin=str(vin) if vin else None,
         created_at=session.created_at,
     )
@@ -216,8 +193,7 @@ def _session_row(
 
 def open_session(db: Database, admin: Actor, session_id: uuid.UUID | str) -> SessionFile:
     """A session as an admin opens it: read through ``room``, which lets an admin read any."""
-    if admin.role != Role.ADMIN:
-        raise Forbidden("Only admins can do this.")
+    require_admin(admin)
     return SessionFile(
         detail=room.detail(db, admin, session_id),
         timeline=room.timeline(db, admin, session_id),

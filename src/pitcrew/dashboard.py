@@ -158,6 +158,18 @@ class Page:
     next_cursor: str | None
 
 
+@dataclass(frozen=True)
+class Window:
+    """Which page of a tab to read: the rows after ``cursor`` (from the top without one), at
+    most ``limit`` of them."""
+
+    cursor: str | None = None
+    limit: int = PAGE_SIZE
+
+
+FIRST = Window()
+
+
 def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode()
 
@@ -206,7 +218,7 @@ def _page(s: DbSession, stmt: AnySelect, time_key: str, limit: int) -> Page:
     return Page(rows=rows, next_cursor=cursor)
 
 
-def incoming(s: DbSession, *, cursor: str | None = None, limit: int = PAGE_SIZE) -> Page:
+def incoming(s: DbSession, at: Window = FIRST) -> Page:
     """Pending requests, longest-waiting first: the dispatch queue every mechanic sees.
 
     Each row carries the car (``vehicle``, the intake's object) and the whole ``issue``, so a
@@ -231,8 +243,8 @@ def incoming(s: DbSession, *, cursor: str | None = None, limit: int = PAGE_SIZE)
         .outerjoin(Intake, Intake.id == Session.intake_id)
         .where(r.status == RequestStatus.PENDING)
     )
-    stmt = _keyset(stmt, r.created_at, r.id, cursor, newest_first=False)
-    return _page(s, stmt, "request_created_at", limit)
+    stmt = _keyset(stmt, r.created_at, r.id, at.cursor, newest_first=False)
+    return _page(s, stmt, "request_created_at", at.limit)
 
 
 def _mine(mechanic_id: uuid.UUID) -> AnySelect:
@@ -250,28 +262,21 @@ def _mine(mechanic_id: uuid.UUID) -> AnySelect:
     return select(*cols, vehicle, took).where(overview.c.mechanic_id == mechanic_id)
 
 
-def active(
-    s: DbSession, mechanic_id: uuid.UUID, *, cursor: str | None = None, limit: int = PAGE_SIZE
-) -> Page:
+def active(s: DbSession, mechanic_id: uuid.UUID, at: Window = FIRST) -> Page:
     """Sessions the mechanic holds and has not finished: waiting to join, or live."""
     v = overview.c
     stmt = _held(mechanic_id, SessionStatus.WAITING, SessionStatus.LIVE)
-    return _page(s, _keyset(stmt, v.accepted_at, v.request_id, cursor), "accepted_at", limit)
+    return _page(s, _keyset(stmt, v.accepted_at, v.request_id, at.cursor), "accepted_at", at.limit)
 
 
 def completed(
-    s: DbSession,
-    mechanic_id: uuid.UUID,
-    *,
-    cursor: str | None = None,
-    limit: int = PAGE_SIZE,
-    search: Search = NO_SEARCH,
+    s: DbSession, mechanic_id: uuid.UUID, at: Window = FIRST, search: Search = NO_SEARCH
 ) -> Page:
     v = overview.c
     if search.status is not None:
         raise Invalid("Completed lists completed sessions only: filter by status in History.")
     stmt = _narrowed(_held(mechanic_id, SessionStatus.COMPLETED), Session.ended_at, search)
-    return _page(s, _keyset(stmt, Session.ended_at, v.request_id, cursor), "ended_at", limit)
+    return _page(s, _keyset(stmt, Session.ended_at, v.request_id, at.cursor), "ended_at", at.limit)
 
 
 def _held(mechanic_id: uuid.UUID, *statuses: SessionStatus) -> AnySelect:
@@ -296,12 +301,7 @@ def _held(mechanic_id: uuid.UUID, *statuses: SessionStatus) -> AnySelect:
 
 
 def history(
-    s: DbSession,
-    mechanic_id: uuid.UUID,
-    *,
-    cursor: str | None = None,
-    limit: int = PAGE_SIZE,
-    search: Search = NO_SEARCH,
+    s: DbSession, mechanic_id: uuid.UUID, at: Window = FIRST, search: Search = NO_SEARCH
 ) -> Page:
     """Every request the mechanic accepted, including those later cancelled, and those they
     handed back: a hand-back shows as ``request_status`` "released" at ``released_at``.
@@ -310,7 +310,7 @@ def history(
     releases by actor); each branch is cut to one page by the same keyset before they merge,
     so a page costs the same for a mechanic with years of history as for a new one.
     """
-    v = overview.c
+    v, cursor, limit = overview.c, at.cursor, at.limit
     # One branch per status, so each reads (mechanic_id, status, accepted_at) in index order.
     held = [
         _keyset(
@@ -428,12 +428,13 @@ def tab_page(
         raise NotFound(f"No tab named {tab!r}.")
     if search and tab in ("incoming", "active"):
         raise Invalid("Search works in Completed and History.", code="not_searchable")
+    at = Window(cursor, limit)
     if tab == "incoming":
-        return incoming(s, cursor=cursor, limit=limit)
+        return incoming(s, at)
     if tab == "active":
-        return active(s, mechanic_id, cursor=cursor, limit=limit)
+        return active(s, mechanic_id, at)
     read = completed if tab == "completed" else history
-    return read(s, mechanic_id, cursor=cursor, limit=limit, search=search)
+    return read(s, mechanic_id, at, search)
 
 
 def whole(s: DbSession, mechanic_id: uuid.UUID) -> dict[str, Page]:

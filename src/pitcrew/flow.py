@@ -26,7 +26,7 @@ from pitcrew import access, events, notify, pair, payloads, plans, report, vehic
 from pitcrew.access import PARTIES, parse_id
 from pitcrew.auth import Actor
 from pitcrew.db import Database
-from pitcrew.errors import Conflict, Forbidden, Invalid, NotFound
+from pitcrew.errors import Conflict, Forbidden, Invalid
 from pitcrew.events import Audience, Kind
 from pitcrew.models import (
     Event,
@@ -295,14 +295,7 @@ def accept(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> Accept
 
 
 def _accept_refused(s: DbSession, mechanic: Actor, rid: uuid.UUID) -> AcceptOut:
-    current = s.execute(
-        select(SessionRequest, Session)
-        .join(Session, Session.id == SessionRequest.parent_session_id)
-        .where(SessionRequest.id == rid)
-    ).first()
-    if current is None:
-        raise NotFound("No such request.")
-    request, session = current
+    request, session = pair.by_request(s, rid)
     if request.status == R.ACCEPTED and request.mechanic_id == mechanic.id:
         return AcceptOut(
             session_id=session.id,

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from pitcrew import doctor, invariants, payloads, room
+from pitcrew.access import require_admin
 from pitcrew.admin_schemas import (
     AuditEntry,
     Finding,
@@ -28,7 +29,6 @@ from pitcrew.doctor import Problem
 from pitcrew.errors import Conflict
 from pitcrew.events import Kind
 from pitcrew.models import Event, Role, User
-from pitcrew.oversight import require_admin
 from pitcrew.payloads import AccountChanged
 from pitcrew.photo_store import PhotoStore
 

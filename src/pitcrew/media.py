@@ -19,7 +19,6 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
@@ -29,7 +28,7 @@ from pitcrew.auth import Actor
 from pitcrew.chat import Attachment
 from pitcrew.db import Database
 from pitcrew.errors import Invalid, NotFound, TooLarge, Unavailable
-from pitcrew.models import RequestStatus, Role, Session, SessionMessage, SessionRequest
+from pitcrew.models import Session, SessionMessage, SessionRequest
 from pitcrew.photo_store import PhotoStore
 from pitcrew.schemas import MessageOut
 
@@ -301,7 +300,7 @@ def photo_file(
             .join(SessionRequest, SessionRequest.parent_session_id == Session.id)
             .where(SessionMessage.id == message_id, SessionMessage.session_id == session_id)
         ).first()
-    if row is None or row.attachment_path is None or not _may_see(actor, row):
+    if row is None or row.attachment_path is None or not access.may_see_photo(actor, row):
         raise NotFound("No such photo.", code="photo_not_found")
     key = row.thumbnail_path if thumbnail else row.attachment_path
     data = photos.get(key) if key else None
@@ -312,14 +311,6 @@ def photo_file(
     return PhotoFile(
         data=data, content_type=content_type or "application/octet-stream", suffix=suffix
     )
-
-
-def _may_see(actor: Actor, row: Any) -> bool:
-    """Its parties and admins (``access.may_read``), and mechanics previewing the request."""
-    if access.may_read(actor, row):
-        return True
-    previewing = actor.role == Role.MECHANIC and row.request_status == RequestStatus.PENDING
-    return previewing and row.sender_id == row.customer_user_id
 
 
 # What a report's PDF embeds of each chosen photo: enough to see the part, small enough that

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    ColumnElement,
     DateTime,
     Dialect,
     Enum,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    and_,
     column,
     false,
     func,
@@ -193,6 +195,11 @@ class User(Base):
     email_verified: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Set by an admin: the account cannot sign in until reactivated (NULL: active).
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def on_duty_mechanic(cls) -> ColumnElement[bool]:
+        """Mechanics on duty: those every new request is offered to."""
+        return and_(cls.role == Role.MECHANIC, cls.on_duty.is_(True))
 
 
 class Vehicle(Base):

@@ -57,7 +57,7 @@ class Notice:
 
 
 def _on_duty_mechanics(s: DbSession) -> list[uuid.UUID]:
-    stmt = select(User.id).where(User.role == Role.MECHANIC, User.on_duty.is_(True))
+    stmt = select(User.id).where(User.on_duty_mechanic())
     return list(s.scalars(stmt))
 
 
@@ -345,9 +345,7 @@ def _email_context(s: DbSession, event: Event, message: Message) -> dict[str, An
         .where(Session.id == event.session_id)
     ).first()
     vehicle_info: dict[str, Any] = (found.vehicle_info if found else None) or {}
-    vehicle = " ".join(
-        str(vehicle_info[k]) for k in ("year", "make", "model") if vehicle_info.get(k)
-    )
+    vehicle = words.vehicle(vehicle_info)
     return {
         "title": message.title,
         "body": message.body,

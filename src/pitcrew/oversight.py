@@ -18,20 +18,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session as DbSession
 
 from pitcrew import events, flow, notify, pair, payloads, words
-from pitcrew.access import parse_id
+from pitcrew.access import parse_id, require_admin
 from pitcrew.admin_schemas import CancelledOut, ReassignedOut
 from pitcrew.auth import Actor
 from pitcrew.db import Database
-from pitcrew.errors import Conflict, Forbidden, Invalid
+from pitcrew.errors import Conflict, Invalid
 from pitcrew.events import Audience, Kind
 from pitcrew.models import RequestStatus, Role, Session, SessionRequest, SessionStatus, User
 
 R = RequestStatus
-
-
-def require_admin(actor: Actor) -> None:
-    if actor.role != Role.ADMIN:
-        raise Forbidden("Only admins can do this.")
 
 
 def reassign(

@@ -15,6 +15,7 @@ from sqlalchemy import CursorResult, Update, select
 from sqlalchemy.orm import Session as DbSession
 
 from pitcrew import access
+from pitcrew.errors import NotFound
 from pitcrew.events import Audience
 from pitcrew.models import RequestStatus, Session, SessionRequest, SessionStatus
 
@@ -47,6 +48,20 @@ def lock(s: DbSession, session_id: uuid.UUID) -> Pair:
     if session is None:
         raise access.unknown_session()
     return Pair(session=session, request=request)
+
+
+def by_request(s: DbSession, request_id: uuid.UUID) -> tuple[SessionRequest, Session]:
+    """A request and its session as they stand, unlocked; NotFound when there is no such
+    request."""
+    found = s.execute(
+        select(SessionRequest, Session)
+        .join(Session, Session.id == SessionRequest.parent_session_id)
+        .where(SessionRequest.id == request_id)
+    ).first()
+    if found is None:
+        raise NotFound("No such request.")
+    request, session = found
+    return request, session
 
 
 def guarded_update(s: DbSession, stmt: Update) -> int:

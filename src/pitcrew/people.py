@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import timedelta
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
 from pitcrew import accounts, auth, events, flow, pair
+from pitcrew.access import require_admin
 from pitcrew.admin_schemas import (
     AccountPage,
     AccountQuery,
@@ -33,12 +33,9 @@ from pitcrew.db import Database
 from pitcrew.errors import Conflict, DomainError, Invalid, NotFound
 from pitcrew.events import Audience, Kind
 from pitcrew.models import AccountToken, AuthToken, Role, Session, SessionStatus, User, utcnow
-from pitcrew.oversight import require_admin
 from pitcrew.payloads import AccountChanged
 
 PAGE_SIZE = 50
-# A new mechanic's link to set a password lasts longer than a reset: they may not look today.
-WELCOME_LINK_TTL = timedelta(days=3)
 
 
 def row(user: User) -> AccountRow:
@@ -96,19 +93,11 @@ def create_mechanic(
     email = auth.normal_email(str(new.email))
 
     def work(s: DbSession) -> MechanicCreated:
-        user = User(
-            id=uuid.uuid4(),
-            email=email,
-            name=new.name,
-            role=Role.MECHANIC,
-            password_hash=password_hash,
-            on_duty=False,
-            created_at=utcnow(),
+        user = auth.add_user(
+            s, email=email, name=new.name, role=Role.MECHANIC, password_hash=password_hash
         )
-        s.add(user)
-        s.flush()
         sent = password is None and accounts.send_password_link(
-            s, user, settings, base_url, ttl=WELCOME_LINK_TTL, subject="Set your pitcrew password"
+            s, user, settings, base_url, welcome=True
         )
         how = "a link to set a password was emailed" if sent else "a one-time password was shown"
         _record(s, admin, "created", user, f"Mechanic account created; {how}.")

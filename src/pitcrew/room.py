@@ -42,7 +42,6 @@ from pitcrew.schemas import (
     SessionDetail,
     SessionOut,
     TimelineEntry,
-    message_photo,
 )
 
 # Pushes of other things, signalling and read markers: none of them is a step of the session.
@@ -104,18 +103,7 @@ def messages(db: Database, actor: Actor, session_id: uuid.UUID | str) -> list[Me
             .where(SessionMessage.session_id == session.id)
             .order_by(SessionMessage.created_at, SessionMessage.id)
         ).all()
-        return [
-            MessageOut(
-                id=m.id,
-                session_id=m.session_id,
-                sender_id=m.sender_id,
-                sender_name=name,
-                body=m.body,
-                created_at=m.created_at,
-                photo=message_photo(m),
-            )
-            for m, name in rows
-        ]
+        return [MessageOut.of(m, name) for m, name in rows]
 
 
 def timeline(db: Database, actor: Actor, session_id: uuid.UUID | str) -> list[TimelineEntry]:

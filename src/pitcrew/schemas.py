@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import (
     AfterValidator,
@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from pitcrew.models import Role, SessionMessage, SessionType
+from pitcrew.models import Role, SessionMessage, SessionRequest, SessionType
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 
@@ -504,6 +504,19 @@ class MessageOut(BaseModel):
     created_at: datetime
     photo: PhotoOut | None = None
 
+    @classmethod
+    def of(cls, message: SessionMessage, sender_name: str) -> MessageOut:
+        """A chat line as both parties see it, with its photo's addresses."""
+        return cls(
+            id=message.id,
+            session_id=message.session_id,
+            sender_id=message.sender_id,
+            sender_name=sender_name,
+            body=message.body,
+            created_at=message.created_at,
+            photo=message_photo(message),
+        )
+
 
 class SignalKind(StrEnum):
     """The WebRTC signalling messages a call is set up and ended with."""
@@ -622,6 +635,27 @@ class Conversation(BaseModel):
     session_id: uuid.UUID
     name: str = Field(description="The session as people name it: car and customer.")
     unread: int
+
+
+class Offered(TypedDict):
+    """What every reader of a request is first told of it: whose session, and what is asked
+    for: what a mechanic chooses by, in the preview and on the console's floor."""
+
+    session_id: uuid.UUID
+    request_id: uuid.UUID
+    customer_name: str
+    session_type: SessionType
+    plan_code: str
+
+
+def offered(request: SessionRequest) -> Offered:
+    return {
+        "session_id": request.parent_session_id,
+        "request_id": request.id,
+        "customer_name": request.customer_name,
+        "session_type": request.session_type,
+        "plan_code": request.plan_code,
+    }
 
 
 class RequestPreview(BaseModel):

@@ -48,34 +48,44 @@ class World:
     db: Database
     browser: Browser
     url: str
-    people: list[Person] = field(default_factory=list)
+    pages: list[Page] = field(default_factory=list)
 
     def account(self, role: Role, name: str) -> tuple[Actor, str]:
         made = create_account(self.db, role, name)
         return made.actor, made.email
+
+    def visitor(self, *, viewport: ViewportSize = DESKTOP, init: str = "") -> Page:
+        """A browser context of someone's own, not signed in; closed with the world."""
+        context = self.browser.new_context(viewport=viewport, base_url=self.url)
+        if init:
+            context.add_init_script(init)
+        page = context.new_page()
+        page.set_default_timeout(SOON)
+        self.pages.append(page)
+        return page
 
     def sign_in(
         self, role: Role, name: str, *, viewport: ViewportSize = DESKTOP, init: str = ""
     ) -> Person:
         """A new person signs in through the sign-in page, in a browser context of their own."""
         actor, email = self.account(role, name)
-        context = self.browser.new_context(viewport=viewport, base_url=self.url)
-        if init:
-            context.add_init_script(init)
-        page = context.new_page()
-        page.set_default_timeout(SOON)
+        page = self.visitor(viewport=viewport, init=init)
         person = Person(actor=actor, email=email, page=page)
         watch(page, person.problems)
-        page.goto("/login")
-        page.get_by_label("Email").fill(email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(re.compile(r"/(sessions|mechanic/dashboard)(#\w+)?$"))
-        self.people.append(person)
+        log_in(page, email)
         return person
 
     def start_intake(self, customer: Actor, **changes: Any) -> tuple[str, str]:
         return start_session(self.db, customer, **changes).ids
+
+
+def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the sign-in page and wait for the page each role lands on."""
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/(sessions|mechanic/dashboard|admin)(#\w+)?$"))
 
 
 def watch(page: Page, problems: list[str]) -> None:
@@ -98,8 +108,8 @@ def world_at(db: Database, database_url: str, browser: Browser) -> Iterator[Worl
         try:
             yield here
         finally:
-            for person in here.people:
-                person.page.context.close()
+            for page in here.pages:
+                page.context.close()
 
 
 def shot(page: Page, name: str) -> None:

@@ -256,7 +256,7 @@ def pending_requests(db: DB, mechanic: Mechanic, cursor: str | None = None) -> d
     customer sent while waiting.
     """
     with db.read() as s:
-        page = dashboard.incoming(s, cursor=cursor)
+        page = dashboard.incoming(s, dashboard.Window(cursor))
     return {"requests": page.rows, "next_cursor": page.next_cursor}
 
 

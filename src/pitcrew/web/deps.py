@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pitcrew import auth, photo_store
+from pitcrew import access, auth, photo_store
 from pitcrew.auth import Actor
 from pitcrew.config import Settings
 from pitcrew.db import Database
@@ -78,23 +79,19 @@ async def current_actor(actor: Annotated[Actor | None, Depends(optional_actor)])
     return actor
 
 
-async def mechanic_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
-    if actor.role != Role.MECHANIC:
-        raise Forbidden("Only mechanics can do this.")
-    return actor
+def role_actor(role: Role) -> Callable[[Actor], Awaitable[Actor]]:
+    """The dependency of a route that only accounts of ``role`` may call (403 for others)."""
+
+    async def only(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+        access.check_role(actor, role)
+        return actor
+
+    return only
 
 
-async def customer_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
-    if actor.role != Role.CUSTOMER:
-        raise Forbidden("Only customers can do this.")
-    return actor
-
-
-async def admin_actor(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
-    if actor.role != Role.ADMIN:
-        raise Forbidden("Only admins can do this.")
-    return actor
-
+mechanic_actor = role_actor(Role.MECHANIC)
+customer_actor = role_actor(Role.CUSTOMER)
+admin_actor = role_actor(Role.ADMIN)
 
 DB = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
