@@ -73,7 +73,7 @@ def request_preview(db: Database, mechanic: Actor, request_id: uuid.UUID | str) 
             session_type=request.session_type,
             plan_code=request.plan_code,
             request_created_at=request.created_at,
-            vehicle=intake.vehicle_info if intake else {},
+            vehicle=intake.vehicle_info if intake else None,
             issue=intake.issue_description if intake else "",
             details=[
                 d.model_copy(update={"sender_name": request.customer_name})
