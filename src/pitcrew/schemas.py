@@ -200,10 +200,11 @@ def _one_car_schema(schema: dict[str, Any]) -> None:
         field.pop("default", None)
         if kept:
             field.update(kept[0])
-    schema["oneOf"] = [
-        {"required": ["vehicle"], "properties": {"vehicle_id": False, "mileage": False}},
-        {"required": ["vehicle_id"], "properties": {"vehicle": False}},
-    ]
+    # Said with if/then/else rather than oneOf: client generators read a oneOf beside the
+    # properties as a choice between two bodies that lose every other field.
+    schema["if"] = {"required": ["vehicle"]}
+    schema["then"] = {"not": {"anyOf": [{"required": ["vehicle_id"]}, {"required": ["mileage"]}]}}
+    schema["else"] = {"required": ["vehicle_id"]}
 
 
 class IntakeIn(Strict):
