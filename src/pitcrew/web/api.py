@@ -252,6 +252,9 @@ def my_sessions(db: DB, customer: Customer) -> list[SessionOut]:
 
 # --- mechanic ---------------------------------------------------------------------------
 
+# The dashboard's reads return their rows as the queries give them: the route's
+# ``response_model`` checks and shapes them once, on the way out.
+
 
 @router.get(
     "/mechanic/requests",
@@ -259,7 +262,7 @@ def my_sessions(db: DB, customer: Customer) -> list[SessionOut]:
     responses=_responses(401, 403, 404, 422),
     tags=["mechanic"],
 )
-def pending_requests(db: DB, mechanic: Mechanic, cursor: str | None = None) -> RequestsPage:
+def pending_requests(db: DB, mechanic: Mechanic, cursor: str | None = None) -> dict[str, Any]:
     """Pending requests, longest-waiting first.
 
     Each row carries ``vehicle`` (the intake's car: year, make, model, and vin and mileage
@@ -269,7 +272,7 @@ def pending_requests(db: DB, mechanic: Mechanic, cursor: str | None = None) -> R
     """
     with db.read() as s:
         page = dashboard.incoming(s, cursor=cursor)
-    return RequestsPage.model_validate({"requests": page.rows, "next_cursor": page.next_cursor})
+    return {"requests": page.rows, "next_cursor": page.next_cursor}
 
 
 @router.get(
@@ -337,13 +340,13 @@ def set_sound(body: EmailNotificationsIn, db: DB, mechanic: Mechanic) -> SoundOu
 
 
 @router.get("/mechanic/dashboard", response_model=Dashboard, responses=COMMON, tags=["mechanic"])
-def mechanic_dashboard(db: DB, mechanic: Mechanic) -> Dashboard:
+def mechanic_dashboard(db: DB, mechanic: Mechanic) -> dict[str, Any]:
     """The four tabs' first pages; ``next`` holds each tab's cursor for the next page."""
     with db.read() as s:
         pages = dashboard.whole(s, mechanic.id)
     out: dict[str, Any] = {tab: page.rows for tab, page in pages.items()}
     out["next"] = {tab: page.next_cursor for tab, page in pages.items()}
-    return Dashboard.model_validate(out)
+    return out
 
 
 @router.get(
@@ -354,7 +357,7 @@ def mechanic_dashboard(db: DB, mechanic: Mechanic) -> Dashboard:
 )
 def dashboard_tab(
     tab: str, db: DB, mechanic: Mechanic, query: Annotated[DashboardQuery, Query()]
-) -> TabPage:
+) -> dict[str, Any]:
     """One tab, one page at a time (keyset cursor from the previous page).
 
     Completed and History also take a search and filters; the cursor of a searched page
@@ -362,7 +365,7 @@ def dashboard_tab(
     """
     with db.read() as s:
         page = dashboard.tab_page(s, mechanic.id, tab, query.cursor, dashboard.search_for(query))
-    return TabPage.model_validate({"rows": page.rows, "next_cursor": page.next_cursor})
+    return {"rows": page.rows, "next_cursor": page.next_cursor}
 
 
 # --- a session --------------------------------------------------------------------------
