@@ -7,6 +7,7 @@ must have DESIGN's shape, ``{"error": {"code", "message"}}``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -131,3 +132,131 @@ def test_a_documented_error_is_what_the_server_sends(anonymous: httpx.Client) ->
     invalid = anonymous.post("/api/auth/login", json={"email": "x@example.com"})
     assert invalid.status_code == 422
     assert set(invalid.json()["error"]) >= {"code", "message"}
+
+
+# Fields whose content differs from one case to the next, on purpose: what an event carries
+# depends on its kind (docs/ARCHITECTURE.md, "Events"), and a repair's before and after are
+# the columns of whichever table it changes. Every other object a route answers with names
+# its fields.
+OPEN_ON_PURPOSE = {"TimelineEntry.payload", "PlannedChange.before", "PlannedChange.after"}
+# The keywords that say what a value is; a schema with none of them says nothing.
+SHAPE = {"type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const"}
+
+
+def _free_form(schema: dict[str, Any]) -> bool:
+    """``{}``, an object without properties, or ``additionalProperties`` alone: a client
+    generated from it gets a bare dict."""
+    if not SHAPE & schema.keys():
+        return True
+    return schema.get("type") == "object" and not schema.get("properties")
+
+
+def _free_spots(
+    schema: dict[str, Any], components: dict[str, Any], where: str, seen: set[str]
+) -> set[str]:
+    """Where in ``schema`` (and the components it refers to) a value is free-form."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return set()
+        seen.add(name)
+        return _free_spots(components[name], components, name, seen)
+    spots = {where} if _free_form(schema) else set()
+    parts: list[tuple[str, Any]] = [
+        (f"{where}.{k}", v) for k, v in schema.get("properties", {}).items()
+    ]
+    parts += [(where, v) for key in ("anyOf", "oneOf", "allOf") for v in schema.get(key, [])]
+    parts += [(f"{where}[]", schema[k]) for k in ("items", "additionalProperties") if k in schema]
+    for inner_where, inner in parts:
+        if isinstance(inner, dict):
+            spots |= _free_spots(inner, components, inner_where, seen)
+    return spots
+
+
+def _json_answers(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for (method, path), op in sorted(_operations(spec).items()):
+        for code, response in op["responses"].items():
+            body = response.get("content", {}).get("application/json")
+            if code.startswith("2") and body is not None:
+                yield f"{method} {path} {code}", body.get("schema", {})
+
+
+def test_every_json_answer_names_its_fields(spec: dict[str, Any]) -> None:
+    """A client generated from the document gets typed objects, never a bare dict."""
+    components = spec["components"]["schemas"]
+    free: dict[str, set[str]] = {}
+    for route, schema in _json_answers(spec):
+        spots = _free_spots(schema, components, route, set())
+        if spots - OPEN_ON_PURPOSE:
+            free[route] = spots - OPEN_ON_PURPOSE
+    assert free == {}
+    everywhere = set().union(
+        *(_free_spots(s, components, r, set()) for r, s in _json_answers(spec))
+    )
+    assert everywhere >= OPEN_ON_PURPOSE, "a field open on purpose is typed now: drop it above"
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {},
+        {"title": "Anything"},
+        {"type": "object"},
+        {"type": "object", "additionalProperties": True},
+        {"type": "object", "additionalProperties": {"type": "boolean"}},
+        {"additionalProperties": {"type": "string"}},
+        {"type": "array", "items": {"type": "object"}},
+        {"anyOf": [{"type": "object", "additionalProperties": True}, {"type": "null"}]},
+        {"type": "object", "properties": {"rows": {"type": "array", "items": {}}}},
+        {"$ref": "#/components/schemas/Loose"},
+    ],
+)
+def test_the_check_finds_a_free_form_object_wherever_it_is(schema: dict[str, Any]) -> None:
+    loose = {"Loose": {"type": "object", "properties": {"car": {"type": "object"}}}}
+    assert _free_spots(schema, loose, "answer", set()) != set()
+
+
+def test_the_check_passes_an_object_with_its_fields() -> None:
+    typed = {
+        "Car": {
+            "type": "object",
+            "properties": {
+                "year": {"type": "integer"},
+                "vin": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            },
+        }
+    }
+    page = {
+        "type": "object",
+        "properties": {"cars": {"type": "array", "items": {"$ref": "#/components/schemas/Car"}}},
+    }
+    assert _free_spots(page, typed, "answer", set()) == set()
+
+
+# What each route that answers with something other than JSON sends, as bytes or text.
+FILES = {
+    ("GET", "/api/sessions/{session_id}/photos/{message_id}"): {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+    },
+    ("GET", "/api/sessions/{session_id}/photos/{message_id}/thumb"): {"image/jpeg"},
+    ("GET", "/api/sessions/{session_id}/report.pdf"): {"application/pdf"},
+    ("GET", "/api/events"): {"text/event-stream"},
+    ("GET", "/metrics"): {"text/plain"},
+}
+
+
+def test_every_answer_that_is_not_json_says_its_media_type(spec: dict[str, Any]) -> None:
+    """Photos and the report are bytes, the stream and the metrics text; each says which."""
+    declared: dict[tuple[str, str], set[str]] = {}
+    for route, op in _operations(spec).items():
+        for code, response in op["responses"].items():
+            for media_type, body in response.get("content", {}).items():
+                if code.startswith("2") and media_type != "application/json":
+                    declared.setdefault(route, set()).add(media_type)
+                    kind = {"type": "string"}
+                    if not media_type.startswith("text/"):
+                        kind["format"] = "binary"
+                    assert body.get("schema") == kind, (route, media_type)
+    assert declared == FILES

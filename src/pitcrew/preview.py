@@ -55,7 +55,7 @@ def request_preview(db: Database, mechanic: Actor, request_id: uuid.UUID | str) 
             **offered(request),
             request_status=request.status,
             request_created_at=request.created_at,
-            vehicle=intake.vehicle_info if intake else {},
+            vehicle=intake.vehicle_info if intake else None,
             issue=intake.issue_description if intake else "",
             details=details(s, request),
         )

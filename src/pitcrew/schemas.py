@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
 
 from pitcrew.models import Role, SessionMessage, SessionRequest, SessionType
 
@@ -177,6 +178,19 @@ class Vehicle(Strict):
 Mileage = Annotated[int, Field(ge=0, le=2_000_000, strict=True), BeforeValidator(_whole_number)]
 
 
+class VehicleInfo(TypedDict):
+    """The car as an intake keeps it; ``vin`` and ``mileage`` are there only when given."""
+
+    # The same car wherever it is shown, inside a row that forbids unknown fields or not.
+    __pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[misc]
+
+    year: int
+    make: str
+    model: str
+    vin: NotRequired[str | None]
+    mileage: NotRequired[int | None]
+
+
 def _one_car_schema(schema: dict[str, Any]) -> None:
     """Tell clients what the validator below checks: a new car, or a saved one (with today's
     mileage), and no field of the two sent as null."""
@@ -186,10 +200,11 @@ def _one_car_schema(schema: dict[str, Any]) -> None:
         field.pop("default", None)
         if kept:
             field.update(kept[0])
-    schema["oneOf"] = [
-        {"required": ["vehicle"], "properties": {"vehicle_id": False, "mileage": False}},
-        {"required": ["vehicle_id"], "properties": {"vehicle": False}},
-    ]
+    # Said with if/then/else rather than oneOf: client generators read a oneOf beside the
+    # properties as a choice between two bodies that lose every other field.
+    schema["if"] = {"required": ["vehicle"]}
+    schema["then"] = {"not": {"anyOf": [{"required": ["vehicle_id"]}, {"required": ["mileage"]}]}}
+    schema["else"] = {"required": ["vehicle_id"]}
 
 
 class IntakeIn(Strict):
@@ -569,6 +584,14 @@ class SignalIn(Strict):
     )
 
 
+class IceServerOut(TypedDict):
+    """A STUN or TURN server as the browser's RTCPeerConnection takes it."""
+
+    urls: str | list[str]
+    username: NotRequired[str]
+    credential: NotRequired[str]
+
+
 class CallOut(BaseModel):
     """What a party's browser needs to place a call in a session."""
 
@@ -576,7 +599,7 @@ class CallOut(BaseModel):
     session_type: str
     session_status: str
     role: Role  # the viewer's part in the session
-    ice_servers: list[dict[str, Any]]
+    ice_servers: list[IceServerOut]
     max_signal_bytes: int
 
 
@@ -613,9 +636,16 @@ class RequestOut(BaseModel):
     closed_at: datetime | None
 
 
+TheCar = Annotated[
+    VehicleInfo | None,
+    Field(description="The intake's car: year, make, model, and vin and mileage when given."),
+]
+ISSUE = "The customer's description of the problem, whole."
+
+
 class IntakeView(BaseModel):
     id: uuid.UUID
-    vehicle_info: dict[str, Any]
+    vehicle_info: VehicleInfo
     vehicle_id: uuid.UUID | None = None
     issue_description: str
     created_at: datetime
@@ -669,10 +699,8 @@ class RequestPreview(BaseModel):
     session_type: str
     plan_code: str
     request_created_at: datetime
-    vehicle: dict[str, Any] = Field(
-        description="The intake's car: year, make, model, and vin and mileage when given."
-    )
-    issue: str = Field(description="The customer's description of the problem, whole.")
+    vehicle: TheCar
+    issue: Annotated[str, Field(description=ISSUE)]
     details: list[MessageOut] = Field(
         default_factory=list,
         description="Messages and photos the customer added while waiting, oldest first.",
@@ -702,6 +730,17 @@ class NotificationOut(BaseModel):
     )
 
 
+class Bell(BaseModel):
+    """The bell: what needs me, and the conversations where the other party wrote."""
+
+    unread: int = Field(description="Notifications not read yet; closed offers not counted.")
+    notifications: list[NotificationOut] = Field(description="The newest 50, newest first.")
+    messages_unread: int = Field(description="Messages waiting in all my open sessions.")
+    conversations: list[Conversation] = Field(
+        description="The open sessions where the other party wrote since I last read."
+    )
+
+
 class TimelineEntry(BaseModel):
     id: int
     at: datetime
@@ -720,3 +759,111 @@ class PhotoCaption(BaseModel):
         StringConstraints(strip_whitespace=True, max_length=4000),
         AfterValidator(refuse_unstorable),
     ] = ""
+
+
+# --- the mechanic's dashboard ---------------------------------------------------------------
+
+
+class Row(BaseModel):
+    """What a row of every dashboard tab carries: the request, its customer and the car.
+
+    No field more or less: each tab's row is exactly one of the shapes below, so a client
+    tells them apart by their fields.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: uuid.UUID
+    request_status: str
+    session_id: uuid.UUID
+    customer_id: uuid.UUID
+    customer_name: str
+    session_type: str
+    plan_code: str
+    request_created_at: datetime
+    vehicle: TheCar
+
+
+class IncomingRow(Row):
+    """A pending request, as every mechanic sees it before accepting."""
+
+    issue: Annotated[str | None, Field(description=ISSUE)]
+
+
+class HeldRow(Row):
+    """A request the mechanic holds, with its session: Active and Completed."""
+
+    accepted_at: datetime | None
+    session_status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    rating: int | None
+    intake_id: uuid.UUID | None
+    duration_seconds: int | None = Field(description="From going live to completion.")
+    unread: int = Field(description="Messages from the customer after my read marker.")
+
+
+class HistoryRow(HeldRow):
+    """A History row: every request the mechanic accepted, and those they handed back
+    (``request_status`` "released", ``accepted_at`` when they had taken it)."""
+
+    released_at: datetime | None = Field(description="When the mechanic handed it back.")
+
+
+Cursor = Annotated[
+    str | None,
+    Field(description="Pass as ``cursor`` for the next page; null on the last page."),
+]
+
+
+class RequestsPage(BaseModel):
+    """Pending requests, longest-waiting first."""
+
+    requests: list[IncomingRow]
+    next_cursor: Cursor
+
+
+class TabPage(BaseModel):
+    """A page of one tab: Incoming's rows, Active's and Completed's, or History's."""
+
+    rows: list[HistoryRow | HeldRow | IncomingRow]
+    next_cursor: Cursor
+
+
+class TabCursors(BaseModel):
+    """Each tab's cursor for its second page (null when the first page is all there is)."""
+
+    incoming: str | None
+    active: str | None
+    completed: str | None
+    history: str | None
+
+
+class Dashboard(BaseModel):
+    """The first page of each of the four tabs."""
+
+    incoming: list[IncomingRow]
+    active: list[HeldRow]
+    completed: list[HeldRow]
+    history: list[HistoryRow]
+    next: TabCursors
+
+
+class DutyOut(BaseModel):
+    on_duty: bool
+
+
+class EmailNotificationsOut(BaseModel):
+    enabled: bool = Field(description="An email for each new request while I am on duty.")
+    available: bool = Field(description="Whether this server can send email at all.")
+
+
+class SoundOut(BaseModel):
+    enabled: bool = Field(description="A short sound for new requests and new messages.")
+
+
+class Alive(BaseModel):
+    """The server answers; ``version`` is pitcrew's."""
+
+    status: Literal["ok"]
+    version: str

@@ -21,14 +21,18 @@ from pitcrew.schemas import (
     NOT_BLANK,
     AcceptIn,
     AcceptOut,
+    Bell,
     CancelIn,
     CheckEmailOut,
     CompleteIn,
     Conversation,
+    Dashboard,
     DashboardQuery,
     DutyIn,
+    DutyOut,
     EmailIn,
     EmailNotificationsIn,
+    EmailNotificationsOut,
     IntakeIn,
     IntakeOut,
     LinkIn,
@@ -44,8 +48,11 @@ from pitcrew.schemas import (
     RegisterIn,
     ReleasedOut,
     RequestPreview,
+    RequestsPage,
     SessionDetail,
     SessionOut,
+    SoundOut,
+    TabPage,
     TimelineEntry,
     UserOut,
 )
@@ -245,8 +252,16 @@ def my_sessions(db: DB, customer: Customer) -> list[SessionOut]:
 
 # --- mechanic ---------------------------------------------------------------------------
 
+# The dashboard's reads return their rows as the queries give them: the route's
+# ``response_model`` checks and shapes them once, on the way out.
 
-@router.get("/mechanic/requests", responses=_responses(401, 403, 404, 422), tags=["mechanic"])
+
+@router.get(
+    "/mechanic/requests",
+    response_model=RequestsPage,
+    responses=_responses(401, 403, 404, 422),
+    tags=["mechanic"],
+)
 def pending_requests(db: DB, mechanic: Mechanic, cursor: str | None = None) -> dict[str, Any]:
     """Pending requests, longest-waiting first.
 
@@ -286,35 +301,45 @@ def accept(body: AcceptIn, db: DB, mechanic: Mechanic) -> AcceptOut:
     return flow.accept(db, mechanic, body.request_id)
 
 
-@router.post("/mechanic/duty", responses=COMMON, tags=["mechanic"])
-def duty(body: DutyIn, db: DB, mechanic: Mechanic) -> dict[str, bool]:
-    return {"on_duty": auth.set_on_duty(db, mechanic, body.on_duty)}
+@router.post("/mechanic/duty", response_model=DutyOut, responses=COMMON, tags=["mechanic"])
+def duty(body: DutyIn, db: DB, mechanic: Mechanic) -> DutyOut:
+    return DutyOut(on_duty=auth.set_on_duty(db, mechanic, body.on_duty))
 
 
-@router.get("/me/email-notifications", responses=COMMON, tags=["mechanic"])
-def email_notifications(db: DB, mechanic: Mechanic, settings: SettingsDep) -> dict[str, bool]:
+@router.get(
+    "/me/email-notifications",
+    response_model=EmailNotificationsOut,
+    responses=COMMON,
+    tags=["mechanic"],
+)
+def email_notifications(db: DB, mechanic: Mechanic, settings: SettingsDep) -> EmailNotificationsOut:
     """Whether I get an email for each new request while on duty, and whether email is set up."""
     user = auth.load_user(db, mechanic.id)
-    return {"enabled": user.notify_by_email, "available": bool(settings.smtp_url)}
+    return EmailNotificationsOut(enabled=user.notify_by_email, available=bool(settings.smtp_url))
 
 
-@router.post("/me/email-notifications", responses=COMMON, tags=["mechanic"])
+@router.post(
+    "/me/email-notifications",
+    response_model=EmailNotificationsOut,
+    responses=COMMON,
+    tags=["mechanic"],
+)
 def set_email_notifications(
     body: EmailNotificationsIn, db: DB, mechanic: Mechanic, settings: SettingsDep
-) -> dict[str, bool]:
+) -> EmailNotificationsOut:
     """Opt in or out of an email for each new request while on duty."""
     enabled = auth.set_email_notifications(db, mechanic, body.enabled)
-    return {"enabled": enabled, "available": bool(settings.smtp_url)}
+    return EmailNotificationsOut(enabled=enabled, available=bool(settings.smtp_url))
 
 
-@router.post("/me/sound", responses=COMMON, tags=["mechanic"])
-def set_sound(body: EmailNotificationsIn, db: DB, mechanic: Mechanic) -> dict[str, bool]:
+@router.post("/me/sound", response_model=SoundOut, responses=COMMON, tags=["mechanic"])
+def set_sound(body: EmailNotificationsIn, db: DB, mechanic: Mechanic) -> SoundOut:
     """Opt in or out of a short sound for new requests (while on duty) and new messages in
     my sessions; the sound ships with pitcrew's pages (Web Audio), nothing is fetched."""
-    return {"enabled": auth.set_sound(db, mechanic, body.enabled)}
+    return SoundOut(enabled=auth.set_sound(db, mechanic, body.enabled))
 
 
-@router.get("/mechanic/dashboard", responses=COMMON, tags=["mechanic"])
+@router.get("/mechanic/dashboard", response_model=Dashboard, responses=COMMON, tags=["mechanic"])
 def mechanic_dashboard(db: DB, mechanic: Mechanic) -> dict[str, Any]:
     """The four tabs' first pages; ``next`` holds each tab's cursor for the next page."""
     with db.read() as s:
@@ -325,7 +350,10 @@ def mechanic_dashboard(db: DB, mechanic: Mechanic) -> dict[str, Any]:
 
 
 @router.get(
-    "/mechanic/dashboard/{tab}", responses=_responses(401, 403, 404, 422), tags=["mechanic"]
+    "/mechanic/dashboard/{tab}",
+    response_model=TabPage,
+    responses=_responses(401, 403, 404, 422),
+    tags=["mechanic"],
 )
 def dashboard_tab(
     tab: str, db: DB, mechanic: Mechanic, query: Annotated[DashboardQuery, Query()]
@@ -443,8 +471,8 @@ def timeline(session_id: uuid.UUID, db: DB, actor: CurrentActor) -> list[Timelin
 # --- notifications ----------------------------------------------------------------------
 
 
-@router.get("/notifications", responses=COMMON, tags=["notifications"])
-def notifications(db: DB, actor: CurrentActor) -> dict[str, Any]:
+@router.get("/notifications", response_model=Bell, responses=COMMON, tags=["notifications"])
+def notifications(db: DB, actor: CurrentActor) -> Bell:
     """The bell: ``unread`` notifications (closed offers not counted), the newest 50, and
     ``messages_unread`` with the open sessions (``conversations``: session_id, name, unread)
     where the other party wrote since I last read."""
@@ -452,18 +480,14 @@ def notifications(db: DB, actor: CurrentActor) -> dict[str, Any]:
         rows = notify.list_for(s, actor.id)
         unread = notify.unread_count(s, actor.id)
         talks = reads.conversations(s, actor)
-    items = [NotificationOut.model_validate(r, from_attributes=True) for r in rows]
-    return {
-        "unread": unread,
-        "notifications": [i.model_dump(mode="json") for i in items],
-        "messages_unread": sum(t.unread for t in talks),
-        "conversations": [
-            Conversation(session_id=t.session_id, name=t.name, unread=t.unread).model_dump(
-                mode="json"
-            )
-            for t in talks
+    return Bell(
+        unread=unread,
+        notifications=[NotificationOut.model_validate(r, from_attributes=True) for r in rows],
+        messages_unread=sum(t.unread for t in talks),
+        conversations=[
+            Conversation(session_id=t.session_id, name=t.name, unread=t.unread) for t in talks
         ],
-    }
+    )
 
 
 @router.post(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -14,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pitcrew import __version__, mailer, metrics, retention, sweeper
 from pitcrew.config import Settings, get_settings
 from pitcrew.db import Database
+from pitcrew.schemas import Alive
 from pitcrew.web import (
     admin,
     api,
@@ -148,9 +148,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     if settings.prune_interval_seconds > 0:
         app.state.services.append(retention.service)
 
-    @app.get("/healthz", tags=["operator"])
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__}
+    @app.get("/healthz", response_model=Alive, tags=["operator"])
+    def healthz() -> Alive:
+        return Alive(status="ok", version=__version__)
 
     upload_bytes, upload_words = media_routes.upload_limit(settings)
     app.add_middleware(

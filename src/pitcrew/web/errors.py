@@ -53,6 +53,12 @@ def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorOut, "description": words[c]} for c in codes}
 
 
+def file_of(*types: str) -> dict[int | str, dict[str, Any]]:
+    """A 200 whose body is a file (a photo, a PDF) of one of ``types``: bytes to a client."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {200: {"content": {t: binary for t in types}}}
+
+
 COMMON = _responses(401, 403, 413, 422)
 ON_SESSION = _responses(401, 403, 404, 409, 413, 422)
 

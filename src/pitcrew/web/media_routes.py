@@ -16,7 +16,7 @@ from pitcrew import call, media, presence
 from pitcrew.config import Settings
 from pitcrew.schemas import CallOut, MessageOut, PhotoCaption, SignalIn
 from pitcrew.web.deps import DB, CurrentActor, Photos, SettingsDep
-from pitcrew.web.errors import ON_SESSION, _responses
+from pitcrew.web.errors import ON_SESSION, _responses, file_of
 
 router = APIRouter(prefix="/api", tags=["session"])
 
@@ -86,8 +86,7 @@ def _send_photo(
 
 
 def _photo_responses(*types: str) -> dict[int | str, dict[str, Any]]:
-    binary = {"schema": {"type": "string", "format": "binary"}}
-    return {200: {"content": {t: binary for t in types}}, **_responses(401, 404, 422)}
+    return {**file_of(*types), **_responses(401, 404, 422)}
 
 
 # A photo and its thumbnail are bytes, for the session's customer and mechanic only.

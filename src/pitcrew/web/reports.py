@@ -26,7 +26,7 @@ from pitcrew.report import Document
 from pitcrew.schemas import HistoryEntry, VehicleOut
 from pitcrew.web import pages
 from pitcrew.web.deps import DB, CurrentActor, Customer, Mechanic, Photos
-from pitcrew.web.errors import COMMON, _responses
+from pitcrew.web.errors import COMMON, _responses, file_of
 
 # Importing WeasyPrint tells Pillow to load truncated images, for the whole process; a photo
 # upload must still be refused when it is cut short (media.py), so that is undone here.
@@ -70,7 +70,7 @@ def render_pdf(doc: Document, store: PhotoStore) -> bytes:
 @router.get(
     "/sessions/{session_id}/report.pdf",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}, **_responses(401, 404, 422)},
+    responses={**file_of("application/pdf"), **_responses(401, 404, 422)},
     tags=["session"],
 )
 def report_pdf(session_id: uuid.UUID, db: DB, actor: CurrentActor, photos: Photos) -> Response:
