@@ -37,7 +37,7 @@ from pitcrew.admin_schemas import (
     SessionQuery,
 )
 from pitcrew.web.deps import DB, Admin, Photos, SettingsDep
-from pitcrew.web.errors import _responses
+from pitcrew.web.errors import READ_ONE, _responses
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -60,7 +60,7 @@ def find_sessions(db: DB, admin: Admin, query: Annotated[SessionQuery, Query()])
         return console.find_sessions(s, query)
 
 
-ON_SESSION = _responses(401, 403, 404, 422)
+ON_SESSION = READ_ONE
 CHANGE_SESSION = _responses(401, 403, 404, 409, 413, 422)
 
 

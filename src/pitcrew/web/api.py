@@ -58,7 +58,7 @@ from pitcrew.schemas import (
 )
 from pitcrew.web import cookies
 from pitcrew.web.deps import DB, CurrentActor, Customer, Mechanic, SettingsDep
-from pitcrew.web.errors import COMMON, ON_SESSION, _responses
+from pitcrew.web.errors import COMMON, ON_SESSION, READ_ONE, _responses
 
 router = APIRouter(prefix="/api")
 
@@ -144,7 +144,6 @@ def register(
 
 @on_auth.post(
     "/login",
-    response_model=LoginOut,
     responses=_responses(401, 403, 413, 422, 429),
 )
 def login(
@@ -169,7 +168,6 @@ def login(
 
 @on_auth.post(
     "/verify-email",
-    response_model=LoginOut,
     responses=_responses(404, 413, 422),
 )
 def verify_email(body: LinkIn, response: Response, db: DB, settings: SettingsDep) -> LoginOut:
@@ -195,7 +193,6 @@ def password_reset(body: EmailIn, request: Request, db: DB, settings: SettingsDe
 
 @on_auth.post(
     "/password-reset/confirm",
-    response_model=LoginOut,
     responses=_responses(404, 413, 422),
 )
 def password_reset_confirm(
@@ -219,7 +216,7 @@ def logout(response: Response, db: DB, actor: CurrentActor, token: cookies.Token
     return response
 
 
-@on_auth.get("/me", response_model=UserOut, responses=_responses(401))
+@on_auth.get("/me", responses=_responses(401))
 def me(db: DB, actor: CurrentActor) -> UserOut:
     return _user_out(auth.load_user(db, actor.id))
 
@@ -230,7 +227,6 @@ def me(db: DB, actor: CurrentActor) -> UserOut:
 @router.post(
     "/intake/start",
     status_code=status.HTTP_201_CREATED,
-    response_model=IntakeOut,
     responses=_responses(401, 403, 404, 409, 413, 422),
     tags=["customer"],
 )
@@ -259,7 +255,7 @@ def my_sessions(db: DB, customer: Customer) -> list[SessionOut]:
 @router.get(
     "/mechanic/requests",
     response_model=RequestsPage,
-    responses=_responses(401, 403, 404, 422),
+    responses=READ_ONE,
     tags=["mechanic"],
 )
 def pending_requests(db: DB, mechanic: Mechanic, cursor: str | None = None) -> dict[str, Any]:
@@ -277,8 +273,7 @@ def pending_requests(db: DB, mechanic: Mechanic, cursor: str | None = None) -> d
 
 @router.get(
     "/mechanic/requests/{request_id}",
-    response_model=RequestPreview,
-    responses=_responses(401, 403, 404, 422),
+    responses=READ_ONE,
     tags=["mechanic"],
 )
 def request_preview(request_id: uuid.UUID, db: DB, mechanic: Mechanic) -> RequestPreview:
@@ -292,7 +287,6 @@ def request_preview(request_id: uuid.UUID, db: DB, mechanic: Mechanic) -> Reques
 
 @router.post(
     "/mechanic/accept",
-    response_model=AcceptOut,
     responses=_responses(401, 403, 404, 409, 413, 422),
     tags=["mechanic"],
 )
@@ -301,14 +295,13 @@ def accept(body: AcceptIn, db: DB, mechanic: Mechanic) -> AcceptOut:
     return flow.accept(db, mechanic, body.request_id)
 
 
-@router.post("/mechanic/duty", response_model=DutyOut, responses=COMMON, tags=["mechanic"])
+@router.post("/mechanic/duty", responses=COMMON, tags=["mechanic"])
 def duty(body: DutyIn, db: DB, mechanic: Mechanic) -> DutyOut:
     return DutyOut(on_duty=auth.set_on_duty(db, mechanic, body.on_duty))
 
 
 @router.get(
     "/me/email-notifications",
-    response_model=EmailNotificationsOut,
     responses=COMMON,
     tags=["mechanic"],
 )
@@ -320,7 +313,6 @@ def email_notifications(db: DB, mechanic: Mechanic, settings: SettingsDep) -> Em
 
 @router.post(
     "/me/email-notifications",
-    response_model=EmailNotificationsOut,
     responses=COMMON,
     tags=["mechanic"],
 )
@@ -332,7 +324,7 @@ def set_email_notifications(
     return EmailNotificationsOut(enabled=enabled, available=bool(settings.smtp_url))
 
 
-@router.post("/me/sound", response_model=SoundOut, responses=COMMON, tags=["mechanic"])
+@router.post("/me/sound", responses=COMMON, tags=["mechanic"])
 def set_sound(body: EmailNotificationsIn, db: DB, mechanic: Mechanic) -> SoundOut:
     """Opt in or out of a short sound for new requests (while on duty) and new messages in
     my sessions; the sound ships with pitcrew's pages (Web Audio), nothing is fetched."""
@@ -352,7 +344,7 @@ def mechanic_dashboard(db: DB, mechanic: Mechanic) -> dict[str, Any]:
 @router.get(
     "/mechanic/dashboard/{tab}",
     response_model=TabPage,
-    responses=_responses(401, 403, 404, 422),
+    responses=READ_ONE,
     tags=["mechanic"],
 )
 def dashboard_tab(
@@ -412,7 +404,6 @@ def cancel(
 
 @on_session.post(
     "/release",
-    response_model=ReleasedOut,
 )
 def release(session_id: uuid.UUID, db: DB, mechanic: Mechanic) -> ReleasedOut:
     """Hand the session back before joining: it is offered to every mechanic again.
@@ -432,7 +423,6 @@ def rate(session_id: uuid.UUID, body: RatingIn, db: DB, customer: Customer) -> S
 @on_session.post(
     "/request-again",
     status_code=status.HTTP_201_CREATED,
-    response_model=IntakeOut,
 )
 def request_again(session_id: uuid.UUID, db: DB, customer: Customer) -> IntakeOut:
     return flow.request_again(db, customer, session_id)
@@ -449,7 +439,6 @@ def list_messages(session_id: uuid.UUID, db: DB, actor: CurrentActor) -> list[Me
 @on_session.post(
     "/messages",
     status_code=status.HTTP_201_CREATED,
-    response_model=MessageOut,
 )
 def post_message(session_id: uuid.UUID, body: MessageIn, db: DB, actor: CurrentActor) -> MessageOut:
     return chat.post_message(db, actor, session_id, body.body)
@@ -471,7 +460,7 @@ def timeline(session_id: uuid.UUID, db: DB, actor: CurrentActor) -> list[Timelin
 # --- notifications ----------------------------------------------------------------------
 
 
-@router.get("/notifications", response_model=Bell, responses=COMMON, tags=["notifications"])
+@router.get("/notifications", responses=COMMON, tags=["notifications"])
 def notifications(db: DB, actor: CurrentActor) -> Bell:
     """The bell: ``unread`` notifications (closed offers not counted), the newest 50, and
     ``messages_unread`` with the open sessions (``conversations``: session_id, name, unread)
@@ -493,7 +482,7 @@ def notifications(db: DB, actor: CurrentActor) -> Bell:
 @router.post(
     "/notifications/{notification_id}/read",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_responses(401, 403, 404, 422),
+    responses=READ_ONE,
     tags=["notifications"],
 )
 def mark_read(notification_id: uuid.UUID, db: DB, actor: CurrentActor) -> Response:

@@ -61,6 +61,8 @@ def file_of(*types: str) -> dict[int | str, dict[str, Any]]:
 
 COMMON = _responses(401, 403, 413, 422)
 ON_SESSION = _responses(401, 403, 404, 409, 413, 422)
+# A read of one thing the caller may not see, or that does not exist.
+READ_ONE = _responses(401, 403, 404, 422)
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:

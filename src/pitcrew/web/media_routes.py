@@ -16,7 +16,7 @@ from pitcrew import call, media, presence
 from pitcrew.config import Settings
 from pitcrew.schemas import CallOut, MessageOut, PhotoCaption, SignalIn
 from pitcrew.web.deps import DB, CurrentActor, Photos, SettingsDep
-from pitcrew.web.errors import ON_SESSION, _responses, file_of
+from pitcrew.web.errors import ON_SESSION, READ_ONE, _responses, file_of
 
 router = APIRouter(prefix="/api", tags=["session"])
 
@@ -43,7 +43,6 @@ def upload_limit(settings: Settings) -> tuple[int, str]:
 @router.post(
     "/sessions/{session_id}/photos",
     status_code=status.HTTP_201_CREATED,
-    response_model=MessageOut,
     responses={**ON_SESSION, **_responses(503)},
 )
 def upload_photo(
@@ -115,8 +114,7 @@ def get_thumbnail(
 
 @router.get(
     "/sessions/{session_id}/call",
-    response_model=CallOut,
-    responses=_responses(401, 403, 404, 422),
+    responses=READ_ONE,
     tags=["call"],
 )
 def call_setup(

@@ -26,7 +26,7 @@ from pitcrew.report import Document
 from pitcrew.schemas import HistoryEntry, VehicleOut
 from pitcrew.web import pages
 from pitcrew.web.deps import DB, CurrentActor, Customer, Mechanic, Photos
-from pitcrew.web.errors import COMMON, _responses, file_of
+from pitcrew.web.errors import COMMON, READ_ONE, _responses, file_of
 
 # Importing WeasyPrint tells Pillow to load truncated images, for the whole process; a photo
 # upload must still be refused when it is cut short (media.py), so that is undone here.
@@ -87,7 +87,7 @@ def report_pdf(session_id: uuid.UUID, db: DB, actor: CurrentActor, photos: Photo
 @router.get(
     "/sessions/{session_id}/history",
     response_model=list[HistoryEntry],
-    responses=_responses(401, 403, 404, 422),
+    responses=READ_ONE,
     tags=["mechanic"],
 )
 def car_history(session_id: uuid.UUID, db: DB, mechanic: Mechanic) -> list[HistoryEntry]:
