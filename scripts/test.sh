@@ -67,7 +67,8 @@ done
 # run where neither part selects anything is.
 workers=${PITCREW_TEST_WORKERS:-$(nproc)}
 status=0
-.venv/bin/pytest -n "$workers" --dist worksteal --part parallel "$@" || status=$?
+# The slowest tests are listed at the end of the run: the suite has a budget of 10 minutes.
+.venv/bin/pytest -n "$workers" --dist worksteal --part parallel --durations=15 "$@" || status=$?
 serial=0
 .venv/bin/pytest --part serial "$@" || serial=$?
 if [ "$status" = 5 ] && [ "$serial" = 5 ]; then exit 5; fi
