@@ -185,6 +185,52 @@ def test_each_search_finds_exactly_the_matching_sessions_page_by_page(
             assert _paged(db, past, tab, search) == expected, f"{tab}, {name}"
 
 
+@pytest.mark.parametrize(
+    ("walk", "ways_taken"),
+    [(3, {"walk", "after a walk"}), (50, {"all at once"})],
+)
+def test_a_search_over_the_newest_rows_first_finds_the_same_pages(
+    db: Database,
+    past: Past,
+    walk: int,
+    ways_taken: set[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a walk of three rows, a search's pages come from the walk (when it fills a page)
+    or from all rows after a walk that did not; with a walk longer than the tab, from all rows
+    at once: each way gives the rows a person reading the tab would pick."""
+    monkeypatch.setattr(dashboard, "SEARCH_WALK", walk)
+    searched = dashboard._searched
+    ways: set[str] = set()
+
+    def watched(
+        s: Any, read: Callable[[datetime | None], Page], times: Any, search: Search, cursor: Any
+    ) -> Page:
+        bounds: list[object] = []
+
+        def read_watched(walked_to: datetime | None) -> Page:
+            bounds.append(walked_to)
+            return read(walked_to)
+
+        page = searched(s, read_watched, times, search, cursor)
+        ways.add("walk" if bounds[-1] else "after a walk" if len(bounds) > 1 else "all at once")
+        return page
+
+    monkeypatch.setattr(dashboard, "_searched", watched)
+    searches = {
+        **SEARCHES,
+        "a-letter-in-every-name": Search.of("r"),
+        "history-status-and-words": Search.of("civic", status="accepted"),
+    }
+    for tab in ("completed", "history"):
+        for name, search in searches.items():
+            if tab == "completed" and search.status:
+                continue
+            expected = _expected(db, past, tab, search)
+            assert _paged(db, past, tab, search) == expected, f"{tab}, {name}, walk of {walk}"
+    assert ways_taken <= ways
+
+
 def test_history_filters_by_status_and_completed_refuses_it(db: Database, past: Past) -> None:
     for status, count in (("accepted", 9), ("cancelled", 1), ("released", 1)):
         search = Search.of(status=status)

@@ -12,13 +12,17 @@ history pages as fast as a new one.
 Completed and History can be searched (:class:`Search`): words matched against the
 customer's name, the car, its VIN, the issue and the summary, and filters on the day, the
 rating and (History) the status. The filters narrow the same keyset query, so a search pages
-like the tab itself.
+like the tab itself. A search for words or a rating first reads only the tab's newest
+:data:`SEARCH_WALK` rows (from the cursor, within the days asked), which answers a common word
+in a few milliseconds; only when those hold less than a page does it read the whole tab, where
+the trigram index answers a rare word by the rows it is in (see :func:`_searched`).
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -65,6 +69,10 @@ RELEASED = "released"
 
 TABS = ("incoming", "active", "completed", "history")
 PAGE_SIZE = 50
+# How many of the tab's newest rows a search reads before it reads the whole tab. A word in
+# more than one row in forty of a mechanic's recent sessions fills a page within them; a
+# rarer one is found through the trigram index, at the cost of the rows it is in.
+SEARCH_WALK = 2000
 
 # A tab's row: the view's columns but the mechanic (the reader), the request's copy of the
 # session id, and the intake's text (the session page shows that); the car comes as ``vehicle``.
@@ -133,23 +141,57 @@ def _text_matches(words: tuple[str, ...]) -> Any:
     return and_(*(Session.search_text.ilike(_like(word), escape="\\") for word in words))
 
 
-def _in_days(at: Column, search: Search) -> list[Any]:
+def _in_days(at: Column, search: Search, walked_to: datetime | None = None) -> list[Any]:
+    """The days ``search`` asks for, and no further back than ``walked_to`` (see
+    :func:`_searched`)."""
     bounds = []
     if search.since:
         bounds.append(at >= datetime.combine(search.since, time(), UTC))
     if search.until:
         bounds.append(at < datetime.combine(search.until + timedelta(days=1), time(), UTC))
+    if walked_to is not None:
+        bounds.append(at >= walked_to)
     return bounds
 
 
-def _narrowed(stmt: AnySelect, at: Column, search: Search) -> AnySelect:
+def _narrowed(stmt: AnySelect, at: Column, search: Search, walked_to: datetime | None) -> AnySelect:
     """A held-rows query (the view joined to its session) cut to what ``search`` asks for."""
     v = overview.c
     if search.words:
         stmt = stmt.where(_text_matches(search.words))
     if search.rating is not None:
         stmt = stmt.where(v.rating == search.rating)
-    return stmt.where(*_in_days(at, search))
+    return stmt.where(*_in_days(at, search, walked_to))
+
+
+def _searched(
+    s: DbSession,
+    read: Callable[[datetime | None], Page],
+    times: AnySelect,
+    search: Search,
+    cursor: str | None,
+) -> Page:
+    """A page of a searched tab: first among the tab's newest rows, then, if need be, among all.
+
+    ``times`` lists the times (the tab's keyset time) of the rows a search would read, newest
+    first; ``read(walked_to)`` reads the page among the rows at ``walked_to`` or later (all
+    of them for None). Every row left out of the walk comes after every row in it, so a walk
+    that fills the page has found the page's rows, as has a walk that held every row. A word
+    in few of the mechanic's sessions fills no page in the walk, and is found among all rows
+    through the trigram index, which a walk over all rows would not use. A search for a day
+    range alone reads that range in the tab's index order, and needs no walk.
+    """
+    if not search.words and search.rating is None:
+        return read(None)
+    at = times.selected_columns[0]
+    if cursor:
+        times = times.where(at <= decode_cursor(cursor)[0])
+    walked_to = s.execute(times.where(*_in_days(at, search)).offset(SEARCH_WALK - 1).limit(1))
+    bound = walked_to.scalar()
+    if bound is None:  # fewer rows than the walk: all of them are read at once
+        return read(None)
+    page = read(bound)
+    return page if page.next_cursor is not None else read(None)
 
 
 @dataclass(frozen=True)
@@ -270,8 +312,18 @@ def completed(
     v = overview.c
     if search.status is not None:
         raise Invalid("Completed lists completed sessions only: filter by status in History.")
-    stmt = _narrowed(_held(mechanic_id, SessionStatus.COMPLETED), Session.ended_at, search)
-    return _page(s, _keyset(stmt, Session.ended_at, v.request_id, cursor), "ended_at", limit)
+
+    def read(walked_to: datetime | None) -> Page:
+        held = _held(mechanic_id, SessionStatus.COMPLETED)
+        stmt = _narrowed(held, Session.ended_at, search, walked_to)
+        return _page(s, _keyset(stmt, Session.ended_at, v.request_id, cursor), "ended_at", limit)
+
+    times = (
+        select(Session.ended_at)
+        .where(Session.mechanic_id == mechanic_id, Session.status == SessionStatus.COMPLETED)
+        .order_by(Session.ended_at.desc())
+    )
+    return _searched(s, read, times, search, cursor)
 
 
 def _held(mechanic_id: uuid.UUID, *statuses: SessionStatus) -> AnySelect:
@@ -310,11 +362,34 @@ def history(
     releases by actor); each branch is cut to one page by the same keyset before they merge,
     so a page costs the same for a mechanic with years of history as for a new one.
     """
+
+    def read(walked_to: datetime | None) -> Page:
+        return _history_page(s, mechanic_id, cursor, limit, search, walked_to)
+
+    if search.status == RELEASED:  # hand-backs only: a few, read whole
+        return read(None)
+    r = SessionRequest
+    # The held requests by the time History orders them by (accepted or cancelled alike).
+    times = select(r.accepted_at).where(r.mechanic_id == mechanic_id)
+    if search.status is not None:
+        times = times.where(r.status == search.status)
+    return _searched(s, read, times.order_by(r.accepted_at.desc()), search, cursor)
+
+
+def _history_page(
+    s: DbSession,
+    mechanic_id: uuid.UUID,
+    cursor: str | None,
+    limit: int,
+    search: Search,
+    walked_to: datetime | None,
+) -> Page:
+    """History's page after ``cursor``, among the rows at ``walked_to`` or later."""
     v = overview.c
     # One branch per status, so each reads (mechanic_id, status, accepted_at) in index order.
     held = [
         _keyset(
-            _held_in_history(mechanic_id, status, search),
+            _held_in_history(mechanic_id, status, search, walked_to),
             v.accepted_at,
             v.request_id,
             cursor,
@@ -322,7 +397,7 @@ def history(
         for status in (RequestStatus.ACCEPTED, RequestStatus.CANCELLED)
         if search.status in (None, status)
     ]
-    released = _released(mechanic_id, cursor, search).limit(limit + 1)
+    released = _released(mechanic_id, cursor, search, walked_to).limit(limit + 1)
     # UNION pairs columns by position: every branch lists them in the first one's order.
     subqueries = [branch.subquery() for branch in (*held, released)]
     names = subqueries[0].c.keys()
@@ -360,7 +435,9 @@ def _history_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _held_in_history(mechanic_id: uuid.UUID, status: RequestStatus, search: Search) -> AnySelect:
+def _held_in_history(
+    mechanic_id: uuid.UUID, status: RequestStatus, search: Search, walked_to: datetime | None
+) -> AnySelect:
     """One branch of History's held requests: those in ``status``, cut to ``search``."""
     v = overview.c
     stmt = (
@@ -374,10 +451,12 @@ def _held_in_history(mechanic_id: uuid.UUID, status: RequestStatus, search: Sear
     )
     if search.words:  # the summary is the session's own
         stmt = stmt.join_from(overview, Session, Session.id == v.session_id)
-    return _narrowed(stmt, v.accepted_at, search)
+    return _narrowed(stmt, v.accepted_at, search, walked_to)
 
 
-def _released(mechanic_id: uuid.UUID, cursor: str | None, search: Search) -> AnySelect:
+def _released(
+    mechanic_id: uuid.UUID, cursor: str | None, search: Search, walked_to: datetime | None
+) -> AnySelect:
     """The mechanic's hand-backs as History rows, from the events log, newest first."""
     e, r = Event, SessionRequest
     released = (
@@ -411,7 +490,8 @@ def _released(mechanic_id: uuid.UUID, cursor: str | None, search: Search) -> Any
         released = released.where(false())  # a hand-back has no other status and no rating
     if search.words:
         released = released.where(_text_matches(search.words))
-    return _keyset(released.where(*_in_days(e.at, search)), e.at, e.request_id, cursor)
+    bounds = _in_days(e.at, search, walked_to)
+    return _keyset(released.where(*bounds), e.at, e.request_id, cursor)
 
 
 def tab_page(
