@@ -33,9 +33,9 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Uuid,
-    and_,
     cast,
     false,
+    func,
     literal,
     null,
     or_,
@@ -136,9 +136,15 @@ def _like(word: str) -> str:
     return f"%{escaped}%"
 
 
-def _text_matches(words: tuple[str, ...]) -> Any:
+def _text_matches(words: tuple[str, ...], text: Column = Session.search_text) -> list[Any]:
     """Every word somewhere in the session's search text (see ``models.search_text``)."""
-    return and_(*(Session.search_text.ilike(_like(word), escape="\\") for word in words))
+    return [text.ilike(_like(word), escape="\\") for word in words]
+
+
+def _found(search: Search, text: Column, rating: Column) -> list[Any]:
+    """The words and the rating ``search`` asks for."""
+    rated = [] if search.rating is None else [rating == search.rating]
+    return [*_text_matches(search.words, text), *rated]
 
 
 def _in_days(at: Column, search: Search, walked_to: datetime | None = None) -> list[Any]:
@@ -154,44 +160,56 @@ def _in_days(at: Column, search: Search, walked_to: datetime | None = None) -> l
     return bounds
 
 
+def _searched_text(walked_to: datetime | None) -> Column:
+    """The session's text as a page reads it: within a walk (see :func:`_searched`) as an
+    expression the trigram index does not cover, so that the planner checks the walk's few
+    rows one by one instead of reading every row the index holds for a common word."""
+    return Session.search_text if walked_to is None else Session.search_text + ""
+
+
 def _narrowed(stmt: AnySelect, at: Column, search: Search, walked_to: datetime | None) -> AnySelect:
     """A held-rows query (the view joined to its session) cut to what ``search`` asks for."""
-    v = overview.c
-    if search.words:
-        stmt = stmt.where(_text_matches(search.words))
-    if search.rating is not None:
-        stmt = stmt.where(v.rating == search.rating)
-    return stmt.where(*_in_days(at, search, walked_to))
+    found = _found(search, _searched_text(walked_to), overview.c.rating)
+    return stmt.where(*found, *_in_days(at, search, walked_to))
 
 
 def _searched(
     s: DbSession,
     read: Callable[[datetime | None], Page],
-    times: AnySelect,
+    walk: AnySelect,
     search: Search,
     cursor: str | None,
+    limit: int,
 ) -> Page:
     """A page of a searched tab: first among the tab's newest rows, then, if need be, among all.
 
-    ``times`` lists the times (the tab's keyset time) of the rows a search would read, newest
-    first; ``read(walked_to)`` reads the page among the rows at ``walked_to`` or later (all
-    of them for None). Every row left out of the walk comes after every row in it, so a walk
-    that fills the page has found the page's rows, as has a walk that held every row. A word
-    in few of the mechanic's sessions fills no page in the walk, and is found among all rows
-    through the trigram index, which a walk over all rows would not use. A search for a day
-    range alone reads that range in the tab's index order, and needs no walk.
+    ``walk`` lists the rows a search would read as (time, text, rating), newest first by the
+    tab's keyset time; ``read(walked_to)`` reads the page among the rows at ``walked_to`` or
+    later (among all for None). The walk reads up to :data:`SEARCH_WALK` of them in index
+    order and stops at the page's last row: every row after it comes later in the tab, so a
+    read bounded there that fills the page has found the page's rows, and so has a read over a
+    walk that held every row. A word in few of the mechanic's sessions fills no page in the
+    walk; it is found among all rows through the trigram index. A search for a day range
+    alone reads that range in the tab's index order, and needs no walk.
     """
     if not search.words and search.rating is None:
         return read(None)
-    at = times.selected_columns[0]
+    at = walk.selected_columns[0]
+    bounds = _in_days(at, search)
     if cursor:
-        times = times.where(at <= decode_cursor(cursor)[0])
-    walked_to = s.execute(times.where(*_in_days(at, search)).offset(SEARCH_WALK - 1).limit(1))
-    bound = walked_to.scalar()
-    if bound is None:  # fewer rows than the walk: all of them are read at once
-        return read(None)
-    page = read(bound)
-    return page if page.next_cursor is not None else read(None)
+        bounds.append(at <= decode_cursor(cursor)[0])
+    newest = walk.where(*bounds).limit(SEARCH_WALK).subquery()
+    w_at, w_text, w_rating = newest.c
+    in_walk = (
+        select(w_at).where(*_found(search, w_text, w_rating)).order_by(w_at.desc()).offset(limit)
+    )
+    page_from = s.execute(in_walk.limit(1)).scalar()
+    if page_from is not None:
+        page = read(page_from)
+        if page.next_cursor is not None:  # a full page (rows tied with the cursor may not be)
+            return page
+    walked, oldest = s.execute(select(func.count(), func.min(w_at))).one()
+    return read(oldest if walked < SEARCH_WALK else None)
 
 
 @dataclass(frozen=True)
@@ -318,12 +336,12 @@ def completed(
         stmt = _narrowed(held, Session.ended_at, search, walked_to)
         return _page(s, _keyset(stmt, Session.ended_at, v.request_id, cursor), "ended_at", limit)
 
-    times = (
-        select(Session.ended_at)
+    walk = (
+        select(Session.ended_at, Session.search_text, Session.rating)
         .where(Session.mechanic_id == mechanic_id, Session.status == SessionStatus.COMPLETED)
         .order_by(Session.ended_at.desc())
     )
-    return _searched(s, read, times, search, cursor)
+    return _searched(s, read, walk, search, cursor, limit)
 
 
 def _held(mechanic_id: uuid.UUID, *statuses: SessionStatus) -> AnySelect:
@@ -370,10 +388,15 @@ def history(
         return read(None)
     r = SessionRequest
     # The held requests by the time History orders them by (accepted or cancelled alike).
-    times = select(r.accepted_at).where(r.mechanic_id == mechanic_id)
+    # Every request has its session: the outer join lets a count of the walk leave it out.
+    walk = (
+        select(r.accepted_at, Session.search_text, Session.rating)
+        .outerjoin(Session, Session.id == r.parent_session_id)
+        .where(r.mechanic_id == mechanic_id)
+    )
     if search.status is not None:
-        times = times.where(r.status == search.status)
-    return _searched(s, read, times.order_by(r.accepted_at.desc()), search, cursor)
+        walk = walk.where(r.status == search.status)
+    return _searched(s, read, walk.order_by(r.accepted_at.desc()), search, cursor, limit)
 
 
 def _history_page(
@@ -450,7 +473,11 @@ def _held_in_history(
         .where(v.request_status == status)
     )
     if search.words:  # the summary is the session's own
-        stmt = stmt.join_from(overview, Session, Session.id == v.session_id)
+        # The session names the request's mechanic (the composite foreign key): naming them
+        # here lets the words be looked up among that mechanic's sessions only.
+        stmt = stmt.join_from(overview, Session, Session.id == v.session_id).where(
+            Session.mechanic_id == mechanic_id
+        )
     return _narrowed(stmt, v.accepted_at, search, walked_to)
 
 
@@ -489,7 +516,7 @@ def _released(
     if search.status not in (None, RELEASED) or search.rating is not None:
         released = released.where(false())  # a hand-back has no other status and no rating
     if search.words:
-        released = released.where(_text_matches(search.words))
+        released = released.where(*_text_matches(search.words, _searched_text(walked_to)))
     bounds = _in_days(e.at, search, walked_to)
     return _keyset(released.where(*bounds), e.at, e.request_id, cursor)
 
