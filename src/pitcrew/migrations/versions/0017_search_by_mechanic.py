@@ -36,11 +36,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.create_index(
-        "ix_sessions_search_text",
-        "sessions",
-        ["search_text"],
-        postgresql_using="gin",
-        postgresql_ops={"search_text": "gin_trgm_ops"},
+    # Revision 0016's index, as it built it.
+    op.execute(
+        "CREATE INDEX ix_sessions_search_text ON sessions USING gin (search_text gin_trgm_ops)"
     )
     op.drop_index("ix_sessions_mechanic_id_search_text", table_name="sessions")
