@@ -184,20 +184,21 @@ def _searched(
     """A page of a searched tab: first among the tab's newest rows, then, if need be, among all.
 
     ``walk`` lists the rows a search would read as (time, text, rating), newest first by the
-    tab's keyset time; ``read(walked_to)`` reads the page among the rows at ``walked_to`` or
-    later (among all for None). The walk reads up to :data:`SEARCH_WALK` of them in index
-    order and stops at the page's last row: every row after it comes later in the tab, so a
-    read bounded there that fills the page has found the page's rows, and so has a read over a
-    walk that held every row. A word in few of the mechanic's sessions fills no page in the
-    walk; it is found among all rows through the trigram index. A search for a day range
-    alone reads that range in the tab's index order, and needs no walk.
+    tab's keyset time; ``read(walked_to)`` reads the page among the rows the walk lists at
+    ``walked_to`` or later, and every other row of the tab (among all for None). The walk
+    reads up to :data:`SEARCH_WALK` of them in index order and stops at the page's last row
+    (the one that tells a next page exists): every row it left out comes after that one in the
+    tab, so a read bounded there finds the page's rows, and so does a read over a walk that
+    held every row. A word in few of the mechanic's sessions fills no page in the walk; it is
+    found among all rows through the trigram index. A search for a day range alone reads that
+    range in the tab's index order, and needs no walk.
     """
     if not search.words and search.rating is None:
         return read(None)
     at = walk.selected_columns[0]
     bounds = _in_days(at, search)
-    if cursor:
-        bounds.append(at <= decode_cursor(cursor)[0])
+    if cursor:  # strictly before it: rows tied with the cursor may come before it in the tab
+        bounds.append(at < decode_cursor(cursor)[0])
     newest = walk.where(*bounds).limit(SEARCH_WALK).subquery()
     w_at, w_text, w_rating = newest.c
     in_walk = (
@@ -205,9 +206,7 @@ def _searched(
     )
     page_from = s.execute(in_walk.limit(1)).scalar()
     if page_from is not None:
-        page = read(page_from)
-        if page.next_cursor is not None:  # a full page (rows tied with the cursor may not be)
-            return page
+        return read(page_from)
     walked, oldest = s.execute(select(func.count(), func.min(w_at))).one()
     return read(oldest if walked < SEARCH_WALK else None)
 
@@ -420,6 +419,7 @@ def _history_page(
         for status in (RequestStatus.ACCEPTED, RequestStatus.CANCELLED)
         if search.status in (None, status)
     ]
+    # Hand-backs are not in the walk (a few, read through the events log): never bounded.
     released = _released(mechanic_id, cursor, search, walked_to).limit(limit + 1)
     # UNION pairs columns by position: every branch lists them in the first one's order.
     subqueries = [branch.subquery() for branch in (*held, released)]
@@ -517,8 +517,7 @@ def _released(
         released = released.where(false())  # a hand-back has no other status and no rating
     if search.words:
         released = released.where(*_text_matches(search.words, _searched_text(walked_to)))
-    bounds = _in_days(e.at, search, walked_to)
-    return _keyset(released.where(*bounds), e.at, e.request_id, cursor)
+    return _keyset(released.where(*_in_days(e.at, search)), e.at, e.request_id, cursor)
 
 
 def tab_page(
