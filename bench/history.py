@@ -27,7 +27,7 @@ from pitcrew.models import search_text
 YEAR = 365 * 24 * 3600.0
 BUSY_SHARE = 0.10
 VEHICLES = [
-    json.dumps({"year": y, "make": mk, "model": md, "mileage": mi})
+    {"year": y, "make": mk, "model": md, "mileage": mi}
     for y, mk, md, mi in [
         (2016, "Honda", "Civic", 84000),
         (2019, "Toyota", "Corolla", 42000),
@@ -43,6 +43,10 @@ ISSUES = [
     "Battery drains overnight",
     "Gearbox slips between second and third",
 ]
+# One session in five hundred has a problem no other has: a word few sessions hold.
+RARE_ISSUE = "Turbocharger whistles under boost"
+RARE_SHARE = 0.002
+VIN_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"  # a VIN has no I, O or Q
 
 COLUMNS = {
     "intakes": "id, customer_id, vehicle_info, issue_description, created_at",
@@ -111,6 +115,7 @@ def load(db: BenchDatabase, busy_mechanic: uuid.UUID, shape: Shape, *, seed: int
     ]
     customers = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(shape.customers)]
     _load_users(db, mechanics[1:], customers)
+    cars = [customer_car(ci) for ci in range(shape.customers)]
 
     with ExitStack() as stack:
         conns = {t: stack.enter_context(db.connect(autocommit=False)) for t in COLUMNS}
@@ -124,7 +129,7 @@ def load(db: BenchDatabase, busy_mechanic: uuid.UUID, shape: Shape, *, seed: int
         }
         buffers: dict[str, list[str]] = {t: [] for t in COLUMNS}
         progress = Progress("loading history", shape.rows)
-        write_row = _row_writer(rng, shape, mechanics, customers, buffers)
+        write_row = _row_writer(rng, shape, mechanics, customers, cars, buffers)
         for n in range(shape.rows):
             write_row(n)
             if len(buffers["sessions"]) >= 5000 or n == shape.rows - 1:
@@ -157,11 +162,19 @@ def _load_users(db: BenchDatabase, mechanics: list[uuid.UUID], customers: list[u
             )
 
 
+def customer_car(ci: int) -> dict[str, object]:
+    """Customer ``ci``'s car: one of :data:`VEHICLES`, with a VIN of its own."""
+    own = random.Random(ci)
+    vin = "".join(own.choice(VIN_LETTERS) for _ in range(17))
+    return {**VEHICLES[ci % len(VEHICLES)], "vin": vin}
+
+
 def _row_writer(
     rng: random.Random,
     shape: Shape,
     mechanics: list[uuid.UUID],
     customers: list[uuid.UUID],
+    cars: list[dict[str, object]],
     out: dict[str, list[str]],
 ) -> Callable[[int], None]:
     end = time.time() - 600
@@ -179,7 +192,9 @@ def _row_writer(
         intake_id, session_id, request_id = u4(), u4(), u4()
         kind = rng.choice(("chat", "chat", "chat", "video"))
         plan = rng.choice(("standard", "standard", "premium"))
-        vehicle, issue = rng.choice(VEHICLES), rng.choice(ISSUES)
+        car = cars[ci]
+        issue = RARE_ISSUE if rng.random() < RARE_SHARE else rng.choice(ISSUES)
+        vehicle = json.dumps(car)
         intakes.append(f"{intake_id}\t{customer}\t{vehicle}\t{issue}\t{_ts(created)}\n")
         mechanic: uuid.UUID | None = None
         accepted = started = ended = closed = None
@@ -210,7 +225,7 @@ def _row_writer(
                     s_status, r_status = "cancelled", "cancelled"
                     ended = closed = accepted + 60 + rng.random() * 600
         m = str(mechanic) if mechanic else NULL
-        found_by = search_text(f"History Customer {ci}", json.loads(vehicle), issue)
+        found_by = search_text(f"History Customer {ci}", car, issue)
         found_by += f" {summary}" if summary else ""
         sessions.append(
             f"{session_id}\t{customer}\t{m}\t{kind}\t{plan}\t{s_status}\t{intake_id}\t{_ts(created)}"

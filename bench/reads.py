@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 import psycopg
 from sqlalchemy import event, text
 
+from bench import history
 from bench.database import BenchDatabase
 from bench.load import connections
 from bench.seed import Account
@@ -33,13 +34,18 @@ from pitcrew.schemas import DashboardQuery
 TABS = ("incoming", "active", "completed", "history")
 DEEP = 0.9  # a deep page starts this far into the tab
 # What a mechanic looks for in Completed and History, from common to absent: a car one
-# session in five is about, one customer's name, a rating, one week three years back, and a
-# word no session holds (the whole history is read to find nothing).
+# session in five is about, a word one session in five hundred holds, one car's VIN, one
+# customer's name, words with a rating, one week three years back, a common word within a
+# month, and a word no session holds (the whole history is read to find nothing). A search
+# finding more than two pages is also read 90% deep, through the cursor.
 SEARCHES: tuple[dict[str, str], ...] = (
     {"q": "civic"},
+    {"q": "turbocharger"},
+    {"q": "{vin}"},
     {"q": "History Customer 417"},
     {"q": "gearbox slips", "rating": "1"},
     {"since": "{three_years_ago}", "until": "{three_years_ago_plus_week}"},
+    {"q": "civic", "since": "{a_year_ago}", "until": "{a_year_ago_plus_month}"},
     {"q": "Lamborghini"},
 )
 
@@ -70,6 +76,13 @@ class TabRead:
     raw: Latency | None = None
     plan: Plan = field(default_factory=Plan)
     search: dict[str, str] = field(default_factory=dict)  # the query of a searched page
+
+    @property
+    def name(self) -> str:
+        """The tab, the search asked (if any), and which page: "history, q=civic, deep page"."""
+        asked = "".join(f", {key}={value}" for key, value in self.search.items())
+        depth = self.page if not self.search else "deep" if self.skipped else "first"
+        return f"{self.tab}{asked}, {depth} page"
 
 
 def _read(
@@ -118,23 +131,39 @@ def plan_reads(db: Database, mechanic_id: uuid.UUID) -> list[TabRead]:
 
 
 def plan_searches(db: Database, mechanic_id: uuid.UUID) -> list[TabRead]:
-    """The first page of each of :data:`SEARCHES` in Completed and in History."""
+    """Each of :data:`SEARCHES` in Completed and in History: its first page, and a page 90%
+    deep when it finds more than two pages."""
     now = datetime.now(UTC).date()
-    days = {
-        "three_years_ago": (now - timedelta(days=3 * 365 - 14)).isoformat(),
-        "three_years_ago_plus_week": (now - timedelta(days=3 * 365 - 21)).isoformat(),
+
+    def day(days_ago: int) -> str:
+        return (now - timedelta(days=days_ago)).isoformat()
+
+    known = {
+        "vin": str(history.customer_car(417)["vin"]),
+        "three_years_ago": day(3 * 365 - 14),
+        "three_years_ago_plus_week": day(3 * 365 - 21),
+        "a_year_ago": day(365),
+        "a_year_ago_plus_month": day(365 - 30),
     }
     reads = []
     for tab in ("completed", "history"):
         for asked in SEARCHES:
-            query = {key: value.format(**days) for key, value in asked.items()}
+            query = {key: value.format(**known) for key, value in asked.items()}
             search = dashboard.search_for(DashboardQuery.model_validate(query))
             with db.read() as s:
                 total = len(_read(s, tab, mechanic_id, None, 10**8, search).rows)
-                with captured(db) as seen:
-                    _read(s, tab, mechanic_id, None, dashboard.PAGE_SIZE, search)
-            sql, params = seen[-1]
-            reads.append(TabRead(tab, "search", 0, total, sql, params, True, search=query))
+                skipped = int(total * DEEP) if total > 2 * dashboard.PAGE_SIZE else 0
+                deep = skipped and _read(s, tab, mechanic_id, None, skipped, search).next_cursor
+                for start, cursor in ((0, None), (skipped, deep)) if deep else ((0, None),):
+                    with captured(db) as seen:
+                        _read(s, tab, mechanic_id, cursor, dashboard.PAGE_SIZE, search)
+                    sql, params = seen[-1]
+                    keyset = "OFFSET" not in sql.upper()
+                    reads.append(
+                        TabRead(
+                            tab, "search", start, total, sql, params, keyset, cursor, search=query
+                        )
+                    )
     return reads
 
 

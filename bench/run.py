@@ -526,13 +526,14 @@ def _timed(section: str, what: str, api: Latency, raw: Latency, p99_goal_ms: flo
 
 
 def _search_rows(read: reads.TabRead, report: Report) -> None:
-    """A searched first page of Completed or History: its latency, then its plan."""
+    """A searched page of Completed or History: its latency, then its plan and paging."""
     assert read.api is not None and read.raw is not None
     asked = ", ".join(f"{key}={value}" for key, value in read.search.items())
-    what = f"{read.tab}, {asked} ({read.total:,} found): API p50 / p99"
+    where = f"page after {read.skipped:,} rows of" if read.skipped else "first page of"
+    what = f"{read.tab}, {asked}, {where} {read.total:,} found: API p50 / p99"
     report.add(_timed("search", what, read.api, read.raw, 50))
-    plan_words = _plan_words(read.plan)
-    report.add(Row("search", f"{read.tab}, {asked}: plan", plan_words))
+    paging = "keyset" if read.keyset else "NOT keyset"
+    report.add(Row("search", f"{read.name}: plan", f"{_plan_words(read.plan)}; {paging}"))
 
 
 def _dashboard(
@@ -591,9 +592,7 @@ def _dashboard(
         Row(
             "dashboard",
             "every page above lists through the API the rows its SQL returns",
-            ", ".join(
-                f"{r.tab} {r.page}: {'same' if r.same_rows else 'DIFFERENT'}" for r in tab_reads
-            ),
+            ", ".join(f"{r.name}: {'same' if r.same_rows else 'DIFFERENT'}" for r in tab_reads),
             goal="the same rows",
             verdict=check(all(r.same_rows for r in tab_reads)),
         )
@@ -610,7 +609,7 @@ def _dashboard(
             asyncio.run(reads.replay(tab_reads, server.base_url, busy, plan.samples))
     report.details.append(
         "<details><summary>EXPLAIN ANALYZE of each dashboard page (busy mechanic)</summary>\n\n"
-        + "\n\n".join(f"**{r.tab}, {r.page} page**\n\n```\n{r.plan.text}\n```" for r in tab_reads)
+        + "\n\n".join(f"**{r.name}**\n\n```\n{r.plan.text}\n```" for r in tab_reads)
         + "\n\n</details>"
     )
 

@@ -51,6 +51,8 @@ def past(db: Database, make_user: Callable[..., Person]) -> Past:
     customers = [
         make_user(Role.CUSTOMER, name=name) for name in ("Dana Driver", "Olu Owner", "Kim Keys")
     ]
+    # A hand-back older than every session kept: the oldest row of History.
+    start_session(db, customers[2], Stage.RELEASED, mechanic=mechanic, vehicle=CARS[2])
     for n in range(9):
         who, car = customers[n % 3], n % 3
         kept = start_session(
@@ -185,8 +187,68 @@ def test_each_search_finds_exactly_the_matching_sessions_page_by_page(
             assert _paged(db, past, tab, search) == expected, f"{tab}, {name}"
 
 
+@pytest.mark.parametrize(
+    ("walk", "taken", "never"),
+    [
+        (3, {"the walk filled it", "all rows"}, set()),
+        (50, {"the walk held every row"}, {"all rows"}),
+    ],
+)
+def test_a_search_over_the_newest_rows_first_finds_the_same_pages(
+    db: Database,
+    past: Past,
+    walk: int,
+    taken: set[str],
+    never: set[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a walk of three rows, a search's pages come from the walk when it fills a page,
+    else from all rows; with a walk longer than the tab, from the walk alone: each way gives
+    the rows a person reading the tab would pick."""
+    monkeypatch.setattr(dashboard, "SEARCH_WALK", walk)
+    searched = dashboard._searched
+    ways: set[str] = set()
+
+    def watched(
+        s: Any,
+        read: Callable[[datetime | None], Page],
+        *args: Any,
+    ) -> Page:
+        reads: list[tuple[datetime | None, Page]] = []
+
+        def read_watched(walked_to: datetime | None) -> Page:
+            reads.append((walked_to, read(walked_to)))
+            return reads[-1][1]
+
+        page = searched(s, read_watched, *args)
+        walked_to, last = reads[-1]
+        full = last.next_cursor is not None
+        ways.add(
+            "all rows"
+            if walked_to is None
+            else "the walk filled it"
+            if full
+            else "the walk held every row"
+        )
+        return page
+
+    monkeypatch.setattr(dashboard, "_searched", watched)
+    searches = {
+        **SEARCHES,
+        "a-letter-in-every-name": Search.of("r"),
+        "history-status-and-words": Search.of("civic", status="accepted"),
+    }
+    for tab in ("completed", "history"):
+        for name, search in searches.items():
+            if tab == "completed" and search.status:
+                continue
+            expected = _expected(db, past, tab, search)
+            assert _paged(db, past, tab, search) == expected, f"{tab}, {name}, walk of {walk}"
+    assert taken <= ways and not never & ways, ways
+
+
 def test_history_filters_by_status_and_completed_refuses_it(db: Database, past: Past) -> None:
-    for status, count in (("accepted", 9), ("cancelled", 1), ("released", 1)):
+    for status, count in (("accepted", 9), ("cancelled", 1), ("released", 2)):
         search = Search.of(status=status)
         found = _paged(db, past, "history", search)
         assert found == _expected(db, past, "history", search)

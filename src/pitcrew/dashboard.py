@@ -12,13 +12,17 @@ history pages as fast as a new one.
 Completed and History can be searched (:class:`Search`): words matched against the
 customer's name, the car, its VIN, the issue and the summary, and filters on the day, the
 rating and (History) the status. The filters narrow the same keyset query, so a search pages
-like the tab itself.
+like the tab itself. A search for words or a rating first reads only the tab's newest
+:data:`SEARCH_WALK` rows (from the cursor, within the days asked), which answers a common word
+in a few milliseconds; only when those hold less than a page does it read the whole tab, where
+the trigram index answers a rare word by the rows it is in (see :func:`_searched`).
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -29,9 +33,9 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Uuid,
-    and_,
     cast,
     false,
+    func,
     literal,
     null,
     or_,
@@ -65,6 +69,10 @@ RELEASED = "released"
 
 TABS = ("incoming", "active", "completed", "history")
 PAGE_SIZE = 50
+# How many of the tab's newest rows a search reads before it reads the whole tab. A word in
+# more than one row in forty of a mechanic's recent sessions fills a page within them; a
+# rarer one is found through the trigram index, at the cost of the rows it is in.
+SEARCH_WALK = 2000
 
 # A tab's row: the view's columns but the mechanic (the reader), the request's copy of the
 # session id, and the intake's text (the session page shows that); the car comes as ``vehicle``.
@@ -128,28 +136,81 @@ def _like(word: str) -> str:
     return f"%{escaped}%"
 
 
-def _text_matches(words: tuple[str, ...]) -> Any:
+def _text_matches(words: tuple[str, ...], text: Column = Session.search_text) -> list[Any]:
     """Every word somewhere in the session's search text (see ``models.search_text``)."""
-    return and_(*(Session.search_text.ilike(_like(word), escape="\\") for word in words))
+    return [text.ilike(_like(word), escape="\\") for word in words]
 
 
-def _in_days(at: Column, search: Search) -> list[Any]:
+def _found(search: Search, text: Column, rating: Column) -> list[Any]:
+    """The words and the rating ``search`` asks for."""
+    rated = [] if search.rating is None else [rating == search.rating]
+    return [*_text_matches(search.words, text), *rated]
+
+
+def _in_days(at: Column, search: Search, walked_to: datetime | None = None) -> list[Any]:
+    """The days ``search`` asks for, and no further back than ``walked_to`` (see
+    :func:`_searched`)."""
     bounds = []
     if search.since:
         bounds.append(at >= datetime.combine(search.since, time(), UTC))
     if search.until:
         bounds.append(at < datetime.combine(search.until + timedelta(days=1), time(), UTC))
+    if walked_to is not None:
+        bounds.append(at >= walked_to)
     return bounds
 
 
-def _narrowed(stmt: AnySelect, at: Column, search: Search) -> AnySelect:
+def _searched_text(walked_to: datetime | None) -> Column:
+    """The session's text as a page reads it: within a walk (see :func:`_searched`) as an
+    expression the trigram index does not cover, so that the planner checks the walk's few
+    rows one by one instead of reading every row the index holds for a common word."""
+    return Session.search_text if walked_to is None else Session.search_text + ""
+
+
+def _narrowed(stmt: AnySelect, at: Column, search: Search, walked_to: datetime | None) -> AnySelect:
     """A held-rows query (the view joined to its session) cut to what ``search`` asks for."""
-    v = overview.c
-    if search.words:
-        stmt = stmt.where(_text_matches(search.words))
-    if search.rating is not None:
-        stmt = stmt.where(v.rating == search.rating)
-    return stmt.where(*_in_days(at, search))
+    found = _found(search, _searched_text(walked_to), overview.c.rating)
+    return stmt.where(*found, *_in_days(at, search, walked_to))
+
+
+def _searched(
+    s: DbSession,
+    read: Callable[[datetime | None], Page],
+    walk: AnySelect,
+    search: Search,
+    window: Window,
+) -> Page:
+    """A page of a searched tab: first among the tab's newest rows, then, if need be, among all.
+
+    ``walk`` lists the rows a search would read as (time, text, rating), newest first by the
+    tab's keyset time; ``read(walked_to)`` reads the page among the rows the walk lists at
+    ``walked_to`` or later, and every other row of the tab (among all for None). The walk
+    reads up to :data:`SEARCH_WALK` of them in index order and stops at the page's last row
+    (the one that tells a next page exists): every row it left out comes after that one in the
+    tab, so a read bounded there finds the page's rows, and so does a read over a walk that
+    held every row. A word in few of the mechanic's sessions fills no page in the walk; it is
+    found among all rows through the trigram index. A search for a day range alone reads that
+    range in the tab's index order, and needs no walk.
+    """
+    if not search.words and search.rating is None:
+        return read(None)
+    at = walk.selected_columns[0]
+    bounds = _in_days(at, search)
+    if window.cursor:  # strictly before it: rows tied with the cursor may come before it
+        bounds.append(at < decode_cursor(window.cursor)[0])
+    newest = walk.where(*bounds).limit(SEARCH_WALK).subquery()
+    w_at, w_text, w_rating = newest.c
+    in_walk = (
+        select(w_at)
+        .where(*_found(search, w_text, w_rating))
+        .order_by(w_at.desc())
+        .offset(window.limit)
+    )
+    page_from = s.execute(in_walk.limit(1)).scalar()
+    if page_from is not None:
+        return read(page_from)
+    walked, oldest = s.execute(select(func.count(), func.min(w_at))).one()
+    return read(oldest if walked < SEARCH_WALK else None)
 
 
 @dataclass(frozen=True)
@@ -275,8 +336,20 @@ def completed(
     v = overview.c
     if search.status is not None:
         raise Invalid("Completed lists completed sessions only: filter by status in History.")
-    stmt = _narrowed(_held(mechanic_id, SessionStatus.COMPLETED), Session.ended_at, search)
-    return _page(s, _keyset(stmt, Session.ended_at, v.request_id, at.cursor), "ended_at", at.limit)
+
+    def read(walked_to: datetime | None) -> Page:
+        held = _held(mechanic_id, SessionStatus.COMPLETED)
+        stmt = _narrowed(held, Session.ended_at, search, walked_to)
+        return _page(
+            s, _keyset(stmt, Session.ended_at, v.request_id, at.cursor), "ended_at", at.limit
+        )
+
+    walk = (
+        select(Session.ended_at, Session.search_text, Session.rating)
+        .where(Session.mechanic_id == mechanic_id, Session.status == SessionStatus.COMPLETED)
+        .order_by(Session.ended_at.desc())
+    )
+    return _searched(s, read, walk, search, at)
 
 
 def _held(mechanic_id: uuid.UUID, *statuses: SessionStatus) -> AnySelect:
@@ -310,11 +383,38 @@ def history(
     releases by actor); each branch is cut to one page by the same keyset before they merge,
     so a page costs the same for a mechanic with years of history as for a new one.
     """
+
+    def read(walked_to: datetime | None) -> Page:
+        return _history_page(s, mechanic_id, at, search, walked_to)
+
+    if search.status == RELEASED:  # hand-backs only: a few, read whole
+        return read(None)
+    r = SessionRequest
+    # The held requests by the time History orders them by (accepted or cancelled alike).
+    # Every request has its session: the outer join lets a count of the walk leave it out.
+    walk = (
+        select(r.accepted_at, Session.search_text, Session.rating)
+        .outerjoin(Session, Session.id == r.parent_session_id)
+        .where(r.mechanic_id == mechanic_id)
+    )
+    if search.status is not None:
+        walk = walk.where(r.status == search.status)
+    return _searched(s, read, walk.order_by(r.accepted_at.desc()), search, at)
+
+
+def _history_page(
+    s: DbSession,
+    mechanic_id: uuid.UUID,
+    at: Window,
+    search: Search,
+    walked_to: datetime | None,
+) -> Page:
+    """History's page after the window's cursor, among the rows at ``walked_to`` or later."""
     v, cursor, limit = overview.c, at.cursor, at.limit
     # One branch per status, so each reads (mechanic_id, status, accepted_at) in index order.
     held = [
         _keyset(
-            _held_in_history(mechanic_id, status, search),
+            _held_in_history(mechanic_id, status, search, walked_to),
             v.accepted_at,
             v.request_id,
             cursor,
@@ -322,7 +422,8 @@ def history(
         for status in (RequestStatus.ACCEPTED, RequestStatus.CANCELLED)
         if search.status in (None, status)
     ]
-    released = _released(mechanic_id, cursor, search).limit(limit + 1)
+    # Hand-backs are not in the walk (a few, read through the events log): never bounded.
+    released = _released(mechanic_id, cursor, search, walked_to).limit(limit + 1)
     # UNION pairs columns by position: every branch lists them in the first one's order.
     subqueries = [branch.subquery() for branch in (*held, released)]
     names = subqueries[0].c.keys()
@@ -360,7 +461,9 @@ def _history_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _held_in_history(mechanic_id: uuid.UUID, status: RequestStatus, search: Search) -> AnySelect:
+def _held_in_history(
+    mechanic_id: uuid.UUID, status: RequestStatus, search: Search, walked_to: datetime | None
+) -> AnySelect:
     """One branch of History's held requests: those in ``status``, cut to ``search``."""
     v = overview.c
     stmt = (
@@ -373,11 +476,17 @@ def _held_in_history(mechanic_id: uuid.UUID, status: RequestStatus, search: Sear
         .where(v.request_status == status)
     )
     if search.words:  # the summary is the session's own
-        stmt = stmt.join_from(overview, Session, Session.id == v.session_id)
-    return _narrowed(stmt, v.accepted_at, search)
+        # The session names the request's mechanic (the composite foreign key): naming them
+        # here lets the words be looked up among that mechanic's sessions only.
+        stmt = stmt.join_from(overview, Session, Session.id == v.session_id).where(
+            Session.mechanic_id == mechanic_id
+        )
+    return _narrowed(stmt, v.accepted_at, search, walked_to)
 
 
-def _released(mechanic_id: uuid.UUID, cursor: str | None, search: Search) -> AnySelect:
+def _released(
+    mechanic_id: uuid.UUID, cursor: str | None, search: Search, walked_to: datetime | None
+) -> AnySelect:
     """The mechanic's hand-backs as History rows, from the events log, newest first."""
     e, r = Event, SessionRequest
     released = (
@@ -410,7 +519,7 @@ def _released(mechanic_id: uuid.UUID, cursor: str | None, search: Search) -> Any
     if search.status not in (None, RELEASED) or search.rating is not None:
         released = released.where(false())  # a hand-back has no other status and no rating
     if search.words:
-        released = released.where(_text_matches(search.words))
+        released = released.where(*_text_matches(search.words, _searched_text(walked_to)))
     return _keyset(released.where(*_in_days(e.at, search)), e.at, e.request_id, cursor)
 
 

@@ -244,9 +244,11 @@ class Session(Base):
         ),
         Index("ix_sessions_customer_created", "customer_user_id", column("created_at").desc()),
         # Completed's and History's search on PostgreSQL: words anywhere in the text, found
-        # by their trigrams, so a rare word costs the rows it is in, not the whole history.
+        # by their trigrams among the mechanic's own sessions (btree_gin holds the mechanic),
+        # so a rare word costs the mechanic's rows it is in, not the whole history.
         Index(
-            "ix_sessions_search_text",
+            "ix_sessions_mechanic_id_search_text",
+            "mechanic_id",
             "search_text",
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
