@@ -26,10 +26,18 @@ from starlette.types import Message
 from pitcrew import auth, chat, doctor, flow, media, people, photo_store
 from pitcrew.config import Settings
 from pitcrew.db import Database
-from pitcrew.models import Notification, Role
+from pitcrew.models import Notification, Role, Session, SessionStatus
 from pitcrew.schemas import IntakeIn
 from tests.support.broken import stored_id, unguarded
-from tests.support.factories import INTAKE, PASSWORD, Person, create_account, start_session
+from tests.support.factories import (
+    INTAKE,
+    PASSWORD,
+    Person,
+    Stage,
+    create_account,
+    start_session,
+    statuses,
+)
 
 pytestmark = pytest.mark.usefixtures("quick_passwords")
 
@@ -414,3 +422,27 @@ def test_each_route_answers_each_persona_as_the_matrix_says(world: World) -> Non
                     f"{method} {path} as {persona}: {got}, want {row.expected(persona)} {text_}"
                 )
     assert wrong == []
+
+
+def test_a_role_change_gives_nobody_the_other_partys_part_in_their_sessions(
+    db: Database, customer: Person, mechanic: Person, make_user: Callable[..., Person]
+) -> None:
+    """A mechanic made a customer may not rate the session they fixed, and a customer made a
+    mechanic may not complete their own: each is told whose part it is, and nothing changes."""
+    admin, holder = make_user(Role.ADMIN), make_user(Role.MECHANIC)
+    fixed = start_session(db, customer, Stage.COMPLETED, mechanic=mechanic)
+    own = start_session(db, customer, Stage.LIVE, mechanic=holder)
+    people.change_role(db, admin.actor, mechanic.id, Role.CUSTOMER)
+    people.change_role(db, admin.actor, customer.id, Role.MECHANIC)
+
+    rated = mechanic.client.post(f"/api/sessions/{fixed.sid}/rating", json={"rating": 5})
+    completed = customer.client.post(
+        f"/api/sessions/{own.sid}/complete", json={"summary": "Fixed it myself."}
+    )
+
+    for answer, words in ((rated, "its customer"), (completed, "its mechanic")):
+        assert answer.status_code == 403, answer.text
+        assert answer.json()["error"]["message"] == f"Only {words} can do this."
+    assert statuses(db, own)[0] == SessionStatus.LIVE
+    with db.read() as s:
+        assert s.scalar(select(Session.rating).where(Session.id == fixed.session_id)) is None

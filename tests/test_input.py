@@ -18,9 +18,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from pitcrew import flow
+from pitcrew import access, flow
 from pitcrew.config import Settings
 from pitcrew.db import Database
+from pitcrew.errors import Invalid
 from pitcrew.models import Base
 from pitcrew.schemas import IntakeIn
 from tests.support.factories import INTAKE, Person
@@ -330,3 +331,23 @@ def test_bad_input_elsewhere_is_refused_and_writes_nothing(
             status=404, mentions="notification"),
     ]  # fmt: skip
     assert _check(db, people, cases) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "what", "words"),
+    [
+        ("not-an-id", "session_id", "That is not a valid session id"),
+        ("42", "request_id", "That is not a valid request id"),
+        ("", "report", "That is not a valid report id"),
+    ],
+)
+def test_a_malformed_id_is_refused_in_words_that_name_what_it_was_meant_to_be(
+    value: str, what: str, words: str
+) -> None:
+    """The pages hand ids from their addresses to the domain as text: a malformed one is a
+    422 that says which id was wrong, never an error from deeper down."""
+    with pytest.raises(Invalid) as refused:
+        access.parse_id(value, what)
+    assert (refused.value.message, refused.value.code) == (words, "invalid_id")
+    same = uuid.uuid4()
+    assert access.parse_id(str(same), what) == same == access.parse_id(same, what)
