@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             elif args.dashboard_only:
                 _dashboard_only(plan, db, report, Path(logs), profiler)
             elif args.accept_only:
-                _accept_only(plan, pgbench, db, report, Path(logs), profiler)
+                _run(plan, pgbench, db, report, Path(logs), profiler, accept_only=True)
             else:
                 _run(plan, pgbench, db, report, Path(logs), profiler)
             if profiler is not None:
@@ -185,11 +185,17 @@ def _run(
     report: Report,
     logs: Path,
     profiler: profile.Profiler | None,
+    *,
+    accept_only: bool = False,
 ) -> None:
     database = Database(db.url, pool_size=4)
     try:
         ceiling = _ceilings(plan, pgbench, db, report)
         with Server(db.url, workers=WORKERS, log_dir=logs, env=SERVER_ENV) as server:
+            if accept_only:
+                _accept_race(plan, database, server, report, ceiling.accepts, profiler)
+                _invariants(database, report, "after the accept race")
+                return
             _ceiling_http(plan, server, report)
             _accept_race(plan, database, server, report, ceiling.accepts, profiler)
             _intake(plan, database, server, report, ceiling, profiler)
@@ -211,24 +217,6 @@ def _dashboard_only(
     try:
         with Server(db.url, workers=WORKERS, log_dir=logs, env=SERVER_ENV) as server:
             _dashboard(plan, db, database, server, report, profiler)
-    finally:
-        database.dispose()
-
-
-def _accept_only(
-    plan: Plan,
-    pgbench: str,
-    db: BenchDatabase,
-    report: Report,
-    logs: Path,
-    profiler: profile.Profiler | None,
-) -> None:
-    database = Database(db.url, pool_size=4)
-    try:
-        ceiling = _ceilings(plan, pgbench, db, report)
-        with Server(db.url, workers=WORKERS, log_dir=logs, env=SERVER_ENV) as server:
-            _accept_race(plan, database, server, report, ceiling.accepts, profiler)
-            _invariants(database, report, "after the accept race")
     finally:
         database.dispose()
 
