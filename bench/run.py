@@ -100,13 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         help="only the long history (no pgbench): the dashboard's tabs and searches",
     )
     parser.add_argument(
+        "--accept-only",
+        action="store_true",
+        help="only the pgbench ceilings and the accept race (written only with --out)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="repeat each phase with a goal under py-spy (unmeasured) and summarise the profiles",
     )
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
-    out = args.out or (None if args.quick else RESULTS)
+    out = args.out or (None if args.quick or args.accept_only else RESULTS)
     try:
         only = args.events_only or args.dashboard_only
         pgbench = "" if only else ceilings.find_pgbench(install=args.install_pgbench)
@@ -131,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                 _events_log(plan, db, report)
             elif args.dashboard_only:
                 _dashboard_only(plan, db, report, Path(logs), profiler)
+            elif args.accept_only:
+                _run(plan, pgbench, db, report, Path(logs), profiler, accept_only=True)
             else:
                 _run(plan, pgbench, db, report, Path(logs), profiler)
             if profiler is not None:
@@ -178,11 +185,17 @@ def _run(
     report: Report,
     logs: Path,
     profiler: profile.Profiler | None,
+    *,
+    accept_only: bool = False,
 ) -> None:
     database = Database(db.url, pool_size=4)
     try:
         ceiling = _ceilings(plan, pgbench, db, report)
         with Server(db.url, workers=WORKERS, log_dir=logs, env=SERVER_ENV) as server:
+            if accept_only:
+                _accept_race(plan, database, server, report, ceiling.accepts, profiler)
+                _invariants(database, report, "after the accept race")
+                return
             _ceiling_http(plan, server, report)
             _accept_race(plan, database, server, report, ceiling.accepts, profiler)
             _intake(plan, database, server, report, ceiling, profiler)

@@ -82,6 +82,7 @@ def record(
     session_id: uuid.UUID | None = None,
     request_id: uuid.UUID | None = None,
     payload: Mapping[str, Any] | None = None,
+    held: bool = False,
 ) -> Event:
     """Append an event inside the caller's transaction.
 
@@ -91,14 +92,11 @@ def record(
     in id order: a client that has seen event N never later misses an event below N. Lock
     and NOTIFY go in one statement, once per transaction: both last until its end, and a
     change that writes two events (accept and its notification) pays one round trip, not four.
+
+    With ``held`` the event waits in the session, unwritten and without the lock, until
+    :func:`write_held`; every change that serializes on the lock then holds it for the
+    fewest statements (the caller must not let the session flush in between).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        transaction = session.get_transaction()
-        if transaction is None or session.info.get(_ORDERED) is not transaction:
-            session.execute(
-                text(f"SELECT pg_advisory_xact_lock(7100), pg_notify('{NOTIFY_CHANNEL}', '')")
-            )
-            session.info[_ORDERED] = session.get_transaction()
     body = dict(payload or {})
     body["audience"] = audience.as_payload()
     event = Event(
@@ -109,10 +107,33 @@ def record(
         request_id=request_id,
         payload=body,
     )
+    session.info[EVENTS_WRITTEN] = True
+    if held:
+        session.add(event)
+        return event
+    _take_order(session)
     session.add(event)
     session.flush()
-    session.info[EVENTS_WRITTEN] = True
     return event
+
+
+def write_held(session: Session) -> None:
+    """Write the events :func:`record` holds, together, under the events lock."""
+    _take_order(session)
+    session.flush()
+
+
+def _take_order(session: Session) -> None:
+    """The events lock and the NOTIFY, once per transaction (PostgreSQL only)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    transaction = session.get_transaction()
+    if transaction is None or session.info.get(_ORDERED) is not transaction:
+        with session.no_autoflush:  # the held events go in after the lock, not with it
+            session.execute(
+                text(f"SELECT pg_advisory_xact_lock(7100), pg_notify('{NOTIFY_CHANNEL}', '')")
+            )
+        session.info[_ORDERED] = session.get_transaction()
 
 
 # What an admin's console follows live besides its own: the floor (requests and sessions as

@@ -246,25 +246,10 @@ def accept(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> Accept
     rid = parse_id(request_id, "request_id")
 
     def work(s: DbSession) -> AcceptOut:
-        won = s.execute(
-            update(SessionRequest)
-            .where(SessionRequest.id == rid, SessionRequest.status == R.PENDING)
-            .values(status=R.ACCEPTED, mechanic_id=mechanic.id, accepted_at=utcnow())
-            .returning(SessionRequest.parent_session_id, SessionRequest.customer_id)
-        ).first()
+        won = pair.take_request(s, rid, mechanic.id)
         if won is None:
             return _accept_refused(s, mechanic, rid)
-        session_id, customer_id = won
-        moved = pair.guarded_update(
-            s,
-            update(Session)
-            .where(
-                Session.id == session_id,
-                Session.status == S.PENDING,
-                Session.mechanic_id.is_(None),
-            )
-            .values(status=S.WAITING, mechanic_id=mechanic.id),
-        )
+        session_id, customer_id, moved = won
         if moved != 1:
             raise Conflict("The request's session is no longer pending.", code="request_closed")
         payload = payloads.RequestAccepted(
@@ -282,7 +267,9 @@ def accept(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> Accept
             session_id=session_id,
             request_id=rid,
             payload=payload,
+            held=True,
         )
+        events.write_held(s)
         return AcceptOut(
             session_id=session_id,
             request_id=rid,
@@ -295,22 +282,22 @@ def accept(db: Database, mechanic: Actor, request_id: uuid.UUID | str) -> Accept
 
 
 def _accept_refused(s: DbSession, mechanic: Actor, rid: uuid.UUID) -> AcceptOut:
-    request, session = pair.by_request(s, rid)
-    if request.status == R.ACCEPTED and request.mechanic_id == mechanic.id:
+    stands = pair.standing(s, rid)
+    if stands.request_status == R.ACCEPTED and stands.mechanic_id == mechanic.id:
         return AcceptOut(
-            session_id=session.id,
+            session_id=stands.session_id,
             request_id=rid,
             mechanic_id=mechanic.id,
-            session_status=session.status,
-            request_status=request.status,
+            session_status=stands.session_status,
+            request_status=stands.request_status,
         )
-    now = f"this session is {words.sentence(session.status)}"
-    if request.status == R.ACCEPTED:
+    now = f"this session is {words.sentence(stands.session_status)}"
+    if stands.request_status == R.ACCEPTED:
         raise Conflict(
             f"Another mechanic accepted this request first; {now}.", code="request_taken"
         )
     raise Conflict(
-        f"This request is {request.status} and can no longer be accepted; {now}.",
+        f"This request is {stands.request_status} and can no longer be accepted; {now}.",
         code="request_closed",
     )
 
@@ -595,8 +582,12 @@ def _emit(
     session_id: uuid.UUID,
     request_id: uuid.UUID | None = None,
     payload: payloads.Payload,
+    held: bool = False,
 ) -> None:
-    """Record the event, then the notifications that follow from it, in the same transaction."""
+    """Record the event, then the notifications that follow from it, in the same transaction.
+
+    With ``held`` the events wait for ``events.write_held`` (see ``events.record``).
+    """
     event = events.record(
         s,
         kind,
@@ -605,8 +596,9 @@ def _emit(
         session_id=session_id,
         request_id=request_id,
         payload=payload,
+        held=held,
     )
-    notify.follow(s, event)
+    notify.follow(s, event, held=held)
 
 
 def _emit_session(

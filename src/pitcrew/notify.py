@@ -8,6 +8,7 @@ it tells of was committed. ``mailer`` sends the outbox later, outside any reques
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -211,23 +212,27 @@ def resolve_offers(s: DbSession, event: Event) -> int:
     return int(getattr(resolved, "rowcount", 0) or 0)
 
 
-def follow(s: DbSession, event: Event) -> None:
+def follow(s: DbSession, event: Event, *, held: bool = False) -> None:
     """Write the notifications (and emails) an event calls for, and the events that push them;
     resolve the offers the event closes.
 
-    The one who made the change is never told of it.
+    The one who made the change is never told of it. With ``held`` the event and the ones
+    written here wait for ``events.write_held`` (see ``events.record``).
     """
-    resolve_offers(s, event)
-    for notice in notices(s, event):
-        users = [u for u in dict.fromkeys(notice.users) if u != event.actor_id]
-        if not users:
-            continue
-        _notify(s, event, users, notice.message)
-        if notice.message.email is not None and emails_queued(s):
-            _queue_emails(s, event, users, notice.message)
+    with s.no_autoflush if held else contextlib.nullcontext():
+        resolve_offers(s, event)
+        for notice in notices(s, event):
+            users = [u for u in dict.fromkeys(notice.users) if u != event.actor_id]
+            if not users:
+                continue
+            _notify(s, event, users, notice.message, held=held)
+            if notice.message.email is not None and emails_queued(s):
+                _queue_emails(s, event, users, notice.message)
 
 
-def _notify(s: DbSession, event: Event, users: list[uuid.UUID], message: Message) -> None:
+def _notify(
+    s: DbSession, event: Event, users: list[uuid.UUID], message: Message, *, held: bool
+) -> None:
     now = utcnow()
     rows = [
         {
@@ -251,6 +256,7 @@ def _notify(s: DbSession, event: Event, users: list[uuid.UUID], message: Message
         session_id=event.session_id,
         request_id=event.request_id,
         payload=NotificationCreated(title=message.title, body=message.body, about=event.kind),
+        held=held,
     )
 
 
