@@ -7,11 +7,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session as DbSession
 
 from pitcrew.db import Database
 from pitcrew.events import Kind
-from pitcrew.models import Event, Role, User
+from pitcrew.models import Event, Intake, Role, User
+from pitcrew.models import Session as SessionModel
 from tests.support.factories import Person, Stage, start_session
 from tests.support.photos import phone_photo, send_photo
 
@@ -37,6 +39,33 @@ def test_incoming_rows_show_the_car_and_the_problem(
     [tab_row] = _ok(mechanic.client.get("/api/mechanic/dashboard/incoming"))["rows"]
     assert (tab_row["vehicle"], tab_row["issue"]) == (row["vehicle"], issue)
     assert not {"email", "customer_email", "phone"} & set(row)
+
+
+def test_a_car_kept_by_the_replaced_system_shows_as_it_was_given(
+    db: Database, customer: Person, mechanic: Person
+) -> None:
+    """An adopted intake may lack a year or keep its mileage as text: every list, the preview
+    and the room still show it, never a server error."""
+    car = {"make": "Subaru", "model": "Outback", "year": None, "mileage": "121,000 km"}
+    pending = start_session(db, customer)
+    held = start_session(db, customer, Stage.LIVE, mechanic=mechanic.actor)
+
+    def keep_as_adopted(s: DbSession) -> None:
+        sids = (uuid.UUID(pending.sid), uuid.UUID(held.sid))
+        intakes = select(SessionModel.intake_id).where(SessionModel.id.in_(sids))
+        s.execute(update(Intake).where(Intake.id.in_(intakes)).values(vehicle_info=car))
+
+    db.run(keep_as_adopted)
+    [row] = _ok(mechanic.client.get("/api/mechanic/requests"))["requests"]
+    assert row["vehicle"] == car
+    preview = _ok(mechanic.client.get(f"/api/mechanic/requests/{pending.rid}"))
+    assert "Outback" in str(preview)
+    whole = _ok(mechanic.client.get("/api/mechanic/dashboard"))
+    assert [r["vehicle"] for r in whole["active"]] == [car]
+    detail = _ok(mechanic.client.get(f"/api/sessions/{held.sid}"))
+    assert "121,000 km" in str(detail)
+    room = mechanic.client.get(f"/sessions/{held.sid}")
+    assert room.status_code == 200 and "Subaru Outback" in room.text
 
 
 def test_any_mechanic_previews_a_pending_request_and_nobody_once_it_is_taken(

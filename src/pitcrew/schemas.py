@@ -179,16 +179,21 @@ Mileage = Annotated[int, Field(ge=0, le=2_000_000, strict=True), BeforeValidator
 
 
 class VehicleInfo(TypedDict):
-    """The car as an intake keeps it; ``vin`` and ``mileage`` are there only when given."""
+    """The car as an intake keeps it: what the customer gave, as they gave it.
+
+    Intakes made here always carry year, make and model (``Vehicle`` checks them), and
+    ``vin`` and ``mileage`` only when given; a car adopted from the replaced system may lack
+    any of them or keep a year or mileage as text, and is still shown rather than refused.
+    """
 
     # The same car wherever it is shown, inside a row that forbids unknown fields or not.
     __pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[misc]
 
-    year: int
-    make: str
-    model: str
+    year: NotRequired[int | str | None]
+    make: NotRequired[str | None]
+    model: NotRequired[str | None]
     vin: NotRequired[str | None]
-    mileage: NotRequired[int | None]
+    mileage: NotRequired[int | str | None]
 
 
 def _one_car_schema(schema: dict[str, Any]) -> None:

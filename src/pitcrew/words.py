@@ -59,8 +59,11 @@ def session_name(info: Mapping[str, Any] | None, customer_name: str) -> str:
 
 
 def mileage(info: Mapping[str, Any] | None) -> str:
-    """The mileage the customer gave, "84,000 miles", or nothing."""
+    """The mileage the customer gave, "84,000 miles", or nothing; a car adopted from the
+    replaced system may keep it as text ("121,000 km"), shown as it was written."""
     value = info.get("mileage") if info else None
+    if isinstance(value, str):
+        return value.strip()
     return f"{value:,} miles" if isinstance(value, int) else ""
 
 
