@@ -140,8 +140,8 @@ def test_accept_interrupted_by_a_serialization_failure_happens_once(
     real_follow = notify.follow
     failures: list[int] = []
 
-    def follow_once_failing(s: DbSession, event: Event) -> None:
-        real_follow(s, event)
+    def follow_once_failing(s: DbSession, event: Event, *, held: bool = False) -> None:
+        real_follow(s, event, held=held)
         if event.kind == "request.accepted" and not failures:
             failures.append(1)
             raise _driver_error(psycopg.errors.SerializationFailure)
