@@ -230,10 +230,10 @@ def test_connection_killed_mid_transaction_changes_nothing_and_the_pool_recovers
     carry_on = threading.Event()
     real_follow = notify.follow
 
-    def follow_then_stall(s: Any, event: Event) -> None:
-        real_follow(s, event)
+    def follow_then_stall(s: Any, event: Event, *, held: bool = False) -> None:
+        real_follow(s, event, held=held)
         if event.kind == "request.accepted" and not inside.is_set():
-            inside.set()  # both rows are updated, the event written, nothing committed
+            inside.set()  # both rows are updated, the notifications written, nothing committed
             assert carry_on.wait(30)
 
     monkeypatch.setattr(notify, "follow", follow_then_stall)
