@@ -188,55 +188,58 @@ def test_each_search_finds_exactly_the_matching_sessions_page_by_page(
 
 
 @pytest.mark.parametrize(
-    ("walk", "taken", "never"),
+    ("walk", "longest", "waste", "taken", "never"),
     [
-        (3, {"the walk filled it", "all rows"}, set()),
-        (50, {"the walk held every row"}, {"all rows"}),
+        (3, 3, 4, {"the walk filled it", "the index"}, {"a second walk"}),
+        (2, 100, 1, {"a second walk", "the index"}, set()),
+        (50, 400, 4, {"the walk held every row"}, {"the index", "a second walk"}),
     ],
 )
 def test_a_search_over_the_newest_rows_first_finds_the_same_pages(
     db: Database,
     past: Past,
     walk: int,
+    longest: int,
+    waste: int,
     taken: set[str],
     never: set[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """With a walk of three rows, a search's pages come from the walk when it fills a page,
-    else from all rows; with a walk longer than the tab, from the walk alone: each way gives
-    the rows a person reading the tab would pick."""
+    """With a walk of three rows and no second one, a search's pages come from the walk when
+    it fills a page, else from all rows; with a walk of two and room for a second, longer one,
+    also from that second walk when the first found some but too few; with a walk longer than
+    the tab, from the walk alone: each way gives the rows a person reading the tab would pick,
+    each once, newest first, page after page."""
     monkeypatch.setattr(dashboard, "SEARCH_WALK", walk)
-    searched = dashboard._searched
+    monkeypatch.setattr(dashboard, "SEARCH_WALK_LONGEST", longest)
+    monkeypatch.setattr(dashboard, "INDEX_WASTE", waste)
+    searched, walk_once = dashboard._searched, dashboard._walk
     ways: set[str] = set()
+    walks: list[dashboard.Walked] = []
 
-    def watched(
-        s: Any,
-        read: Callable[[datetime | None], Page],
-        *args: Any,
-    ) -> Page:
-        reads: list[tuple[datetime | None, Page]] = []
+    def walked(s: Any, rows: Any, search: Search, length: int, wanted: int) -> Any:
+        walks.append(walk_once(s, rows, search, length, wanted))
+        return walks[-1]
 
-        def read_watched(walked_to: datetime | None) -> Page:
-            reads.append((walked_to, read(walked_to)))
-            return reads[-1][1]
+    def watched(s: Any, rows: Any, search: Search, window: Any) -> dashboard.Among:
+        walks.clear()
+        among = searched(s, rows, search, window)
+        if len(walks) > 1:
+            ways.add("a second walk")
+        if among.bound is None and walks:
+            ways.add("the index")
+        elif len(walks) == 1:
+            filled = walks[0].page_from is not None
+            ways.add("the walk filled it" if filled else "the walk held every row")
+        return among
 
-        page = searched(s, read_watched, *args)
-        walked_to, last = reads[-1]
-        full = last.next_cursor is not None
-        ways.add(
-            "all rows"
-            if walked_to is None
-            else "the walk filled it"
-            if full
-            else "the walk held every row"
-        )
-        return page
-
+    monkeypatch.setattr(dashboard, "_walk", walked)
     monkeypatch.setattr(dashboard, "_searched", watched)
     searches = {
         **SEARCHES,
         "a-letter-in-every-name": Search.of("r"),
         "history-status-and-words": Search.of("civic", status="accepted"),
+        "a-common-word-and-a-rarer-one": Search.of("ver realigned"),
     }
     for tab in ("completed", "history"):
         for name, search in searches.items():

@@ -5,24 +5,26 @@ with their sessions); Incoming reads the pending requests themselves, which name
 mechanic yet; History joins the view's held requests with the hand-backs from the events
 log (docs/ARCHITECTURE.md, "Data model"). The held tabs' rows carry ``unread``, the messages
 from the customer after the mechanic's read marker, counted within the same query
-(``reads.unread``). Every tab is one indexed query, newest first,
-paged by keyset (a cursor of the last row's time and id), so a mechanic with years of
-history pages as fast as a new one.
+(``reads.unread``). Every tab is one indexed query (a search for words or a rating sends
+two or three, below), newest first, paged by keyset (a cursor of the last row's time and id),
+so a mechanic with years of history pages as fast as a new one.
 
 Completed and History can be searched (:class:`Search`): words matched against the
 customer's name, the car, its VIN, the issue and the summary, and filters on the day, the
-rating and (History) the status. The filters narrow the same keyset query, so a search pages
-like the tab itself. A search for words or a rating first reads only the tab's newest
-:data:`SEARCH_WALK` rows (from the cursor, within the days asked), which answers a common word
-in a few milliseconds; only when those hold less than a page does it read the whole tab, where
-the trigram index answers a rare word by the rows it is in (see :func:`_searched`).
+rating and (History) the status. A search for a day range alone narrows the tab's own keyset
+query. A search for words or a rating first picks the page's rows from the sessions and
+requests alone, and joins only those to the rest of the row: it walks the tab's newest
+:data:`SEARCH_WALK` rows (from the cursor, within the days asked) in index order, which
+answers a common word in a few milliseconds; a search the walk finds in some rows but not a
+page walks on, as far as the rate it found them at needs; any other reads the whole tab, where
+the trigram index answers by the rarest of its words (see :func:`_searched`).
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -33,6 +35,8 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Uuid,
+    and_,
+    case,
     cast,
     false,
     func,
@@ -40,6 +44,8 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
+    true,
     type_coerce,
     union_all,
 )
@@ -72,7 +78,11 @@ PAGE_SIZE = 50
 # How many of the tab's newest rows a search reads before it reads the whole tab. A word in
 # more than one row in forty of a mechanic's recent sessions fills a page within them; a
 # rarer one is found through the trigram index, at the cost of the rows it is in.
-SEARCH_WALK = 2000
+SEARCH_WALK = 1000
+# A second walk (see :func:`_searched`) is taken only when the trigram index would read at
+# least this many rows for each it keeps, and only up to this many rows.
+INDEX_WASTE = 4
+SEARCH_WALK_LONGEST = 8 * SEARCH_WALK
 
 # A tab's row: the view's columns but the mechanic (the reader), the request's copy of the
 # session id, and the intake's text (the session page shows that); the car comes as ``vehicle``.
@@ -136,81 +146,196 @@ def _like(word: str) -> str:
     return f"%{escaped}%"
 
 
-def _text_matches(words: tuple[str, ...], text: Column = Session.search_text) -> list[Any]:
-    """Every word somewhere in the session's search text (see ``models.search_text``)."""
-    return [text.ilike(_like(word), escape="\\") for word in words]
+def _text_matches(
+    words: tuple[str, ...], text: Column = Session.search_text, indexed: Iterable[str] = ()
+) -> list[Any]:
+    """Every word somewhere in the session's search text (see ``models.search_text``).
+
+    Only the ``indexed`` words are matched against the column itself, which the trigram
+    index covers; the others against an expression it does not, so the planner looks up the
+    rows through those words alone and checks the rest row by row among them. A word in every
+    row (a customer's "History Customer") would otherwise make the index read every row it
+    holds; and a walk (see :func:`_searched`) checks its few rows one by one.
+    """
+    looked_up = set(indexed)
+    unindexed = text + ""
+    return [
+        (text if word in looked_up else unindexed).ilike(_like(word), escape="\\") for word in words
+    ]
 
 
-def _found(search: Search, text: Column, rating: Column) -> list[Any]:
+def _found(search: Search, text: Column, rating: Column, indexed: Iterable[str] = ()) -> list[Any]:
     """The words and the rating ``search`` asks for."""
     rated = [] if search.rating is None else [rating == search.rating]
-    return [*_text_matches(search.words, text), *rated]
+    return [*_text_matches(search.words, text, indexed), *rated]
 
 
-def _in_days(at: Column, search: Search, walked_to: datetime | None = None) -> list[Any]:
-    """The days ``search`` asks for, and no further back than ``walked_to`` (see
-    :func:`_searched`)."""
+def _in_days(at: Column, search: Search) -> list[Any]:
+    """The days ``search`` asks for."""
     bounds = []
     if search.since:
         bounds.append(at >= datetime.combine(search.since, time(), UTC))
     if search.until:
         bounds.append(at < datetime.combine(search.until + timedelta(days=1), time(), UTC))
-    if walked_to is not None:
-        bounds.append(at >= walked_to)
     return bounds
 
 
-def _searched_text(walked_to: datetime | None) -> Column:
-    """The session's text as a page reads it: within a walk (see :func:`_searched`) as an
-    expression the trigram index does not cover, so that the planner checks the walk's few
-    rows one by one instead of reading every row the index holds for a common word."""
-    return Session.search_text if walked_to is None else Session.search_text + ""
+def _searches(search: Search) -> bool:
+    """Whether ``search`` looks at the rows themselves (words or a rating), not only their days."""
+    return bool(search.words) or search.rating is not None
 
 
-def _narrowed(stmt: AnySelect, at: Column, search: Search, walked_to: datetime | None) -> AnySelect:
-    """A held-rows query (the view joined to its session) cut to what ``search`` asks for."""
-    found = _found(search, _searched_text(walked_to), overview.c.rating)
-    return stmt.where(*found, *_in_days(at, search, walked_to))
+Key = tuple[datetime, uuid.UUID]  # a row's place in its tab or in a walk: (time, id)
 
 
-def _searched(
-    s: DbSession,
-    read: Callable[[datetime | None], Page],
-    walk: AnySelect,
-    search: Search,
-    window: Window,
-) -> Page:
-    """A page of a searched tab: first among the tab's newest rows, then, if need be, among all.
+@dataclass(frozen=True)
+class Walked:
+    """What a walk over a tab's rows found: the time of its ``wanted``-th match (None when it
+    found fewer), and else how many rows it read, the last of them, how many matched and how
+    many held each word."""
 
-    ``walk`` lists the rows a search would read as (time, text, rating), newest first by the
-    tab's keyset time; ``read(walked_to)`` reads the page among the rows the walk lists at
-    ``walked_to`` or later, and every other row of the tab (among all for None). The walk
-    reads up to :data:`SEARCH_WALK` of them in index order and stops at the page's last row
-    (the one that tells a next page exists): every row it left out comes after that one in the
-    tab, so a read bounded there finds the page's rows, and so does a read over a walk that
-    held every row. A word in few of the mechanic's sessions fills no page in the walk; it is
-    found among all rows through the trigram index. A search for a day range alone reads that
-    range in the tab's index order, and needs no walk.
+    page_from: datetime | None
+    rows: int = 0
+    last: Key | None = None
+    matched: int = 0
+    with_word: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Among:
+    """Where a searched page's rows are: among the tab's rows at ``bound`` or later (all for
+    None), the ``indexed`` words looked up through the trigram index (see
+    :func:`_text_matches`)."""
+
+    bound: datetime | None
+    indexed: tuple[str, ...] = ()
+
+
+def _searched(s: DbSession, walk: AnySelect, search: Search, window: Window) -> Among:
+    """Where a searched page's rows are: first among the tab's newest rows, then, if need be,
+    among all.
+
+    ``walk`` lists the tab's rows as (time, id, text, rating) from one table's index in the
+    tab's order by time, the id ordering rows of one time. A walk reads up to
+    :data:`SEARCH_WALK` of them (strictly before the cursor's time, within the days asked),
+    checks each, and stops at the page's last row (the one that tells a next page exists):
+    every row it left out comes after that one in the tab, so a read bounded there finds the
+    page's rows, and so does a read over a walk that held every row. A common word costs a
+    few hundred rows.
+
+    A walk that found some matches but not a page tells how often the search matches. When
+    its rarest word is in many more rows than the search (a common word with a rating, or two
+    common words seldom together), the trigram index would read many rows for each it keeps:
+    a second walk carries on from where the first stopped, long enough to hold the rest of
+    the page twice over at that rate, up to :data:`SEARCH_WALK_LONGEST` rows. Any other search
+    is read among all rows through the trigram index, which looks up only the words the walks
+    found in fewest rows: a word in every row would cost the index every row, a rare one only
+    the rows it is in. A search for a day range alone reads that range in the tab's index
+    order, and needs no walk.
     """
-    if not search.words and search.rating is None:
-        return read(None)
+    if not _searches(search):
+        return Among(None)
+    if s.get_bind().dialect.name == "postgresql":
+        # A walk is a short read in index order: starting parallel workers for it costs more
+        # than the walk itself, and they compete for the cores the other requests need.
+        s.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    wanted = window.limit + 1
     at = walk.selected_columns[0]
-    bounds = _in_days(at, search)
-    if window.cursor:  # strictly before it: rows tied with the cursor may come before it
-        bounds.append(at < decode_cursor(window.cursor)[0])
-    newest = walk.where(*bounds).limit(SEARCH_WALK).subquery()
-    w_at, w_text, w_rating = newest.c
-    in_walk = (
-        select(w_at)
-        .where(*_found(search, w_text, w_rating))
-        .order_by(w_at.desc())
-        .offset(window.limit)
+    walk = walk.where(*_in_days(at, search))
+    first = walk.where(at < decode_cursor(window.cursor)[0]) if window.cursor else walk
+    walked = _walk(s, first, search, SEARCH_WALK, wanted)
+    if walked.page_from is not None:
+        return Among(walked.page_from)
+    if walked.rows < SEARCH_WALK:  # the walk held every row
+        return Among(walked.last[0] if walked.last else None)
+    with_word, matched = walked.with_word, walked.matched
+    last = walked.last
+    if last and matched and min(with_word, default=0) >= INDEX_WASTE * matched:
+        longer = SEARCH_WALK * 2 * (wanted - matched) // matched
+        if longer <= SEARCH_WALK_LONGEST:
+            w_at, w_id = walk.selected_columns[:2]
+            more = _walk(s, _keyset(walk, w_at, w_id, last), search, longer, wanted - matched)
+            if more.page_from is not None:
+                return Among(more.page_from)
+            if more.rows < longer:  # the walks held every row
+                return Among((more.last or last)[0])
+            with_word = tuple(a + b for a, b in zip(with_word, more.with_word, strict=True))
+    fewest = min(with_word, default=0)
+    rarest = (word for word, n in zip(search.words, with_word, strict=True) if n == fewest)
+    return Among(None, tuple(rarest))
+
+
+def _walk(s: DbSession, walk: AnySelect, search: Search, length: int, wanted: int) -> Walked:
+    """Up to ``length`` of ``walk``'s rows in its order, each checked against ``search`` as it
+    is read, stopping at the ``wanted``-th match.
+
+    One statement: running counts over the rows as they are read say how many matched so far,
+    and on the last row read, how many rows were read and held each word.
+    """
+    at, row_id, text, rating = walk.selected_columns
+    # The text in lower case once per row, then each word and the rating checked once per row:
+    # each limited in the walk's order, so that neither is folded into the next and the
+    # window below reads them as they come, without sorting.
+    lowered = (
+        walk.with_only_columns(at, row_id, func.lower(text), rating, maintain_column_froms=True)
+        .order_by(None)
+        .order_by(at.desc(), row_id.desc())
+        .limit(length)
+        .subquery()
     )
-    page_from = s.execute(in_walk.limit(1)).scalar()
-    if page_from is not None:
-        return read(page_from)
-    walked, oldest = s.execute(select(func.count(), func.min(w_at))).one()
-    return read(oldest if walked < SEARCH_WALK else None)
+    l_at, l_id, l_text, l_rating = lowered.c
+    in_text = [l_text.like(func.lower(_like(word)), escape="\\") for word in search.words]
+    rated = [] if search.rating is None else [l_rating == search.rating]
+    checked = (
+        select(l_at, l_id, *in_text, *rated)
+        .order_by(l_at.desc(), l_id.desc())
+        .limit(length)
+        .subquery()
+    )
+    w_at, w_id, *w_checks = checked.c
+    so_far: dict[str, Any] = {"order_by": (w_at.desc(), w_id.desc()), "rows": (None, 0)}
+
+    def running(condition: Any) -> Any:
+        return func.count(case((condition, 1))).over(**so_far)
+
+    found = and_(true(), *w_checks)
+    words = w_checks[: len(search.words)]
+    numbered = select(
+        w_at,
+        w_id,
+        found.label("found"),
+        running(found).label("matched"),
+        func.row_number().over(**so_far).label("walked"),
+        func.lead(w_id).over(**so_far).is_(None).label("last"),
+        *(running(word).label(f"word_{n}") for n, word in enumerate(words)),
+    ).subquery()
+    n = numbered.c
+    kept = select(numbered).where(or_(and_(n.found, n.matched == wanted), n.last)).limit(1)
+    row = s.execute(kept).first()
+    if row is None:
+        return Walked(None)
+    if row.found and row.matched == wanted:
+        return Walked(row[0])
+    counts = tuple(row._mapping[f"word_{n}"] for n in range(len(words)))
+    return Walked(None, row.walked, (row[0], row[1]), row.matched, counts)
+
+
+def _picked(
+    tab: AnySelect, at: Column, row_id: Column, search: Search, among: Among, window: Window
+) -> AnySelect:
+    """The request ids of a searched page's rows (with the one that tells a next page
+    exists), picked from ``tab``, the tab's sessions and requests alone, in the tab's order.
+
+    Only the page's rows are then joined to their car, intake and unread count: a search
+    matching thousands of rows sorts thousands of ids, not thousands of whole rows.
+    """
+    bound = [] if among.bound is None else [at >= among.bound]
+    stmt = tab.where(
+        *_found(search, Session.search_text, Session.rating, among.indexed),
+        *_in_days(at, search),
+        *bound,
+    )
+    return _keyset(stmt, at, row_id, window.cursor).limit(window.limit + 1)
 
 
 @dataclass(frozen=True)
@@ -252,12 +377,12 @@ def _keyset(
     stmt: AnySelect,
     at: Column,
     row_id: Column,
-    cursor: str | None,
+    cursor: str | Key | None,
     *,
     newest_first: bool = True,
 ) -> AnySelect:
     if cursor:
-        c_at, c_id = decode_cursor(cursor)
+        c_at, c_id = decode_cursor(cursor) if isinstance(cursor, str) else cursor
         # "(at, id) after the cursor", with the bound on ``at`` spelt out on its own so that
         # an index on the time starts the scan at the cursor instead of filtering up to it.
         if newest_first:
@@ -336,20 +461,29 @@ def completed(
     v = overview.c
     if search.status is not None:
         raise Invalid("Completed lists completed sessions only: filter by status in History.")
-
-    def read(walked_to: datetime | None) -> Page:
-        held = _held(mechanic_id, SessionStatus.COMPLETED)
-        stmt = _narrowed(held, Session.ended_at, search, walked_to)
-        return _page(
-            s, _keyset(stmt, Session.ended_at, v.request_id, at.cursor), "ended_at", at.limit
+    held = _held(mechanic_id, SessionStatus.COMPLETED)
+    if _searches(search):
+        r = SessionRequest
+        # Completed's sessions in the order of their index, each once with its time.
+        walk = select(Session.ended_at, Session.id, Session.search_text, Session.rating).where(
+            Session.mechanic_id == mechanic_id, Session.status == SessionStatus.COMPLETED
         )
-
-    walk = (
-        select(Session.ended_at, Session.search_text, Session.rating)
-        .where(Session.mechanic_id == mechanic_id, Session.status == SessionStatus.COMPLETED)
-        .order_by(Session.ended_at.desc())
-    )
-    return _searched(s, read, walk, search, at)
+        among = _searched(s, walk, search, at)
+        tab = (
+            select(r.id)
+            .join_from(Session, r, r.parent_session_id == Session.id)
+            .where(
+                Session.mechanic_id == mechanic_id,
+                Session.status == SessionStatus.COMPLETED,
+                r.mechanic_id == mechanic_id,
+            )
+        )
+        picked = _picked(tab, Session.ended_at, r.id, search, among, at)
+        stmt = _keyset(held.where(v.request_id.in_(picked)), Session.ended_at, v.request_id, None)
+    else:
+        held = held.where(*_in_days(Session.ended_at, search))
+        stmt = _keyset(held, Session.ended_at, v.request_id, at.cursor)
+    return _page(s, stmt, "ended_at", at.limit)
 
 
 def _held(mechanic_id: uuid.UUID, *statuses: SessionStatus) -> AnySelect:
@@ -384,22 +518,7 @@ def history(
     so a page costs the same for a mechanic with years of history as for a new one.
     """
 
-    def read(walked_to: datetime | None) -> Page:
-        return _history_page(s, mechanic_id, at, search, walked_to)
-
-    if search.status == RELEASED:  # hand-backs only: a few, read whole
-        return read(None)
-    r = SessionRequest
-    # The held requests by the time History orders them by (accepted or cancelled alike).
-    # Every request has its session: the outer join lets a count of the walk leave it out.
-    walk = (
-        select(r.accepted_at, Session.search_text, Session.rating)
-        .outerjoin(Session, Session.id == r.parent_session_id)
-        .where(r.mechanic_id == mechanic_id)
-    )
-    if search.status is not None:
-        walk = walk.where(r.status == search.status)
-    return _searched(s, read, walk.order_by(r.accepted_at.desc()), search, at)
+    return _history_page(s, mechanic_id, at, search)
 
 
 def _history_page(
@@ -407,23 +526,55 @@ def _history_page(
     mechanic_id: uuid.UUID,
     at: Window,
     search: Search,
-    walked_to: datetime | None,
 ) -> Page:
-    """History's page after the window's cursor, among the rows at ``walked_to`` or later."""
+    """History's page after the window's cursor."""
     v, cursor, limit = overview.c, at.cursor, at.limit
-    # One branch per status, so each reads (mechanic_id, status, accepted_at) in index order.
-    held = [
-        _keyset(
-            _held_in_history(mechanic_id, status, search, walked_to),
-            v.accepted_at,
-            v.request_id,
-            cursor,
-        ).limit(limit + 1)
+    statuses = [
+        status
         for status in (RequestStatus.ACCEPTED, RequestStatus.CANCELLED)
         if search.status in (None, status)
     ]
-    # Hand-backs are not in the walk (a few, read through the events log): never bounded.
-    released = _released(mechanic_id, cursor, search, walked_to).limit(limit + 1)
+    if not statuses:
+        held = []
+    elif _searches(search):
+        r = SessionRequest
+        # The session names the request's mechanic (the composite foreign key): naming them
+        # here lets the words be looked up among that mechanic's sessions only.
+        tab = (
+            select(r.accepted_at, r.id, Session.search_text, Session.rating)
+            .join_from(r, Session, Session.id == r.parent_session_id)
+            .where(
+                r.mechanic_id == mechanic_id,
+                r.status.in_(statuses),
+                Session.mechanic_id == mechanic_id,
+            )
+        )
+        among = _searched(s, tab, search, at)
+        picked = _picked(
+            tab.with_only_columns(r.id, maintain_column_froms=True),
+            r.accepted_at,
+            r.id,
+            search,
+            among,
+            at,
+        )
+        mine = _held_in_history(mechanic_id).where(v.request_id.in_(picked))
+        held = [_keyset(mine, v.accepted_at, v.request_id, None).limit(limit + 1)]
+    else:
+        # One branch per status, so each reads (mechanic_id, status, accepted_at) in index order.
+        held = [
+            _keyset(
+                _held_in_history(mechanic_id).where(
+                    v.request_status == status, *_in_days(v.accepted_at, search)
+                ),
+                v.accepted_at,
+                v.request_id,
+                cursor,
+            ).limit(limit + 1)
+            for status in statuses
+        ]
+    # Hand-backs are not in the walk: a few, read through the events log.
+    released = _released(mechanic_id, cursor, search).limit(limit + 1)
     # UNION pairs columns by position: every branch lists them in the first one's order.
     subqueries = [branch.subquery() for branch in (*held, released)]
     names = subqueries[0].c.keys()
@@ -461,32 +612,17 @@ def _history_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _held_in_history(
-    mechanic_id: uuid.UUID, status: RequestStatus, search: Search, walked_to: datetime | None
-) -> AnySelect:
-    """One branch of History's held requests: those in ``status``, cut to ``search``."""
+def _held_in_history(mechanic_id: uuid.UUID) -> AnySelect:
+    """History's held requests, with the columns its hand-backs carry too."""
     v = overview.c
-    stmt = (
-        _mine(mechanic_id)
-        .add_columns(
-            v.accepted_at.label("at"),
-            cast(null(), UTCDateTime).label("released_at"),
-            cast(null(), String).label("accepted_before"),
-        )
-        .where(v.request_status == status)
+    return _mine(mechanic_id).add_columns(
+        v.accepted_at.label("at"),
+        cast(null(), UTCDateTime).label("released_at"),
+        cast(null(), String).label("accepted_before"),
     )
-    if search.words:  # the summary is the session's own
-        # The session names the request's mechanic (the composite foreign key): naming them
-        # here lets the words be looked up among that mechanic's sessions only.
-        stmt = stmt.join_from(overview, Session, Session.id == v.session_id).where(
-            Session.mechanic_id == mechanic_id
-        )
-    return _narrowed(stmt, v.accepted_at, search, walked_to)
 
 
-def _released(
-    mechanic_id: uuid.UUID, cursor: str | None, search: Search, walked_to: datetime | None
-) -> AnySelect:
+def _released(mechanic_id: uuid.UUID, cursor: str | None, search: Search) -> AnySelect:
     """The mechanic's hand-backs as History rows, from the events log, newest first."""
     e, r = Event, SessionRequest
     released = (
@@ -518,8 +654,8 @@ def _released(
     )
     if search.status not in (None, RELEASED) or search.rating is not None:
         released = released.where(false())  # a hand-back has no other status and no rating
-    if search.words:
-        released = released.where(*_text_matches(search.words, _searched_text(walked_to)))
+    # Checked row by row among the mechanic's few hand-backs, never looked up by the index.
+    released = released.where(*_text_matches(search.words))
     return _keyset(released.where(*_in_days(e.at, search)), e.at, e.request_id, cursor)
 
 
