@@ -191,7 +191,7 @@ def test_each_search_finds_exactly_the_matching_sessions_page_by_page(
     ("walk", "longest", "waste", "taken", "never"),
     [
         (3, 3, 4, {"the walk filled it", "the index"}, {"a second walk"}),
-        (2, 100, 1, {"a second walk", "the index"}, set()),
+        (2, 100, 1, {"a second walk", "the walk filled it", "the index"}, set()),
         (50, 400, 4, {"the walk held every row"}, {"the index", "a second walk"}),
     ],
 )
@@ -215,22 +215,24 @@ def test_a_search_over_the_newest_rows_first_finds_the_same_pages(
     monkeypatch.setattr(dashboard, "INDEX_WASTE", waste)
     searched, walk_once = dashboard._searched, dashboard._walk
     ways: set[str] = set()
-    walks: list[dashboard.Walked] = []
+    walks: list[tuple[int, int, dashboard.Walked]] = []
 
     def walked(s: Any, rows: Any, search: Search, length: int, wanted: int) -> Any:
-        walks.append(walk_once(s, rows, search, length, wanted))
-        return walks[-1]
+        walks.append((length, wanted, walk_once(s, rows, search, length, wanted)))
+        return walks[-1][2]
 
-    def watched(s: Any, rows: Any, search: Search, window: Any) -> dashboard.Among:
+    def watched(s: Any, *args: Any, **kwargs: Any) -> dashboard.Among:
         walks.clear()
-        among = searched(s, rows, search, window)
+        among = searched(s, *args, **kwargs)
         if len(walks) > 1:
             ways.add("a second walk")
-        if among.bound is None and walks:
+        length, wanted, last = walks[-1]
+        if len(last.matches) == wanted:
+            ways.add("the walk filled it")
+        elif last.rows < length:
+            ways.add("the walk held every row")
+        else:
             ways.add("the index")
-        elif len(walks) == 1:
-            filled = walks[0].page_from is not None
-            ways.add("the walk filled it" if filled else "the walk held every row")
         return among
 
     monkeypatch.setattr(dashboard, "_walk", walked)

@@ -190,14 +190,13 @@ Key = tuple[datetime, uuid.UUID]  # a row's place in its tab or in a walk: (time
 
 @dataclass(frozen=True)
 class Walked:
-    """What a walk over a tab's rows found: the time of its ``wanted``-th match (None when it
-    found fewer), and else how many rows it read, the last of them, how many matched and how
-    many held each word."""
+    """What a walk over a tab's rows found: its matches in its order (up to the ``wanted``-th,
+    where it stopped), how many rows it read, the last of them (None when there were none)
+    and how many held each word (both unknown when it stopped early)."""
 
-    page_from: datetime | None
+    matches: tuple[Key, ...]
     rows: int = 0
     last: Key | None = None
-    matched: int = 0
     with_word: tuple[int, ...] = ()
 
 
@@ -205,23 +204,29 @@ class Walked:
 class Among:
     """Where a searched page's rows are: among the tab's rows at ``bound`` or later (all for
     None), the ``indexed`` words looked up through the trigram index (see
-    :func:`_text_matches`)."""
+    :func:`_text_matches`); or, when a walk in the tab's own order found them, exactly the
+    requests ``ids``."""
 
     bound: datetime | None
     indexed: tuple[str, ...] = ()
+    ids: tuple[uuid.UUID, ...] | None = None
 
 
-def _searched(s: DbSession, walk: AnySelect, search: Search, window: Window) -> Among:
+def _searched(
+    s: DbSession, walk: AnySelect, search: Search, window: Window, *, exact: bool = False
+) -> Among:
     """Where a searched page's rows are: first among the tab's newest rows, then, if need be,
     among all.
 
     ``walk`` lists the tab's rows as (time, id, text, rating) from one table's index in the
-    tab's order by time, the id ordering rows of one time. A walk reads up to
-    :data:`SEARCH_WALK` of them (strictly before the cursor's time, within the days asked),
-    checks each, and stops at the page's last row (the one that tells a next page exists):
-    every row it left out comes after that one in the tab, so a read bounded there finds the
-    page's rows, and so does a read over a walk that held every row. A common word costs a
-    few hundred rows.
+    tab's order by time, the id ordering rows of one time; ``exact`` when that id is the
+    tab's own (the request's), so that the walk's order is the tab's. A walk reads up to
+    :data:`SEARCH_WALK` of them after the cursor (strictly before its time, unless exact),
+    within the days asked, checks each, and stops at the page's last row (the one that tells
+    a next page exists): every row it left out comes after that one in the tab, so a read
+    bounded there finds the page's rows, and so does a read over a walk that held every row.
+    An exact walk's matches are the page's rows themselves. A common word costs a few hundred
+    rows.
 
     A walk that found some matches but not a page tells how often the search matches. When
     its rarest word is in many more rows than the search (a common word with a rating, or two
@@ -240,25 +245,30 @@ def _searched(s: DbSession, walk: AnySelect, search: Search, window: Window) -> 
         # than the walk itself, and they compete for the cores the other requests need.
         s.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     wanted = window.limit + 1
-    at = walk.selected_columns[0]
+    at, row_id = walk.selected_columns[:2]
     walk = walk.where(*_in_days(at, search))
-    first = walk.where(at < decode_cursor(window.cursor)[0]) if window.cursor else walk
+    if exact:
+        first = _keyset(walk, at, row_id, window.cursor)
+    else:
+        first = walk.where(at < decode_cursor(window.cursor)[0]) if window.cursor else walk
+
+    def found(matches: tuple[Key, ...], last: Key | None) -> Among:
+        """The page among the walks' ``matches``, a full page or all there are."""
+        bound = matches[-1][0] if len(matches) == wanted else last[0] if last else None
+        return Among(bound, ids=tuple(key[1] for key in matches) if exact else None)
+
     walked = _walk(s, first, search, SEARCH_WALK, wanted)
-    if walked.page_from is not None:
-        return Among(walked.page_from)
-    if walked.rows < SEARCH_WALK:  # the walk held every row
-        return Among(walked.last[0] if walked.last else None)
-    with_word, matched = walked.with_word, walked.matched
-    last = walked.last
-    if last and matched and min(with_word, default=0) >= INDEX_WASTE * matched:
-        longer = SEARCH_WALK * 2 * (wanted - matched) // matched
+    matches, last = walked.matches, walked.last
+    if len(matches) == wanted or walked.rows < SEARCH_WALK:  # a page, or every row
+        return found(matches, last)
+    with_word = walked.with_word
+    if last and matches and min(with_word, default=0) >= INDEX_WASTE * len(matches):
+        longer = SEARCH_WALK * 2 * (wanted - len(matches)) // len(matches)
         if longer <= SEARCH_WALK_LONGEST:
-            w_at, w_id = walk.selected_columns[:2]
-            more = _walk(s, _keyset(walk, w_at, w_id, last), search, longer, wanted - matched)
-            if more.page_from is not None:
-                return Among(more.page_from)
-            if more.rows < longer:  # the walks held every row
-                return Among((more.last or last)[0])
+            rest = _keyset(walk, at, row_id, last)
+            more = _walk(s, rest, search, longer, wanted - len(matches))
+            if len(more.matches) == wanted - len(matches) or more.rows < longer:
+                return found(matches + more.matches, more.last or last)
             with_word = tuple(a + b for a, b in zip(with_word, more.with_word, strict=True))
     fewest = min(with_word, default=0)
     rarest = (word for word, n in zip(search.words, with_word, strict=True) if n == fewest)
@@ -310,14 +320,15 @@ def _walk(s: DbSession, walk: AnySelect, search: Search, length: int, wanted: in
         *(running(word).label(f"word_{n}") for n, word in enumerate(words)),
     ).subquery()
     n = numbered.c
-    kept = select(numbered).where(or_(and_(n.found, n.matched == wanted), n.last)).limit(1)
-    row = s.execute(kept).first()
-    if row is None:
-        return Walked(None)
-    if row.found and row.matched == wanted:
-        return Walked(row[0])
-    counts = tuple(row._mapping[f"word_{n}"] for n in range(len(words)))
-    return Walked(None, row.walked, (row[0], row[1]), row.matched, counts)
+    kept = select(numbered).where(or_(and_(n.found, n.matched <= wanted), n.last))
+    matches: list[Key] = []
+    for row in s.execute(kept.limit(wanted)):
+        if row.found:
+            matches.append((row[0], row[1]))
+        if row.last and len(matches) < wanted:
+            counts = tuple(row._mapping[f"word_{n}"] for n in range(len(words)))
+            return Walked(tuple(matches), row.walked, (row[0], row[1]), counts)
+    return Walked(tuple(matches))
 
 
 def _picked(
@@ -549,16 +560,13 @@ def _history_page(
                 Session.mechanic_id == mechanic_id,
             )
         )
-        among = _searched(s, tab, search, at)
-        picked = _picked(
-            tab.with_only_columns(r.id, maintain_column_froms=True),
-            r.accepted_at,
-            r.id,
-            search,
-            among,
-            at,
-        )
-        mine = _held_in_history(mechanic_id).where(v.request_id.in_(picked))
+        among = _searched(s, tab, search, at, exact=True)
+        if among.ids is None:
+            ids = tab.with_only_columns(r.id, maintain_column_froms=True)
+            picked = _picked(ids, r.accepted_at, r.id, search, among, at)
+            mine = _held_in_history(mechanic_id).where(v.request_id.in_(picked))
+        else:
+            mine = _held_in_history(mechanic_id).where(v.request_id.in_(among.ids))
         held = [_keyset(mine, v.accepted_at, v.request_id, None).limit(limit + 1)]
     else:
         # One branch per status, so each reads (mechanic_id, status, accepted_at) in index order.
