@@ -76,6 +76,8 @@ class TabRead:
     raw: Latency | None = None
     plan: Plan = field(default_factory=Plan)
     search: dict[str, str] = field(default_factory=dict)  # the query of a searched page
+    # Every statement the page sends (``sql`` is the last): a search walks before it reads.
+    statements: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -159,11 +161,11 @@ def plan_searches(db: Database, mechanic_id: uuid.UUID) -> list[TabRead]:
                         _read(s, tab, mechanic_id, cursor, dashboard.PAGE_SIZE, search)
                     sql, params = seen[-1]
                     keyset = "OFFSET" not in sql.upper()
-                    reads.append(
-                        TabRead(
-                            tab, "search", start, total, sql, params, keyset, cursor, search=query
-                        )
+                    read = TabRead(
+                        tab, "search", start, total, sql, params, keyset, cursor, search=query
                     )
+                    read.statements = seen
+                    reads.append(read)
     return reads
 
 

@@ -75,12 +75,12 @@ RELEASED = "released"
 
 TABS = ("incoming", "active", "completed", "history")
 PAGE_SIZE = 50
-# How many of the tab's newest rows a search reads before it reads the whole tab. A word in
-# more than one row in forty of a mechanic's recent sessions fills a page within them; a
-# rarer one is found through the trigram index, at the cost of the rows it is in.
+# How many of the tab's newest rows a search reads first. A word in more than one row in
+# twenty of a mechanic's recent sessions fills a page within them; a rarer one walks on or is
+# found through the trigram index, at the cost of the rows it is in (see :func:`_searched`).
 SEARCH_WALK = 1000
-# A second walk (see :func:`_searched`) is taken only when the trigram index would read at
-# least this many rows for each it keeps, and only up to this many rows.
+# A second walk is taken only when the trigram index would read at least this many rows for
+# each it keeps, and only up to this many rows: beyond, a walk costs more than the index.
 INDEX_WASTE = 4
 SEARCH_WALK_LONGEST = 8 * SEARCH_WALK
 
@@ -155,7 +155,8 @@ def _text_matches(
     index covers; the others against an expression it does not, so the planner looks up the
     rows through those words alone and checks the rest row by row among them. A word in every
     row (a customer's "History Customer") would otherwise make the index read every row it
-    holds; and a walk (see :func:`_searched`) checks its few rows one by one.
+    holds; and a read among the rows a walk bounded (see :func:`_searched`) checks those few
+    rows one by one instead of reading every row the index holds for a common word.
     """
     looked_up = set(indexed)
     unindexed = text + ""
@@ -283,9 +284,10 @@ def _walk(s: DbSession, walk: AnySelect, search: Search, length: int, wanted: in
     and on the last row read, how many rows were read and held each word.
     """
     at, row_id, text, rating = walk.selected_columns
-    # The text in lower case once per row, then each word and the rating checked once per row:
-    # each limited in the walk's order, so that neither is folded into the next and the
-    # window below reads them as they come, without sorting.
+    # The text in lower case once per row, then each word and the rating checked once per row
+    # (lower case on both sides, then LIKE: what ILIKE does in a UTF-8 database, and what it
+    # is on SQLite): each limited in the walk's order, so that neither is folded into the next
+    # and the window below reads them as they come, without sorting.
     lowered = (
         walk.with_only_columns(at, row_id, func.lower(text), rating, maintain_column_froms=True)
         .order_by(None)
