@@ -41,7 +41,9 @@ content_type_overrides:
 def generated(live: str, tmp_path: Path) -> Iterator[ModuleType]:
     """The client package generated from the served app's /openapi.json, imported."""
     spec = tmp_path / "openapi.json"
-    spec.write_bytes(httpx.get(f"{live}/openapi.json").raise_for_status().content)
+    # The server builds the document on its first asking: seconds when the cores are busy.
+    answer = httpx.get(f"{live}/openapi.json", timeout=60)
+    spec.write_bytes(answer.raise_for_status().content)
     config = tmp_path / "generator.yaml"
     config.write_text(GENERATOR_CONFIG)
     generator = Path(sys.executable).parent / "openapi-python-client"
