@@ -252,8 +252,8 @@ def my_sessions(db: DB, customer: Customer) -> list[SessionOut]:
 
 # --- mechanic ---------------------------------------------------------------------------
 
-# The dashboard's reads return their rows as the queries give them: the route's
-# ``response_model`` checks and shapes them once, on the way out.
+# The dashboard's reads return their rows as the queries give them: each route checks and
+# shapes them once, on the way out (its ``response_model``, or the tab's own row shape).
 
 
 @router.get(
