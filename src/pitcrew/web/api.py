@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.types import DecoratedCallable
+from pydantic import TypeAdapter
 
 from pitcrew import accounts, auth, chat, dashboard, flow, notify, preview, reads, room
 from pitcrew.config import Settings
@@ -33,6 +34,9 @@ from pitcrew.schemas import (
     EmailIn,
     EmailNotificationsIn,
     EmailNotificationsOut,
+    HeldRow,
+    HistoryRow,
+    IncomingRow,
     IntakeIn,
     IntakeOut,
     LinkIn,
@@ -248,8 +252,8 @@ def my_sessions(db: DB, customer: Customer) -> list[SessionOut]:
 
 # --- mechanic ---------------------------------------------------------------------------
 
-# The dashboard's reads return their rows as the queries give them: the route's
-# ``response_model`` checks and shapes them once, on the way out.
+# The dashboard's reads return their rows as the queries give them: each route checks and
+# shapes them once, on the way out (its ``response_model``, or the tab's own row shape).
 
 
 @router.get(
@@ -349,7 +353,7 @@ def mechanic_dashboard(db: DB, mechanic: Mechanic) -> dict[str, Any]:
 )
 def dashboard_tab(
     tab: str, db: DB, mechanic: Mechanic, query: Annotated[DashboardQuery, Query()]
-) -> dict[str, Any]:
+) -> Response:
     """One tab, one page at a time (keyset cursor from the previous page).
 
     Completed and History also take a search and filters; the cursor of a searched page
@@ -357,7 +361,19 @@ def dashboard_tab(
     """
     with db.read() as s:
         page = dashboard.tab_page(s, mechanic.id, tab, query.cursor, dashboard.search_for(query))
-    return {"rows": page.rows, "next_cursor": page.next_cursor}
+    rows = _TAB_ROWS[tab].validate_python(page.rows)
+    body = TabPage.model_construct(rows=rows, next_cursor=page.next_cursor)
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+# Each tab's rows are checked against that tab's shape alone; ``TabPage`` documents the
+# three shapes as one union, which checking would try in turn on every row.
+_TAB_ROWS: dict[str, TypeAdapter[list[Any]]] = {
+    "incoming": TypeAdapter(list[IncomingRow]),
+    "active": TypeAdapter(list[HeldRow]),
+    "completed": TypeAdapter(list[HeldRow]),
+    "history": TypeAdapter(list[HistoryRow]),
+}
 
 
 # --- a session --------------------------------------------------------------------------

@@ -64,9 +64,7 @@ def optional_actor(request: Request, db: Annotated[Database, Depends(get_db)]) -
     token, from_cookie = request_token(request)
     if token is None:
         return None
-    with db.read() as s:
-        user = auth.user_for_token(s, token)
-        actor = auth.actor_of(user) if user is not None else None
+    actor = auth.actor_for_token(db, token)
     if actor is not None and from_cookie and request.method not in SAFE_METHODS:
         check_csrf(request)
     request.state.actor = actor
