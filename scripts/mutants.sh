@@ -64,7 +64,7 @@ if [ "${1:-}" != "--summary" ]; then
     echo "every mutant matching $* has a result already"
   else
     # PostgreSQL must answer: the run collects the whole suite, whose fixtures reach it.
-    nice -n 19 .venv/bin/mutmut run --max-children "${PITCREW_MUTANT_WORKERS:-$(nproc)}" \
+    nice -n 5 .venv/bin/mutmut run --max-children "${PITCREW_MUTANT_WORKERS:-$(nproc)}" \
       "${names[@]}" || true
   fi
 fi

@@ -351,3 +351,27 @@ def test_a_malformed_id_is_refused_in_words_that_name_what_it_was_meant_to_be(
     assert (refused.value.message, refused.value.code) == (words, "invalid_id")
     same = uuid.uuid4()
     assert access.parse_id(str(same), what) == same == access.parse_id(same, what)
+
+
+def test_an_unknown_request_or_page_is_named_in_words(
+    db: Database, people: dict[str, httpx.Client]
+) -> None:
+    """Accepting or previewing a request that does not exist, and a cursor never given out,
+    answer 404 with the sentence a person reads, not only a code."""
+    mechanic = people["mechanic"]
+    nowhere = str(uuid.uuid4())
+    answers = {
+        "accept": mechanic.post("/api/mechanic/accept", json={"request_id": nowhere}),
+        "preview": mechanic.get(f"/api/mechanic/requests/{nowhere}"),
+    }
+    for what, answer in answers.items():
+        assert answer.status_code == 404, f"{what}: {answer.text}"
+        assert answer.json()["error"]["message"] == "No such request.", what
+    cursor = base64.urlsafe_b64encode(b"not a time|not an id").decode()
+    page = mechanic.get("/api/mechanic/dashboard/completed", params={"cursor": cursor})
+    assert page.status_code == 404, page.text
+    assert page.json()["error"] == {
+        **page.json()["error"],
+        "code": "invalid_cursor",
+        "message": "No page has that cursor.",
+    }

@@ -32,7 +32,13 @@ CARS: list[dict[str, Any]] = [
     {"year": 2012, "make": "Ford", "model": "Focus", "mileage": 151000},
 ]
 ISSUES = ["Grinding noise when braking", "Battery drains overnight", "Pulls left at 100% throttle"]
-SUMMARIES = ["Worn front pads", "Alternator diode failed", "Tracking out; realigned"]
+# LIKE's wildcards and its escape character, written literally: a search for them finds them
+# alone (the one summary that has them, and "100" without "%" does not answer "100%").
+SUMMARIES = [
+    "Worn front pads",
+    "Alternator diode failed: code P0_300, read as P0\\300 at 100 km/h",
+    "Tracking out; realigned",
+]
 
 
 @dataclass
@@ -168,6 +174,8 @@ SEARCHES = {
     "summary": Search.of("realigned"),
     "percent-is-literal": Search.of("100%"),
     "underscore-is-literal": Search.of("_"),
+    "underscore-in-a-word": Search.of("p0_3"),
+    "backslash-is-literal": Search.of("p0\\3"),
     "rating": Search.of(rating=1),
     "car-and-rating": Search.of("civic", rating=1),
     "nothing-matches": Search.of("Lamborghini"),
@@ -180,9 +188,9 @@ def test_each_search_finds_exactly_the_matching_sessions_page_by_page(
     for tab in ("completed", "history"):
         for name, search in SEARCHES.items():
             expected = _expected(db, past, tab, search)
-            if name in ("vin", "vin-lower-case", "customer", "car", "rating", "car-and-rating"):
+            if name != "nothing-matches":
                 assert expected, f"{name}: the past holds sessions this search must find"
-            if name in ("nothing-matches", "underscore-is-literal"):
+            else:
                 assert expected == [], name
             assert _paged(db, past, tab, search) == expected, f"{tab}, {name}"
 

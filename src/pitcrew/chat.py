@@ -51,23 +51,23 @@ def post_message(db: Database, actor: Actor, session_id: uuid.UUID | str, body: 
 def post_photo(
     db: Database,
     actor: Actor,
-    session_id: uuid.UUID | str,
+    session_id: uuid.UUID,
     attachment: Attachment,
-    caption: str = "",
+    caption: str,
 ) -> MessageOut:
     """A photo in the chat of a live session: the message row for files already on disk.
 
     The caller writes the files first; this commits the row and its event together, so a
-    message never names a file that is not there.
+    message never names a file that is not there. The upload's route has read the session's
+    id from its path already.
     """
-    return _add_message(db, actor, parse_id(session_id, "session_id"), caption.strip(), attachment)
+    return _add_message(db, actor, session_id, caption.strip(), attachment)
 
 
-def check_may_post(db: Database, actor: Actor, session_id: uuid.UUID | str) -> None:
+def check_may_post(db: Database, actor: Actor, session_id: uuid.UUID) -> None:
     """Refuse now what :func:`post_photo` would refuse, so a refused photo is never stored."""
-    sid = parse_id(session_id, "session_id")
     with db.read() as s:
-        _check_may_message(actor, access.load_session(s, sid))
+        _check_may_message(actor, access.load_session(s, session_id))
 
 
 def _check_may_message(actor: Actor, session: Session) -> None:
