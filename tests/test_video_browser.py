@@ -578,6 +578,8 @@ def test_camera_and_microphone_start_after_a_check_and_only_go_out_on_start_vide
     _until(at_customer, LOCAL_PLAYS, what="the camera to show in the check")
     for label in ("Camera", "Microphone"):
         choice = at_customer.get_by_label(label, exact=True)
+        # The list is filled once the devices are known, a moment after the camera starts.
+        choice.locator("option").first.wait_for(state="attached")
         expect_options = choice.locator("option").all_inner_texts()
         assert expect_options and all(text.strip() for text in expect_options), expect_options
         assert choice.input_value() != ""
