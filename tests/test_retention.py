@@ -46,9 +46,8 @@ def test_prune_keeps_timelines_and_drops_what_nothing_reads(db: Database) -> Non
     # nothing is old yet; an expired sign-in goes at once, the live ones stay
     assert retention.prune(db, settings) == retention.Pruned(tokens=1)
     assert _count(db, AuthToken) == tokens - 1
-    with db.read() as s:
-        assert auth.user_for_token(s, customer.token) is not None
-        assert auth.user_for_token(s, expired) is None
+    assert auth.actor_for_token(db, customer.token) is not None
+    assert auth.actor_for_token(db, expired) is None
 
     pruned = retention.prune(db, settings, now=utcnow() + timedelta(days=100))
 

@@ -12,19 +12,16 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
 from pitcrew.db import Database
 from pitcrew.errors import Conflict, Forbidden, Invalid, Unauthenticated
 from pitcrew.models import AuthToken, Role, User, utcnow
-
-S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 
 @dataclass(frozen=True)
@@ -178,29 +175,17 @@ def issue_token(s: DbSession, user_id: uuid.UUID, ttl: timedelta) -> str:
     return token
 
 
-def _signed_in_by(stmt: S) -> S:
-    """``stmt`` narrowed to the active account whose token hashes to ``:token_hash``, while
-    that token lasts (``:now``)."""
-    return (
-        stmt.join(AuthToken, AuthToken.user_id == User.id)
-        .where(
-            AuthToken.token_hash == bindparam("token_hash"),
-            AuthToken.expires_at > bindparam("now", type_=AuthToken.expires_at.type),
-        )
-        .where(User.deactivated_at.is_(None))
+# Who a token signs in: the active account whose token hashes to ``:token_hash``, while that
+# token lasts (``:now``). Built once: it is asked on every authenticated request.
+_ACTOR_FOR_TOKEN = (
+    select(User.id, User.role, User.name)
+    .join(AuthToken, AuthToken.user_id == User.id)
+    .where(
+        AuthToken.token_hash == bindparam("token_hash"),
+        AuthToken.expires_at > bindparam("now", type_=AuthToken.expires_at.type),
+        User.deactivated_at.is_(None),
     )
-
-
-def user_for_token(s: DbSession, token: str) -> User | None:
-    return s.scalar(_signed_in_by(select(User)), _token_params(token))
-
-
-# Built once: it is asked on every authenticated request.
-_ACTOR_FOR_TOKEN = _signed_in_by(select(User.id, User.role, User.name))
-
-
-def _token_params(token: str) -> dict[str, Any]:
-    return {"token_hash": token_hash(token), "now": utcnow()}
+)
 
 
 def actor_for_token(db: Database, token: str) -> Actor | None:
@@ -211,7 +196,8 @@ def actor_for_token(db: Database, token: str) -> Actor | None:
     rather than loading the account into a unit of work.
     """
     with db.engine.connect() as conn:
-        row = conn.execute(_ACTOR_FOR_TOKEN, _token_params(token)).first()
+        params = {"token_hash": token_hash(token), "now": utcnow()}
+        row = conn.execute(_ACTOR_FOR_TOKEN, params).first()
     return None if row is None else Actor(id=row.id, role=row.role, name=row.name)
 
 

@@ -241,17 +241,11 @@ def _searched(
     """
     if not _searches(search):
         return Among(None)
-    if s.get_bind().dialect.name == "postgresql":
-        # A walk is a short read in index order: starting parallel workers for it costs more
-        # than the walk itself, and they compete for the cores the other requests need.
-        s.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    _without_parallel_workers(s)
     wanted = window.limit + 1
     at, row_id = walk.selected_columns[:2]
     walk = walk.where(*_in_days(at, search))
-    if exact:
-        first = _keyset(walk, at, row_id, window.cursor)
-    else:
-        first = walk.where(at < decode_cursor(window.cursor)[0]) if window.cursor else walk
+    first = _after_cursor(walk, window.cursor, exact=exact)
 
     def found(matches: tuple[Key, ...], last: Key | None) -> Among:
         """The page among the walks' ``matches``, a full page or all there are."""
@@ -274,6 +268,23 @@ def _searched(
     fewest = min(with_word, default=0)
     rarest = (word for word, n in zip(search.words, with_word, strict=True) if n == fewest)
     return Among(None, tuple(rarest))
+
+
+def _without_parallel_workers(s: DbSession) -> None:
+    """A walk is a short read in index order: on PostgreSQL, starting parallel workers for it
+    costs more than the walk itself, and they compete for the cores other requests need."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+
+
+def _after_cursor(walk: AnySelect, cursor: str | None, *, exact: bool) -> AnySelect:
+    """The walk's rows after ``cursor``: by the tab's own keyset when the walk's order is the
+    tab's (``exact``), else strictly before its time, since rows tied with the cursor may
+    come before it in the tab (see :func:`_searched`)."""
+    at, row_id = walk.selected_columns[:2]
+    if exact:
+        return _keyset(walk, at, row_id, cursor)
+    return walk.where(at < decode_cursor(cursor)[0]) if cursor else walk
 
 
 def _walk(s: DbSession, walk: AnySelect, search: Search, length: int, wanted: int) -> Walked:
@@ -530,66 +541,67 @@ def history(
     releases by actor); each branch is cut to one page by the same keyset before they merge,
     so a page costs the same for a mechanic with years of history as for a new one.
     """
+    held = _held_branches(s, mechanic_id, at, search)
+    # Hand-backs are not in the walk: a few, read through the events log.
+    released = _released(mechanic_id, at.cursor, search).limit(at.limit + 1)
+    return _merged_page(s, mechanic_id, [*held, released], at.limit)
 
-    return _history_page(s, mechanic_id, at, search)
 
-
-def _history_page(
-    s: DbSession,
-    mechanic_id: uuid.UUID,
-    at: Window,
-    search: Search,
-) -> Page:
-    """History's page after the window's cursor."""
-    v, cursor, limit = overview.c, at.cursor, at.limit
+def _held_branches(
+    s: DbSession, mechanic_id: uuid.UUID, at: Window, search: Search
+) -> list[AnySelect]:
+    """History's held requests after the window's cursor, each branch cut to one page."""
+    v, limit = overview.c, at.limit
     statuses = [
         status
         for status in (RequestStatus.ACCEPTED, RequestStatus.CANCELLED)
         if search.status in (None, status)
     ]
     if not statuses:
-        held = []
-    elif _searches(search):
-        r = SessionRequest
-        # The session names the request's mechanic (the composite foreign key): naming them
-        # here lets the words be looked up among that mechanic's sessions only.
-        tab = (
-            select(r.accepted_at, r.id, Session.search_text, Session.rating)
-            .join_from(r, Session, Session.id == r.parent_session_id)
-            .where(
-                r.mechanic_id == mechanic_id,
-                r.status.in_(statuses),
-                Session.mechanic_id == mechanic_id,
-            )
-        )
-        among = _searched(s, tab, search, at, exact=True)
-        if among.ids is None:
-            ids = tab.with_only_columns(r.id, maintain_column_froms=True)
-            picked = _picked(ids, r.accepted_at, r.id, search, among, at)
-            mine = _held_in_history(mechanic_id).where(v.request_id.in_(picked))
-        else:
-            mine = _held_in_history(mechanic_id).where(v.request_id.in_(among.ids))
-        held = [_keyset(mine, v.accepted_at, v.request_id, None).limit(limit + 1)]
-    else:
+        return []
+    if not _searches(search):
         # One branch per status, so each reads (mechanic_id, status, accepted_at) in index order.
-        held = [
+        return [
             _keyset(
                 _held_in_history(mechanic_id).where(
                     v.request_status == status, *_in_days(v.accepted_at, search)
                 ),
                 v.accepted_at,
                 v.request_id,
-                cursor,
+                at.cursor,
             ).limit(limit + 1)
             for status in statuses
         ]
-    # Hand-backs are not in the walk: a few, read through the events log.
-    released = _released(mechanic_id, cursor, search).limit(limit + 1)
+    r = SessionRequest
+    # The session names the request's mechanic (the composite foreign key): naming them
+    # here lets the words be looked up among that mechanic's sessions only.
+    tab = (
+        select(r.accepted_at, r.id, Session.search_text, Session.rating)
+        .join_from(r, Session, Session.id == r.parent_session_id)
+        .where(
+            r.mechanic_id == mechanic_id,
+            r.status.in_(statuses),
+            Session.mechanic_id == mechanic_id,
+        )
+    )
+    among = _searched(s, tab, search, at, exact=True)
+    if among.ids is None:
+        ids = tab.with_only_columns(r.id, maintain_column_froms=True)
+        picked = _picked(ids, r.accepted_at, r.id, search, among, at)
+        mine = _held_in_history(mechanic_id).where(v.request_id.in_(picked))
+    else:
+        mine = _held_in_history(mechanic_id).where(v.request_id.in_(among.ids))
+    return [_keyset(mine, v.accepted_at, v.request_id, None).limit(limit + 1)]
+
+
+def _merged_page(
+    s: DbSession, mechanic_id: uuid.UUID, branches: list[AnySelect], limit: int
+) -> Page:
+    """History's page: its branches merged, newest first, with the unread counts."""
     # UNION pairs columns by position: every branch lists them in the first one's order.
-    subqueries = [branch.subquery() for branch in (*held, released)]
+    subqueries = [branch.subquery() for branch in branches]
     names = subqueries[0].c.keys()
-    branches = [select(*(sub.c[name] for name in names)) for sub in subqueries]
-    both = union_all(*branches).subquery()
+    both = union_all(*(select(*(sub.c[name] for name in names)) for sub in subqueries)).subquery()
     # "released" is History's word, not a request status: the merged column is read as text.
     columns = [
         type_coerce(column, String).label(column.name)
